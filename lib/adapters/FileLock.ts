@@ -1,0 +1,100 @@
+import { readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AdapterRuntimeError, SessionLockTimeout } from '../errors';
+import type { LockHandle, LockOptions } from './Adapter';
+import type { LocalLock } from './KeyedMutex';
+
+/**
+ * A session lock held through a lock file (`O_CREAT|O_EXCL`), on top of the in-process
+ * {@link LocalLock}: requests of one process queue in memory and are handed the lock at once;
+ * processes meet at the file, where a waiter polls with backoff (1 ms doubling to 16 ms).
+ * The holder refreshes the file's mtime every `expiry / 3` seconds; a file older than `expiry`
+ * belongs to a holder that died and is taken over.
+ */
+export class FileLock implements LockHandle {
+  #renewal: NodeJS.Timeout | undefined;
+  #released = false;
+
+  private constructor(
+    private readonly local: LocalLock,
+    readonly path: string,
+    readonly waitedMs: number,
+    options: LockOptions,
+  ) {
+    if (options.renew !== false) {
+      this.#renewal = setInterval(() => void this.#renew(), (options.expiry * 1000) / 3);
+      this.#renewal.unref();
+    }
+  }
+
+  get id(): string {
+    return this.local.id;
+  }
+
+  /** Take the file lock at `path` for a request that already holds `local`. */
+  static async acquire(local: LocalLock, path: string, options: LockOptions, started: number): Promise<FileLock> {
+    const deadline = started + options.wait * 1000;
+    let delay = 1;
+    for (;;) {
+      try {
+        await writeFile(path, local.token, { flag: 'wx', mode: 0o600 });
+        return new FileLock(local, path, performance.now() - started, options);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
+      }
+      if (await abandoned(path, options.expiry)) continue;
+      if (performance.now() + delay > deadline) throw new SessionLockTimeout(path, performance.now() - started);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 16);
+    }
+  }
+
+  /** True while the lock file still carries this request's token and the lock did not expire. */
+  async held(): Promise<boolean> {
+    if (this.#released || this.local.lost) return false;
+    try {
+      return (await readFile(this.path, 'utf8')) === this.local.token;
+    } catch {
+      return false;
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.#released) return;
+    clearInterval(this.#renewal);
+    try {
+      if (await this.held()) await unlink(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(this.path, err);
+    } finally {
+      this.#released = true;
+      await this.local.release();
+    }
+  }
+
+  async #renew(): Promise<void> {
+    if (!(await this.held())) {
+      clearInterval(this.#renewal);
+      return;
+    }
+    const now = new Date();
+    await utimes(this.path, now, now).catch(() => undefined);
+  }
+}
+
+/** A lock file not refreshed for `expiry` seconds is removed; true when it is gone now. */
+async function abandoned(path: string, expiry: number): Promise<boolean> {
+  try {
+    const { mtimeMs } = await stat(path);
+    if (Date.now() - mtimeMs <= expiry * 1000) return false;
+    await unlink(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw lockError(path, err);
+  }
+}
+
+function lockError(path: string, err: unknown): AdapterRuntimeError {
+  return new AdapterRuntimeError(`Session lock file ${path}: ${(err as Error).message}`, 'ERR_SESSION_STORE', { cause: err });
+}

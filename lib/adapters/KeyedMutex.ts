@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { SessionLockTimeout } from '../errors';
+import type { LockHandle, LockOptions } from './Adapter';
+
+interface Waiter {
+  grant(): void;
+  timer?: NodeJS.Timeout;
+}
+
+/** One request's hold on an in-process lock. */
+export class LocalLock implements LockHandle {
+  /** Per-request token: two requests never share one. */
+  readonly token = randomBytes(12).toString('hex');
+  #lost = false;
+  #done = false;
+  #expiry: NodeJS.Timeout | undefined;
+
+  constructor(readonly id: string, readonly waitedMs: number, private readonly free: () => void, options: LockOptions) {
+    // A holder that renews is alive by definition in one process; one that does not renew is
+    // treated as abandoned after `expiry`, as a crashed holder would be in a shared store.
+    if (options.renew === false) {
+      this.#expiry = setTimeout(() => {
+        this.#lost = true;
+        this.#free();
+      }, options.expiry * 1000);
+      this.#expiry.unref();
+    }
+  }
+
+  /** True once the lock expired and may belong to another request. */
+  get lost(): boolean {
+    return this.#lost;
+  }
+
+  async release(): Promise<void> {
+    clearTimeout(this.#expiry);
+    this.#free();
+  }
+
+  #free(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.free();
+  }
+}
+
+/**
+ * FIFO mutexes keyed by session id, for the requests of one process. A release hands the lock
+ * to the next waiter at once (no polling); a waiter gives up after `options.wait` seconds.
+ */
+export class KeyedMutex {
+  /** Per key: the holder's slot first, then the waiters in arrival order. */
+  readonly #queues = new Map<string, Waiter[]>();
+
+  lock(key: string, options: LockOptions): Promise<LocalLock> {
+    const queue = this.#queues.get(key);
+    if (queue === undefined) {
+      this.#queues.set(key, [{ grant() {} }]);
+      return Promise.resolve(new LocalLock(key, 0, () => this.#next(key), options));
+    }
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        grant: () => {
+          clearTimeout(waiter.timer);
+          resolve(new LocalLock(key, performance.now() - started, () => this.#next(key), options));
+        },
+      };
+      waiter.timer = setTimeout(() => {
+        const at = queue.indexOf(waiter);
+        if (at > 0) queue.splice(at, 1);
+        reject(new SessionLockTimeout(key, performance.now() - started));
+      }, options.wait * 1000);
+      queue.push(waiter);
+    });
+  }
+
+  /** Number of keys held or waited for (for tests and metrics). */
+  get size(): number {
+    return this.#queues.size;
+  }
+
+  #next(key: string): void {
+    const queue = this.#queues.get(key);
+    if (queue === undefined) return;
+    queue.shift();
+    if (queue.length === 0) this.#queues.delete(key);
+    else queue[0].grant();
+  }
+}

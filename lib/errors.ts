@@ -1,0 +1,117 @@
+/**
+ * The error hierarchy. Every error the library throws is a {@link SessionError} with a stable
+ * string `code`, so an app can map errors without matching messages:
+ *
+ * @example
+ * app.use(async (ctx, next) => {
+ *   try { await next(); } catch (err) {
+ *     if (err instanceof AdapterRuntimeError) { ctx.status = 503; ctx.body = 'Try again'; return; }
+ *     throw err;
+ *   }
+ * });
+ *
+ * Class names and messages follow Phalcon 5.18 (`Phalcon\Session\Exceptions\*`,
+ * `Phalcon\Session\Adapter\Exceptions\*`); the lock and store errors are what Node needs beyond it.
+ */
+export class SessionError extends Error {
+  /** A stable, machine-readable identifier of the failure. */
+  readonly code: string;
+  /** Suggested HTTP status when this error reaches a response (Koa reads `status`). */
+  readonly status: number = 500;
+  /** Koa: never show the message of a 5xx to the client. */
+  readonly expose: boolean = false;
+
+  constructor(message: string, code = 'ERR_SESSION', options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** `start()` without an adapter (Phalcon: "The session adapter is not valid"). */
+export class InvalidSessionAdapter extends SessionError {
+  constructor(message = 'The session adapter is not valid') {
+    super(message, 'ERR_SESSION_INVALID_ADAPTER');
+  }
+}
+
+/** An id outside `[a-zA-Z0-9,-]` or the length bound. */
+export class InvalidSessionId extends SessionError {
+  constructor(message = 'The session id contains invalid characters') {
+    super(message, 'ERR_SESSION_INVALID_ID');
+  }
+}
+
+/** A session name with characters other than letters, numbers, `_` and `-`, or only digits. */
+export class InvalidSessionName extends SessionError {
+  constructor(message = 'The name contains non alphanum characters') {
+    super(message, 'ERR_SESSION_INVALID_NAME');
+  }
+}
+
+/** `setId()` while the session is active. */
+export class SessionAlreadyStarted extends SessionError {
+  constructor(message = 'The session has already been started. To change the id, use regenerateId()') {
+    super(message, 'ERR_SESSION_ALREADY_STARTED');
+  }
+}
+
+/** `setName()` while active, or a write after `writeClose()` / `abort()` or on a read-only session. */
+export class SessionModificationDenied extends SessionError {
+  constructor(message = 'Cannot set session name after a session has started') {
+    super(message, 'ERR_SESSION_MODIFICATION_DENIED');
+  }
+}
+
+/** A storage failure: the backend is down, hung, full, or answered with an error. */
+export class AdapterRuntimeError extends SessionError {
+  override readonly status: number = 503;
+  constructor(message: string, code = 'ERR_SESSION_ADAPTER', options?: { cause?: unknown }) {
+    super(message, code, options);
+  }
+}
+
+/** The session lock could not be acquired within the wait time. */
+export class SessionLockTimeout extends AdapterRuntimeError {
+  constructor(readonly key: string, readonly waitedMs: number) {
+    super(`Could not acquire the session lock with key: ${key} (waited ${Math.round(waitedMs)} ms)`, 'ERR_SESSION_LOCK_TIMEOUT');
+  }
+}
+
+/**
+ * The request no longer holds its session lock (it expired and another request took it), so
+ * its write was refused: the newer data is kept.
+ */
+export class SessionLockLost extends AdapterRuntimeError {
+  constructor(readonly key: string) {
+    super(`The session lock with key ${key} was lost; the write was refused so newer data is not overwritten`, 'ERR_SESSION_LOCK_LOST');
+  }
+}
+
+/** `StreamAdapter` with an empty save path. */
+export class InvalidSavePath extends SessionError {
+  constructor(message = 'The session save path cannot be empty') {
+    super(message, 'ERR_SESSION_INVALID_SAVE_PATH');
+  }
+}
+
+/** `StreamAdapter` with a save path that is not a writable directory. */
+export class SavePathUnavailable extends SessionError {
+  constructor(readonly path: string) {
+    super(`The session save path [${path}] is not writable`, 'ERR_SESSION_SAVE_PATH_UNAVAILABLE');
+  }
+}
+
+/** A bad option given to `session()` or an adapter, naming the option. */
+export class InvalidOption extends SessionError {
+  constructor(readonly option: string, reason: string) {
+    super(`Invalid session option "${option}": ${reason}`, 'ERR_SESSION_INVALID_OPTION');
+  }
+}
+
+/** `Flash` output of a message that is neither a string nor a list of strings. */
+export class FlashMessageNotStringOrArray extends SessionError {
+  constructor(message = 'The message must be an array or a string') {
+    super(message, 'ERR_FLASH_MESSAGE_TYPE');
+  }
+}

@@ -1,0 +1,35 @@
+import type { Manager } from './Manager';
+
+interface Base {
+  /** The Manager of the request. */
+  session: Manager;
+  /** The request's context (the Koa `ctx` under the middleware). */
+  context: unknown;
+}
+
+/**
+ * The events a Manager emits on `options.events` (the middleware's `events`, or the Koa app
+ * when passed as `events: app`). Nothing is built or emitted when nobody listens.
+ *
+ * @example
+ * const mw = session();
+ * mw.events.on('session:storeError', ({ operation, error }) => log.warn(operation, error));
+ */
+export interface SessionEventMap {
+  /** A session became active (`isNew`: no stored record yet). */
+  'session:started': Base & { id: string; isNew: boolean };
+  /** A fresh id was issued (no cookie, or the old one was unknown, invalid or expired). */
+  'session:created': Base & { id: string };
+  /** The client's id has no live record (`missing`), or passed the absolute lifetime. */
+  'session:expired': Base & { id: string; reason: 'missing' | 'absolute' };
+  /** A cookie outside the id alphabet (`id`), or stored data that could not be decoded (`data`). */
+  'session:invalid': Base & { id?: string; reason: 'id' | 'data' };
+  'session:regenerated': Base & { id: string; oldId: string };
+  'session:destroyed': Base & { id: string };
+  /** The request waited for another request of the same session. */
+  'session:lockWaited': Base & { id: string; waitedMs: number };
+  /** An adapter call failed (the error is also thrown, except for `unlock` and `gc`). */
+  'session:storeError': Base & { id: string; operation: string; error: unknown };
+}
+
+export type SessionEventName = keyof SessionEventMap;

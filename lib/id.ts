@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+
+/** The id alphabet (PHP's 6-bits-per-character set, Phalcon's cookie check). */
+export const ID_PATTERN = /^[a-zA-Z0-9,-]{1,128}$/;
+
+/** The longest id accepted from a cookie or `setId()`; longer ones are hostile or broken. */
+export const MAX_ID_LENGTH = 128;
+
+/**
+ * A new session id: 24 bytes (192 bits) from the CSPRNG, 32 characters of `[a-zA-Z0-9,-]`.
+ *
+ * @example
+ * generateId(); // 'kX3v,9-QmZ...' (32 chars)
+ */
+export function generateId(): string {
+  // base64url is [A-Za-z0-9-_]; '_' becomes ',' to stay inside PHP's alphabet.
+  return randomBytes(24).toString('base64url').replaceAll('_', ',');
+}
+
+/** True when `id` is a string of 1 to 128 characters from `[a-zA-Z0-9,-]`. */
+export function isValidId(id: unknown): id is string {
+  return typeof id === 'string' && ID_PATTERN.test(id);
+}
+
+const NAME_PATTERN = /^[\p{L}\p{N}_-]+$/u;
+const DIGITS_ONLY = /^[0-9]+$/;
+
+/** Phalcon's session-name rule: Unicode letters and numbers, `_`, `-`; not ASCII digits only. */
+export function isValidName(name: unknown): name is string {
+  return typeof name === 'string' && NAME_PATTERN.test(name) && !DIGITS_ONLY.test(name);
+}

@@ -1,0 +1,37 @@
+import type { Serializer } from './serializers/Serializer';
+
+/** What the Manager stores for one session: the creation time (for the absolute lifetime) and the data. */
+export interface SessionRecord {
+  /** Creation time, ms since the epoch. */
+  c: number;
+  /** The session data. */
+  d: Record<string, unknown>;
+}
+
+/** An empty data object with no prototype, so keys such as `toString` or `__proto__` are plain keys. */
+export function emptyData(): Record<string, unknown> {
+  return Object.create(null) as Record<string, unknown>;
+}
+
+/**
+ * Decode stored text into a record, or `null` when it is not one (undecodable, wrong shape):
+ * the caller treats that as invalid data, never as a crash.
+ */
+export function decodeRecord(serializer: Serializer, text: string): SessionRecord | null {
+  let value: unknown;
+  try {
+    value = serializer.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { c, d } = value as Partial<SessionRecord>;
+  if (typeof c !== 'number' || !Number.isFinite(c)) return null;
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) return null;
+  return { c, d: Object.assign(emptyData(), d) };
+}
+
+/** Encode a record (the inverse of {@link decodeRecord}). */
+export function encodeRecord(serializer: Serializer, record: SessionRecord): string {
+  return serializer.stringify(record);
+}
