@@ -102,15 +102,18 @@ export class Manager {
   /** The raw cookie value the client sent, if any. */
   #sentCookie: string | undefined;
   #bound: Map<PropertyKey, unknown> | undefined;
+  /** The proxy users hold: chaining methods return it, not the bare target. */
+  readonly #self: this;
 
   constructor(options: ManagerOptions = {}) {
     this.setOptions(options);
-    return new Proxy(this, PROPERTY_ACCESS);
+    this.#self = new Proxy(this, PROPERTY_ACCESS) as this;
+    return this.#self;
   }
 
   setAdapter(adapter: Adapter): this {
     this.#adapter = adapter;
-    return this;
+    return this.#self;
   }
 
   getAdapter(): Adapter | null {
@@ -120,7 +123,7 @@ export class Manager {
   /** The request side (cookies, headers-sent check); the Koa middleware sets one. */
   setTransport(transport: SessionTransport): this {
     this.#transport = transport;
-    return this;
+    return this.#self;
   }
 
   getOptions(): ManagerOptions {
@@ -153,7 +156,7 @@ export class Manager {
     if (this.#status === ACTIVE) throw new SessionAlreadyStarted();
     if (!isValidId(id)) throw new InvalidSessionId();
     this.#id = id;
-    return this;
+    return this.#self;
   }
 
   /** The cookie name; `PHPSESSID` unless set (Phalcon parity). */
@@ -166,7 +169,7 @@ export class Manager {
     if (this.#status === ACTIVE) throw new SessionModificationDenied();
     if (!isValidName(name)) throw new InvalidSessionName();
     this.#name = name;
-    return this;
+    return this.#self;
   }
 
   /**
@@ -292,7 +295,7 @@ export class Manager {
    * is deleted, so the old id stops working; otherwise it keeps a copy of the current data.
    */
   async regenerateId(deleteOld = true): Promise<this> {
-    if (this.#status !== ACTIVE) return this;
+    if (this.#status !== ACTIVE) return this.#self;
     const oldId = this.#id;
     const adapter = this.#adapter!;
     if (this.#raw !== null) {
@@ -303,10 +306,10 @@ export class Manager {
     this.#id = generateId();
     this.#raw = null;
     this.#emit('session:regenerated', { id: this.#id, oldId });
-    return this;
+    return this.#self;
   }
 
-  get<K extends keyof SessionData>(key: K, defaultValue?: SessionData[K], remove?: boolean): SessionData[K] | null;
+  get<K extends keyof SessionData>(key: K, defaultValue?: SessionData[K] | null, remove?: boolean): SessionData[K] | null;
   get<T = unknown>(key: string, defaultValue?: T, remove?: boolean): T | null;
   /** The value of `key`, or `defaultValue` when missing or null; null before start (Phalcon). */
   get(key: string, defaultValue: unknown = null, remove = false): unknown {
@@ -413,7 +416,7 @@ export class Manager {
   #emit<E extends SessionEventName>(event: E, payload: Omit<SessionEventMap[E], 'session' | 'context'>): void {
     const events = this.#options.events;
     if (events !== undefined && events.listenerCount(event) > 0) {
-      events.emit(event, { ...payload, session: this, context: this.#transport?.context });
+      events.emit(event, { ...payload, session: this.#self, context: this.#transport?.context });
     }
   }
 

@@ -1,0 +1,25 @@
+export { Manager } from './Manager';
+export type { ManagerOptions, SessionData, SessionProperties, SessionTransport } from './Manager';
+export { Bag } from './Bag';
+export { Flash } from './Flash';
+export type { FlashOptions } from './Flash';
+export {
+  SessionError, InvalidSessionAdapter, InvalidSessionId, InvalidSessionName, SessionAlreadyStarted,
+  SessionModificationDenied, AdapterRuntimeError, SessionLockTimeout, SessionLockLost, InvalidSavePath,
+  SavePathUnavailable, InvalidOption, FlashMessageNotStringOrArray,
+} from './errors';
+export { generateId, isValidId, isValidName } from './id';
+export type { SessionEventMap, SessionEventName } from './events';
+export type { Serializer } from './serializers/Serializer';
+export { JsonSerializer } from './serializers/JsonSerializer';
+export type { Adapter, LockHandle, LockOptions } from './adapters/Adapter';
+export { AbstractAdapter } from './adapters/AbstractAdapter';
+export { NoopAdapter } from './adapters/NoopAdapter';
+export { MemoryAdapter } from './adapters/MemoryAdapter';
+export type { MemoryAdapterOptions } from './adapters/MemoryAdapter';
+export { StreamAdapter } from './adapters/StreamAdapter';
+export type { StreamAdapterOptions } from './adapters/StreamAdapter';
+export { session } from './koa/middleware';
+export type { SessionMiddleware } from './koa/middleware';
+export type { SessionOptions } from './koa/options';
+export type { CookieOptions } from './koa/cookie';

@@ -1,0 +1,120 @@
+import type { EventEmitter } from 'node:events';
+import createDebug from 'debug';
+import type { Context, Middleware, Next } from 'koa';
+import type { Adapter } from '../adapters/Adapter';
+import { Bag } from '../Bag';
+import { Flash } from '../Flash';
+import { Manager } from '../Manager';
+import { KoaTransport } from './cookie';
+import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
+import './context';
+
+const debug = createDebug('koa-session-manager:koa');
+
+/** The middleware, with the app-wide parts it owns. */
+export interface SessionMiddleware extends Middleware {
+  /** Where `session:*` events are emitted (see `SessionEventMap`). */
+  readonly events: EventEmitter;
+  /** The adapter shared by every request. */
+  readonly adapter: Adapter;
+}
+
+const STATE = Symbol('koa-session-manager');
+
+interface RequestState {
+  manager: Manager;
+  options: ResolvedOptions;
+  persistent?: Bag;
+  flash?: Flash;
+}
+
+type WithState = Context & { [STATE]?: RequestState };
+
+/**
+ * The session middleware: per request it makes a Manager (`ctx.session`), starts it, runs the
+ * rest of the app, and commits (write or touch, cookie, lock release) before the response is
+ * sent, also when the handler throws. `ctx.persistent` (a Bag) and `ctx.flash` are made on
+ * first use.
+ *
+ * @example
+ * const app = new Koa();
+ * app.use(session({ adapter: new StreamAdapter({ savePath: './sessions' }), lifetime: 1800 }));
+ * app.use((ctx) => { ctx.session.visits = (ctx.session.visits ?? 0) + 1; });
+ */
+export function session(options: SessionOptions = {}): SessionMiddleware {
+  const resolved = resolveOptions(options);
+  const { adapter, manager: managerOptions, name, cookieSuffix, secure } = resolved;
+  const collect = garbageCollector(resolved);
+
+  const middleware = async function session(ctx: Context, next: Next): Promise<void> {
+    installAccessors(ctx);
+    const manager = new Manager(managerOptions)
+      .setAdapter(adapter)
+      .setName(name)
+      .setTransport(new KoaTransport(ctx, cookieSuffix, secure));
+    ctx.session = manager;
+    (ctx as WithState)[STATE] = { manager, options: resolved };
+    await manager.start();
+    let failed = true;
+    try {
+      await next();
+      failed = false;
+    } finally {
+      try {
+        await manager.writeClose();
+      } catch (err) {
+        // The handler's own error wins; the store error was emitted as session:storeError.
+        if (!failed) throw err;
+        debug('commit failed after a handler error: %s', (err as Error).message);
+      }
+      collect();
+    }
+  };
+  return Object.assign(middleware, { events: resolved.events, adapter });
+}
+
+/** Runs `adapter.gc(lifetime)` in the background after some responses, one run at a time. */
+function garbageCollector({ gc, adapter, lifetime, events }: ResolvedOptions): () => void {
+  if (gc === false) return () => undefined;
+  let running = false;
+  let last = Date.now();
+  const due = 'probability' in gc
+    ? () => gc.probability > 0 && Math.random() < gc.probability
+    : () => Date.now() - last >= gc.interval * 1000;
+  return () => {
+    if (running || !due()) return;
+    running = true;
+    last = Date.now();
+    adapter.gc(lifetime)
+      .then((removed) => debug('gc removed %d sessions', removed))
+      .catch((error) => {
+        if (events.listenerCount('session:storeError') > 0) events.emit('session:storeError', { id: '', operation: 'gc', error });
+      })
+      .finally(() => { running = false; });
+  };
+}
+
+const installed = new WeakSet<object>();
+
+/** `ctx.persistent` and `ctx.flash` as lazy getters on the app's context prototype, once per app. */
+function installAccessors(ctx: Context): void {
+  const proto = Object.getPrototypeOf(ctx) as object;
+  if (installed.has(proto)) return;
+  installed.add(proto);
+  Object.defineProperties(proto, {
+    persistent: {
+      configurable: true,
+      get(this: WithState) {
+        const state = this[STATE];
+        return state && (state.persistent ??= new Bag(state.manager, state.options.persistentName));
+      },
+    },
+    flash: {
+      configurable: true,
+      get(this: WithState) {
+        const state = this[STATE];
+        return state && (state.flash ??= new Flash(state.manager, state.options.flash));
+      },
+    },
+  });
+}
