@@ -66,6 +66,8 @@ const ACTIVE = 2;
 const CLOSED = 3;
 
 const DEFAULT_LOCK: LockOptions = { wait: 5, expiry: 30 };
+/** Seconds the marker left by regenerateId() outlives the move: longer than any queued request. */
+const REGENERATED_MARKER_TTL = 60;
 const JSON_SERIALIZER = new JsonSerializer();
 
 /** The Manager's typed property view of {@link SessionData}. */
@@ -101,6 +103,14 @@ export class Manager {
   #lock: LockHandle | null = null;
   /** The raw cookie value the client sent, if any. */
   #sentCookie: string | undefined;
+  /** After destroy(), a new start() begins a fresh session instead of reading the cookie again. */
+  #cookieSpent = false;
+  /**
+   * This request came with an id that `regenerateId()` (sign-in) moved away from while it was
+   * in flight. Its fresh session is never stored and sends no cookie, so a late response cannot
+   * replace the cookie of the signed-in session in the browser.
+   */
+  #orphan = false;
   #bound: Map<PropertyKey, unknown> | undefined;
   /** The proxy users hold: chaining methods return it, not the bare target. */
   readonly #self: this;
@@ -183,7 +193,7 @@ export class Manager {
     const transport = this.#transport;
     if (transport?.headersSent()) return false;
     let id = this.#id;
-    if (id === '' && transport) {
+    if (id === '' && transport && !this.#cookieSpent) {
       const sent = transport.readId(this.getName());
       this.#sentCookie = sent;
       if (sent !== undefined) {
@@ -196,6 +206,7 @@ export class Manager {
     this.#created = Date.now();
     this.#data = emptyData();
     this.#raw = null;
+    this.#orphan = false;
     const outcome = id === '' ? 'missing' : await this.#load(adapter, id);
     if (outcome !== 'loaded') {
       // Non-strict mode adopts an unknown id (PHP use_strict_mode=0); invalid or expired data
@@ -214,7 +225,7 @@ export class Manager {
   }
 
   /** Lock (when enabled), read and decode `id`; on anything but 'loaded' the data stays empty. */
-  async #load(adapter: Adapter, id: string): Promise<'loaded' | 'missing' | 'invalid' | 'expired'> {
+  async #load(adapter: Adapter, id: string): Promise<'loaded' | 'missing' | 'invalid' | 'expired' | 'regenerated'> {
     const locking = this.#options.locking ?? true;
     if (locking !== false && adapter.lock) {
       const options = locking === true ? DEFAULT_LOCK : { ...DEFAULT_LOCK, ...locking };
@@ -238,6 +249,11 @@ export class Manager {
       debug('undecodable data for %s', id);
       this.#emit('session:invalid', { id, reason: 'data' });
       return 'invalid';
+    }
+    if (record.r === 1) {
+      this.#orphan = true;
+      this.#emit('session:expired', { id, reason: 'regenerated' });
+      return 'regenerated';
     }
     const absolute = Number(this.#options.absoluteLifetime ?? 0);
     if (absolute > 0 && Date.now() - record.c >= absolute * 1000) {
@@ -287,24 +303,31 @@ export class Manager {
     }
     this.#transport?.clearId(this.getName());
     this.#raw = null;
+    this.#cookieSpent = true;
     this.#emit('session:destroyed', { id });
   }
 
   /**
-   * Move the data to a new id (after sign-in, against fixation). With `deleteOld` the old record
-   * is deleted, so the old id stops working; otherwise it keeps a copy of the current data.
+   * Move the data to a new id (after sign-in, against fixation). With `deleteOld` the old id
+   * stops working: its data is replaced by a short-lived marker (at most 60 s), so a request of
+   * the same browser that was still in flight with the old cookie gets a throwaway session that
+   * sends no cookie, instead of a new session whose cookie would sign the user out. With
+   * `deleteOld` false the old id keeps a copy of the current data (PHP).
    */
   async regenerateId(deleteOld = true): Promise<this> {
     if (this.#status !== ACTIVE) return this.#self;
     const oldId = this.#id;
     const adapter = this.#adapter!;
     if (this.#raw !== null) {
-      if (deleteOld) await this.#store('destroy', () => adapter.destroy(oldId));
-      else await this.#store('write', () => adapter.write(oldId, this.#encode(), this.#ttl(), this.#lock ?? undefined));
+      const lock = this.#lock ?? undefined;
+      const text = deleteOld ? encodeRecord(this.#serializer(), { c: this.#created, d: {}, r: 1 }) : this.#encode();
+      const ttl = deleteOld ? Math.min(this.#ttl(), REGENERATED_MARKER_TTL) : this.#ttl();
+      await this.#store('write', () => adapter.write(oldId, text, ttl, lock));
     }
     await this.#releaseLock();
     this.#id = generateId();
     this.#raw = null;
+    this.#orphan = false;
     this.#emit('session:regenerated', { id: this.#id, oldId });
     return this.#self;
   }
@@ -362,6 +385,7 @@ export class Manager {
     const adapter = this.#adapter!;
     const transport = this.#transport;
     const id = this.#id;
+    if (this.#orphan) return;
     let empty = true;
     for (const _ in this.#data) { empty = false; break; }
     if (this.#raw === null && empty) {

@@ -20,8 +20,11 @@ export interface SessionEventMap {
   'session:started': Base & { id: string; isNew: boolean };
   /** A fresh id was issued (no cookie, or the old one was unknown, invalid or expired). */
   'session:created': Base & { id: string };
-  /** The client's id has no live record (`missing`), or passed the absolute lifetime. */
-  'session:expired': Base & { id: string; reason: 'missing' | 'absolute' };
+  /**
+   * The client's id has no live record (`missing`), passed the absolute lifetime (`absolute`),
+   * or was moved away from by `regenerateId()` (`regenerated`: a request that was in flight then).
+   */
+  'session:expired': Base & { id: string; reason: 'missing' | 'absolute' | 'regenerated' };
   /** A cookie outside the id alphabet (`id`), or stored data that could not be decoded (`data`). */
   'session:invalid': Base & { id?: string; reason: 'id' | 'data' };
   'session:regenerated': Base & { id: string; oldId: string };

@@ -6,6 +6,8 @@ export interface SessionRecord {
   c: number;
   /** The session data. */
   d: Record<string, unknown>;
+  /** Set on the short-lived marker left under an id that `regenerateId()` moved away from. */
+  r?: 1;
 }
 
 /** An empty data object with no prototype, so keys such as `toString` or `__proto__` are plain keys. */
@@ -25,10 +27,12 @@ export function decodeRecord(serializer: Serializer, text: string): SessionRecor
     return null;
   }
   if (typeof value !== 'object' || value === null) return null;
-  const { c, d } = value as Partial<SessionRecord>;
+  const { c, d, r } = value as Partial<SessionRecord>;
   if (typeof c !== 'number' || !Number.isFinite(c)) return null;
   if (typeof d !== 'object' || d === null || Array.isArray(d)) return null;
-  return { c, d: Object.assign(emptyData(), d) };
+  const record: SessionRecord = { c, d: Object.assign(emptyData(), d) };
+  if (r === 1) record.r = 1;
+  return record;
 }
 
 /** Encode a record (the inverse of {@link decodeRecord}). */

@@ -269,6 +269,23 @@ test('Manager › destroy › deletes the record, empties the data, clears the c
   t.is(await store.read(id), null, 'the commit after destroy writes nothing back');
 });
 
+test('Manager › destroy › then start() begins a fresh session, so a message can follow a sign-out', async (t) => {
+  const { store, make, id, adapter } = await stored({ user: 'ann' });
+  const transport = new FakeTransport(id);
+  const session = make(id, transport);
+  await session.start();
+  await session.destroy();
+  adapter.calls.length = 0;
+  await session.start();
+  t.false(adapter.calls.some((c) => c.endsWith(`:${id}`)), 'the destroyed id is not looked up again');
+  session.set('flash', 'Signed out');
+  await session.writeClose();
+  const fresh = session.getId();
+  t.not(fresh, id);
+  t.deepEqual(JSON.parse((await store.read(fresh))!).d, { flash: 'Signed out' });
+  t.is(transport.written.at(-1)?.id, fresh);
+});
+
 test('Manager › destroy › before start is a silent no-op', async (t) => {
   const { session, adapter } = setup();
   await session.destroy();
@@ -284,7 +301,7 @@ test('Manager › regenerateId › keeps the data under a new id and deletes the
   const newId = session.getId();
   t.not(newId, id);
   t.is(session.get('user'), 'ann');
-  t.is(await store.read(id), null, 'the old id stops working');
+  t.deepEqual(JSON.parse((await store.read(id))!), { c: JSON.parse((await store.read(id))!).c, d: {}, r: 1 }, 'the old id keeps no data, only a marker');
   await session.writeClose();
   t.deepEqual(JSON.parse((await store.read(newId))!).d, { user: 'ann' });
   t.is(transport.written.at(-1)?.id, newId);
@@ -299,6 +316,42 @@ test('Manager › regenerateId › with deleteOld false keeps a copy under the o
   await session.writeClose();
   t.deepEqual(JSON.parse((await store.read(id))!).d, { user: 'bob' });
   t.deepEqual(JSON.parse((await store.read(session.getId()))!).d, { user: 'bob' });
+});
+
+test('Manager › regenerateId › the old id no longer finds the data, now or later', async (t) => {
+  const { make, id } = await stored({ user: 'ann' });
+  const session = make(id);
+  await session.start();
+  await session.regenerateId();
+  await session.writeClose();
+  const attacker = make(id);
+  await attacker.start();
+  t.not(attacker.getId(), id);
+  t.is(attacker.get('user'), null);
+});
+
+test('Manager › regenerateId › a request queued on the old id gets a throwaway session: no write, no cookie', async (t) => {
+  const events = new CountingEmitter();
+  const reasons: string[] = [];
+  events.on('session:expired', (e) => reasons.push(e.reason));
+  const { make, id, adapter } = await stored({ user: 'ann', n: 1 }, { events });
+  const login = make(id);
+  await login.start();
+  const lateTransport = new FakeTransport(id);
+  const late = make(id, lateTransport);
+  const lateStarted = late.start();
+  await login.regenerateId();
+  login.set('user', 'bob');
+  await login.writeClose();
+  await lateStarted;
+  t.is(late.get('user'), null, 'it never sees the signed-in data');
+  adapter.calls.length = 0;
+  late.set('n', 2);
+  await late.writeClose();
+  t.is(adapter.count('write'), 0);
+  t.deepEqual(lateTransport.written, [], 'no cookie that would replace the signed-in one');
+  t.deepEqual(lateTransport.cleared, []);
+  t.deepEqual(reasons, ['regenerated']);
 });
 
 test('Manager › regenerateId › before start does nothing', async (t) => {

@@ -3,7 +3,9 @@ import type { Flash } from '../Flash';
 import type { Manager } from '../Manager';
 
 declare module 'koa' {
-  interface DefaultContext {
+  // ExtendableContext, not DefaultContext: routers (koa-router, @koa/router) type their ctx
+  // without DefaultContext, and the session must be visible there too.
+  interface ExtendableContext {
     /** The request's session (set by the `session()` middleware). */
     session: Manager;
     /** A Bag under the session key `persistent` (Phalcon `$this->persistent`), made on first use. */

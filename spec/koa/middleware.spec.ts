@@ -33,6 +33,7 @@ async function serve(t: { teardown(fn: () => unknown): void }, options: SessionO
       case '/noop': ctx.body = 'ok'; return;
       case '/login':
         await ctx.session.regenerateId();
+        if (ctx.query.delay) await sleep(Number(ctx.query.delay));
         ctx.session.set('user', 'ann');
         ctx.body = 'in';
         return;
@@ -164,6 +165,21 @@ test('session() › regenerateId › sends a new cookie; the old id no longer fi
   const seen = await attacker.json('/read');
   t.is(seen.n, null);
   t.not(seen.id, old);
+});
+
+test('session() › regenerateId › a request in flight with the old cookie cannot sign the user out', async (t) => {
+  const { client, url } = await serve(t);
+  await client.fetch('/inc');
+  const oldCookie = `sid=${client.jar.get('sid')}`;
+  const login = client.fetch('/login?delay=100');
+  await sleep(30);
+  const inFlight = await fetch(`${url}/inc`, { headers: { cookie: oldCookie } });
+  await login;
+  t.is(inFlight.status, 200);
+  t.deepEqual(inFlight.headers.getSetCookie(), [], 'no cookie that would replace the signed-in one');
+  const after = await client.json('/read');
+  t.is(after.id, client.jar.get('sid'));
+  t.is(after.n, 1);
 });
 
 test('session() › destroy › deletes the record and clears the cookie', async (t) => {
