@@ -8,8 +8,8 @@ import type { LocalLock } from './KeyedMutex';
  * A session lock held through a lock file (`O_CREAT|O_EXCL`), on top of the in-process
  * {@link LocalLock}: requests of one process queue in memory and are handed the lock at once;
  * processes meet at the file, where a waiter polls with backoff (1 ms doubling to 16 ms).
- * The holder refreshes the file's mtime every `expiry / 3` seconds; a file older than `expiry`
- * belongs to a holder that died and is taken over.
+ * The file holds `<token>\n<expiry>`. The holder refreshes its mtime every `expiry / 3` seconds;
+ * a file older than the expiry written in it belongs to a holder that died and is taken over.
  */
 export class FileLock implements LockHandle {
   #renewal: NodeJS.Timeout | undefined;
@@ -20,6 +20,7 @@ export class FileLock implements LockHandle {
     readonly path: string,
     readonly waitedMs: number,
     options: LockOptions,
+    private readonly content: string,
   ) {
     if (options.renew !== false) {
       this.#renewal = setInterval(() => void this.#renew(), (options.expiry * 1000) / 3);
@@ -34,11 +35,14 @@ export class FileLock implements LockHandle {
   /** Take the file lock at `path` for a request that already holds `local`. */
   static async acquire(local: LocalLock, path: string, options: LockOptions, started: number): Promise<FileLock> {
     const deadline = started + options.wait * 1000;
+    // Waiters in other processes judge this lock by the holder's expiry, not by their own.
+    const content = `${local.token}\n${options.expiry}`;
     let delay = 1;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       try {
-        await writeFile(path, local.token, { flag: 'wx', mode: 0o600 });
-        return new FileLock(local, path, performance.now() - started, options);
+        await writeFile(path, content, { flag: 'wx', mode: 0o600 });
+        const waitedMs = attempt === 0 ? local.waitedMs : performance.now() - started;
+        return new FileLock(local, path, waitedMs, options, content);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
       }
@@ -53,7 +57,7 @@ export class FileLock implements LockHandle {
   async held(): Promise<boolean> {
     if (this.#released || this.local.lost) return false;
     try {
-      return (await readFile(this.path, 'utf8')) === this.local.token;
+      return (await readFile(this.path, 'utf8')) === this.content;
     } catch {
       return false;
     }
@@ -82,10 +86,15 @@ export class FileLock implements LockHandle {
   }
 }
 
-/** A lock file not refreshed for `expiry` seconds is removed; true when it is gone now. */
-async function abandoned(path: string, expiry: number): Promise<boolean> {
+/**
+ * A lock file not refreshed within its holder's expiry (`fallback` when the file names none) is
+ * removed; true when it is gone now.
+ */
+async function abandoned(path: string, fallback: number): Promise<boolean> {
   try {
-    const { mtimeMs } = await stat(path);
+    const [{ mtimeMs }, content] = await Promise.all([stat(path), readFile(path, 'utf8')]);
+    const written = Number(content.split('\n')[1]);
+    const expiry = written > 0 ? written : fallback;
     if (Date.now() - mtimeMs <= expiry * 1000) return false;
     await unlink(path);
     return true;

@@ -32,6 +32,11 @@ export class LocalLock implements LockHandle {
     return this.#lost;
   }
 
+  /** True until the lock is released or lost: only then may a fenced write go through. */
+  get held(): boolean {
+    return !this.#done;
+  }
+
   async release(): Promise<void> {
     clearTimeout(this.#expiry);
     this.#free();

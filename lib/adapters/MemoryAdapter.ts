@@ -47,7 +47,7 @@ export class MemoryAdapter extends AbstractAdapter {
   async write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void> {
     const key = this.key(id);
     const expires = Date.now() + ttlMs(ttl);
-    if (lock instanceof LocalLock && lock.lost) throw new SessionLockLost(key);
+    if (lock instanceof LocalLock && !lock.held) throw new SessionLockLost(key);
     this.#entries.delete(key); // re-insert: Map order is then least recently written first
     this.#entries.set(key, { data, expires });
     if (this.#entries.size > this.maxEntries) this.#evict();
@@ -66,7 +66,7 @@ export class MemoryAdapter extends AbstractAdapter {
     this.#entries.delete(this.key(id));
   }
 
-  lock(id: string, options: LockOptions): Promise<LockHandle> {
+  async lock(id: string, options: LockOptions): Promise<LockHandle> {
     return this.#mutex.lock(this.key(id), options);
   }
 

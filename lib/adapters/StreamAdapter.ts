@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, statSync } from 'node:fs';
-import { open, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AdapterRuntimeError, InvalidOption, InvalidSavePath, SavePathUnavailable, SessionLockLost } from '../errors';
-import { isValidId } from '../id';
 import type { LockHandle, LockOptions } from './Adapter';
 import { AbstractAdapter, ttlMs } from './AbstractAdapter';
 import { FileLock } from './FileLock';
@@ -18,6 +17,8 @@ export interface StreamAdapterOptions {
 }
 
 const SAFE_PREFIX = /^[A-Za-z0-9_.-]*$/;
+/** What follows the prefix in the names gc may remove: a session, its temp file, its lock file. */
+const OWN_FILE = /^[a-zA-Z0-9,-]{1,128}(\.[0-9a-f]{12}\.tmp|\.lock)?$/;
 
 /**
  * Sessions as files (Phalcon `Session\Adapter\Stream`), one per session: `<savePath>/<prefix><id>`.
@@ -61,11 +62,10 @@ export class StreamAdapter extends AbstractAdapter {
     }
     try {
       const [{ mtimeMs }, text] = await Promise.all([handle.stat(), handle.readFile('utf8')]);
-      const newline = text.indexOf('\n');
-      const ttl = newline > 0 ? Number(text.slice(0, newline)) : NaN;
+      const ttl = storedTtl(text);
       // Not our format: hand it over whole, the Manager reports it as invalid data.
-      if (!(ttl > 0)) return text;
-      return mtimeMs + ttl * 1000 <= Date.now() ? null : text.slice(newline + 1);
+      if (ttl === undefined) return text;
+      return mtimeMs + ttl * 1000 <= Date.now() ? null : text.slice(text.indexOf('\n') + 1);
     } catch (err) {
       throw storeError('read', path, err);
     } finally {
@@ -87,15 +87,34 @@ export class StreamAdapter extends AbstractAdapter {
     }
   }
 
-  /** Refreshes the mtime; a missing file stays missing (unlike PHP's `touch`). */
+  /**
+   * Moves the mtime so that the file lives `ttl` seconds from now; a missing or expired file
+   * stays gone (unlike PHP's `touch`). The data, and the TTL written with it, are unchanged: the
+   * mtime is set to `now + ttl - stored ttl`.
+   */
   async updateTimestamp(id: string, _data: string, ttl: number): Promise<void> {
     const path = this.#file(id);
-    ttlMs(ttl);
-    const now = new Date();
+    const ms = ttlMs(ttl);
+    let handle;
     try {
-      await utimes(path, now, now);
+      handle = await open(path, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError('touch', path, err);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw storeError('touch', path, err);
+    }
+    try {
+      const head = Buffer.alloc(64);
+      const [{ mtimeMs }, { bytesRead }] = await Promise.all([handle.stat(), handle.read(head, 0, head.length, 0)]);
+      const stored = storedTtl(head.toString('latin1', 0, bytesRead));
+      const now = Date.now();
+      if (stored !== undefined && mtimeMs + stored * 1000 <= now) return;
+      // Through the open handle: a file destroyed meanwhile is not recreated.
+      const mtime = new Date(now + ms - (stored ?? ttl) * 1000);
+      await handle.utimes(mtime, mtime);
+    } catch (err) {
+      throw storeError('touch', path, err);
+    } finally {
+      await handle.close();
     }
   }
 
@@ -138,12 +157,9 @@ export class StreamAdapter extends AbstractAdapter {
     }
     let removed = 0;
     for (const name of names) {
-      if (!name.startsWith(this.prefix)) continue;
-      const rest = name.slice(this.prefix.length);
-      const dot = rest.indexOf('.');
-      const session = dot === -1;
-      if (!isValidId(session ? rest : rest.slice(0, dot))) continue;
-      if (!session && !rest.endsWith('.tmp') && !rest.endsWith('.lock')) continue;
+      const own = name.startsWith(this.prefix) ? OWN_FILE.exec(name.slice(this.prefix.length)) : null;
+      if (own === null) continue;
+      const session = own[1] === undefined;
       const path = join(this.savePath, name);
       try {
         const info = await stat(path);
@@ -160,6 +176,13 @@ export class StreamAdapter extends AbstractAdapter {
   #file(id: string): string {
     return join(this.savePath, this.key(id));
   }
+}
+
+/** The TTL in the first line of a session file, or undefined when the file is not in that format. */
+function storedTtl(text: string): number | undefined {
+  const newline = text.indexOf('\n');
+  const ttl = newline > 0 ? Number(text.slice(0, newline)) : NaN;
+  return ttl > 0 ? ttl : undefined;
 }
 
 function storeError(operation: string, path: string, err: unknown): AdapterRuntimeError {

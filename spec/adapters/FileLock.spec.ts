@@ -1,0 +1,145 @@
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { fork } from 'node:child_process';
+import { readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LockHandle, LockOptions } from '../../lib/adapters/Adapter';
+import { StreamAdapter } from '../../lib/adapters/StreamAdapter';
+import { newId } from '../helpers/adapterContract';
+import { increments } from '../helpers/lock-worker';
+import { tempDir } from '../helpers/tmp';
+
+// Two StreamAdapters on one directory share nothing but the files, exactly as two processes
+// do: they stand in for processes where a real child process is not needed.
+
+const LOCK_TIMEOUT = { code: 'ERR_SESSION_LOCK_TIMEOUT' };
+const LOCK_LOST = { code: 'ERR_SESSION_LOCK_LOST' };
+const WORKER = join(__dirname, '..', 'helpers', 'lock-worker.js');
+
+async function twoAdapters(t: ExecutionContext) {
+  const savePath = await tempDir(t, 'filelock');
+  return { savePath, a: new StreamAdapter({ savePath, prefix: 'sess_' }), b: new StreamAdapter({ savePath, prefix: 'sess_' }) };
+}
+
+/** `adapter.lock()` whose handle is released when the test ends. */
+async function hold(t: ExecutionContext, adapter: StreamAdapter, id: string, options: LockOptions): Promise<LockHandle> {
+  const handle = await adapter.lock(id, options);
+  t.teardown(() => handle.release().catch(() => undefined));
+  return handle;
+}
+
+test('FileLock › a lock is the file <prefix><id>.lock, mode 0600, removed on release', async (t) => {
+  const { savePath, a } = await twoAdapters(t);
+  const handle = await a.lock('abc', { wait: 1, expiry: 30 });
+  t.is((await stat(join(savePath, 'sess_abc.lock'))).mode & 0o777, 0o600);
+  await handle.release();
+  t.deepEqual(await readdir(savePath), []);
+});
+
+test('FileLock › another process waits for the lock and gets it after the release', async (t) => {
+  const { a, b } = await twoAdapters(t);
+  const first = await hold(t, a, 'abc', { wait: 1, expiry: 30 });
+  const started = performance.now();
+  await t.throwsAsync(() => b.lock('abc', { wait: 0.2, expiry: 30 }), LOCK_TIMEOUT);
+  const elapsed = performance.now() - started;
+  t.true(elapsed >= 120 && elapsed < 3000, `timed out after ${elapsed} ms`);
+  const next = b.lock('abc', { wait: 5, expiry: 30 });
+  await sleep(100);
+  const releasedAt = performance.now();
+  await first.release();
+  const second = await next;
+  t.teardown(() => second.release());
+  t.true(performance.now() - releasedAt < 1000, 'polling waiter noticed the release');
+  t.true(second.waitedMs >= 50, `waitedMs ${second.waitedMs}`);
+});
+
+test('FileLock › a lock file left by a dead holder is taken over after its expiry', async (t) => {
+  const { savePath, a } = await twoAdapters(t);
+  const path = join(savePath, 'sess_abc.lock');
+  await writeFile(path, 'token-of-a-dead-process');
+  const then = new Date(Date.now() - 10_000);
+  await utimes(path, then, then);
+  const handle = await hold(t, a, 'abc', { wait: 1, expiry: 5 });
+  await t.notThrowsAsync(a.write('abc', 'mine', 60, handle));
+});
+
+test('FileLock › a fresh lock file of another holder is respected', async (t) => {
+  const { savePath, a } = await twoAdapters(t);
+  await writeFile(join(savePath, 'sess_abc.lock'), 'token-of-a-live-process');
+  await t.throwsAsync(() => a.lock('abc', { wait: 0.2, expiry: 30 }), LOCK_TIMEOUT);
+});
+
+test('FileLock › a holder that stops renewing is taken over after its own expiry, not the waiter’s', async (t) => {
+  const { a, b } = await twoAdapters(t);
+  await hold(t, a, 'abc', { wait: 1, expiry: 0.3, renew: false });
+  const taken = await hold(t, b, 'abc', { wait: 3, expiry: 30 });
+  t.true(taken.waitedMs >= 250 && taken.waitedMs < 2500, `waitedMs ${taken.waitedMs}`);
+});
+
+test('FileLock › fencing: the expired holder’s write is refused and its release frees nothing', async (t) => {
+  const { a, b } = await twoAdapters(t);
+  const stale = await hold(t, a, 'abc', { wait: 1, expiry: 0.2, renew: false });
+  await sleep(300);
+  const current = await hold(t, b, 'abc', { wait: 2, expiry: 30 });
+  await b.write('abc', 'new', 60, current);
+  await t.throwsAsync(() => a.write('abc', 'old', 60, stale), LOCK_LOST);
+  await stale.release();
+  await t.throwsAsync(() => a.lock('abc', { wait: 0.2, expiry: 30 }), LOCK_TIMEOUT);
+  t.is(await a.read('abc'), 'new');
+});
+
+test('FileLock › fencing: a write is refused once the lock file carries another holder’s token', async (t) => {
+  const { savePath, a } = await twoAdapters(t);
+  const handle = await hold(t, a, 'abc', { wait: 1, expiry: 30 });
+  await a.write('abc', 'before', 60, handle);
+  await writeFile(join(savePath, 'sess_abc.lock'), 'token-of-another-process');
+  await t.throwsAsync(() => a.write('abc', 'after', 60, handle), LOCK_LOST);
+  t.is(await a.read('abc'), 'before');
+});
+
+// Timing-sensitive: the renewal timer must run every expiry / 3 while the test waits.
+test.serial('FileLock › renewal keeps a long-held lock from being taken over by another process', async (t) => {
+  const { a, b } = await twoAdapters(t);
+  const held = await hold(t, a, 'abc', { wait: 1, expiry: 1 });
+  await t.throwsAsync(() => b.lock('abc', { wait: 2, expiry: 1 }), LOCK_TIMEOUT);
+  await t.notThrowsAsync(a.write('abc', 'mine', 60, held));
+  t.is(await b.read('abc'), 'mine');
+});
+
+/** Forks a lock worker that is killed (by its PID) at the latest when the test ends. */
+function spawnWorker(t: ExecutionContext, savePath: string, id: string, count: number, locking: boolean) {
+  const child = fork(WORKER, [savePath, id, String(count), locking ? 'lock' : 'nolock'], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+  };
+  const deadline = setTimeout(kill, 40_000);
+  t.teardown(() => (clearTimeout(deadline), kill()));
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const ready = new Promise<void>((resolve) => child.once('message', () => resolve()));
+  const exited = new Promise<void>((resolve, reject) =>
+    child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`worker exited ${code ?? signal}: ${stderr}`)))),
+  );
+  exited.catch(() => undefined); // observed below; avoid an unhandled rejection while waiting for `ready`
+  return { child, ready: Promise.race([ready, exited]), exited };
+}
+
+async function crossProcessCount(t: ExecutionContext, locking: boolean): Promise<number> {
+  const savePath = await tempDir(t, 'xproc');
+  const id = newId();
+  const workers = [spawnWorker(t, savePath, id, 50, locking), spawnWorker(t, savePath, id, 50, locking)];
+  await Promise.all(workers.map((w) => w.ready));
+  const parent = new StreamAdapter({ savePath });
+  for (const w of workers) w.child.send('go');
+  await Promise.all([increments(parent, id, 50, locking), ...workers.map((w) => w.exited)]);
+  return Number(await parent.read(id));
+}
+
+test('FileLock › across processes: 2 workers × 50 + 50 locked increments end at exactly 150', async (t) => {
+  t.is(await crossProcessCount(t, true), 150);
+});
+
+test('FileLock › across processes: the same increments without locks lose updates (detection works)', async (t) => {
+  t.true((await crossProcessCount(t, false)) < 150);
+});
