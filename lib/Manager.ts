@@ -93,6 +93,8 @@ export class Manager {
   #transport: SessionTransport | null = null;
   #options: ManagerOptions = {};
   #uniquePrefix = '';
+  /** Resolved from `options.locking`; null when locking is off. */
+  #lockOptions: LockOptions | null = DEFAULT_LOCK;
   #name = '';
   #id = '';
   #status = NONE;
@@ -145,6 +147,8 @@ export class Manager {
     this.#options = options;
     const u = options.uniqueId;
     this.#uniquePrefix = u === undefined || u === null || u === '' || u === '0' ? '' : `${u}#`;
+    const locking = options.locking ?? true;
+    this.#lockOptions = locking === false ? null : locking === true ? DEFAULT_LOCK : { ...DEFAULT_LOCK, ...locking };
   }
 
   /** 2 while active, otherwise 1 (0, "disabled", never applies in Node). */
@@ -226,9 +230,8 @@ export class Manager {
 
   /** Lock (when enabled), read and decode `id`; on anything but 'loaded' the data stays empty. */
   async #load(adapter: Adapter, id: string): Promise<'loaded' | 'missing' | 'invalid' | 'expired' | 'regenerated'> {
-    const locking = this.#options.locking ?? true;
-    if (locking !== false && adapter.lock) {
-      const options = locking === true ? DEFAULT_LOCK : { ...DEFAULT_LOCK, ...locking };
+    const options = this.#lockOptions;
+    if (options !== null && adapter.lock) {
       this.#lock = await this.#store('lock', () => adapter.lock!(id, options));
       if (this.#lock.waitedMs > 0) this.#emit('session:lockWaited', { id, waitedMs: this.#lock.waitedMs });
     }
