@@ -1,4 +1,5 @@
 import type { Manager } from './Manager';
+import { withPropertyAccess } from './propertyAccess';
 
 type Entry = readonly [key: string, value: unknown];
 
@@ -24,21 +25,20 @@ type Entry = readonly [key: string, value: unknown];
  * session.get('cart');        // { items: 3 }
  */
 export class Bag<T extends Record<string, unknown> = Record<string, unknown>> {
-  /** Property access (`bag.foo`) reads and writes items; see the proxy below. */
+  /** Property access (`bag.foo`) reads and writes items (see `withPropertyAccess`). */
   [property: string]: unknown;
 
   readonly #manager: Manager;
   readonly #name: string;
   /** Lower-cased key to [original key, value], in insertion order. */
   #items = new Map<string, Entry>();
-  #bound = new Map<PropertyKey, unknown>();
 
   constructor(manager: Manager, name: string) {
     this.#manager = manager;
     this.#name = name;
     const group = manager.get(name);
     if (isPlainObject(group)) this.#items = merge(this.#items, group);
-    return new Proxy(this, Bag.#PROPERTY_ACCESS);
+    return withPropertyAccess(this);
   }
 
   /** The session key of the group. */
@@ -126,36 +126,6 @@ export class Bag<T extends Record<string, unknown> = Record<string, unknown>> {
     this.#manager.set(this.#name, Object.fromEntries(next.values()));
     this.#items = next;
   }
-
-  /**
-   * `bag.foo`, `bag.foo = 1`, `'foo' in bag`, `delete bag.foo` reach the items; class members
-   * win. Methods are bound to the target, since `#private` access through the proxy throws.
-   */
-  static readonly #PROPERTY_ACCESS: ProxyHandler<Bag> = {
-    get(target, key) {
-      if (typeof key === 'symbol' || key in target) {
-        const value = Reflect.get(target, key, target);
-        if (typeof value !== 'function') return value;
-        let fn = target.#bound.get(key);
-        if (fn === undefined) target.#bound.set(key, (fn = value.bind(target)));
-        return fn;
-      }
-      return target.get(key);
-    },
-    set(target, key, value) {
-      if (typeof key === 'symbol' || key in target) return false;
-      target.set(key, value);
-      return true;
-    },
-    has(target, key) {
-      return key in target || (typeof key === 'string' && target.has(key));
-    },
-    deleteProperty(target, key) {
-      if (typeof key === 'symbol' || key in target) return false;
-      target.remove(key);
-      return true;
-    },
-  };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

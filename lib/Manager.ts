@@ -10,6 +10,7 @@ import { decodeRecord, emptyData, encodeRecord } from './record';
 import type { Serializer } from './serializers/Serializer';
 import { JsonSerializer } from './serializers/JsonSerializer';
 import type { SessionEventMap, SessionEventName } from './events';
+import { withPropertyAccess } from './propertyAccess';
 
 const debug = createDebug('koa-session-manager:manager');
 
@@ -113,13 +114,12 @@ export class Manager {
    * replace the cookie of the signed-in session in the browser.
    */
   #orphan = false;
-  #bound: Map<PropertyKey, unknown> | undefined;
   /** The proxy users hold: chaining methods return it, not the bare target. */
   readonly #self: this;
 
   constructor(options: ManagerOptions = {}) {
     this.setOptions(options);
-    this.#self = new Proxy(this, PROPERTY_ACCESS) as this;
+    this.#self = withPropertyAccess(this);
     return this.#self;
   }
 
@@ -446,39 +446,4 @@ export class Manager {
       events.emit(event, { ...payload, session: this.#self, context: this.#transport?.context });
     }
   }
-
-  /** @internal Method lookup for the property-access proxy, bound once per Manager. */
-  static bound(target: Manager, key: PropertyKey, value: unknown): unknown {
-    const cache = (target.#bound ??= new Map());
-    let fn = cache.get(key);
-    if (fn === undefined) {
-      fn = (value as (...args: unknown[]) => unknown).bind(target);
-      cache.set(key, fn);
-    }
-    return fn;
-  }
 }
-
-/** `session.userId`, `'userId' in session`, `delete session.userId`: Phalcon's magic accessors. */
-const PROPERTY_ACCESS: ProxyHandler<Manager> = {
-  get(target, key) {
-    if (typeof key === 'symbol' || key in target) {
-      const value = Reflect.get(target, key, target);
-      return typeof value === 'function' ? Manager.bound(target, key, value) : value;
-    }
-    return target.get(key);
-  },
-  set(target, key, value) {
-    if (typeof key === 'symbol' || key in target) return false;
-    target.set(key, value);
-    return true;
-  },
-  has(target, key) {
-    return key in target || (typeof key === 'string' && target.has(key));
-  },
-  deleteProperty(target, key) {
-    if (typeof key === 'symbol' || key in target) return false;
-    target.remove(key);
-    return true;
-  },
-};

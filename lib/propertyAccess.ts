@@ -1,0 +1,52 @@
+/** A keyed store whose keys can also be reached as properties. */
+export interface KeyedView {
+  get(key: string): unknown;
+  set(key: string, value: unknown): void;
+  has(key: string): boolean;
+  remove(key: string): void;
+}
+
+const BOUND = Symbol('koa-session-manager.bound');
+
+type WithBound = KeyedView & { [BOUND]: Map<PropertyKey, unknown> };
+
+/**
+ * `view.foo` reads `get('foo')`, `view.foo = 1` calls `set`, `'foo' in view` calls `has`,
+ * `delete view.foo` calls `remove` (Phalcon's magic accessors). Members of the class win.
+ * Methods come back bound to the target, cached once per instance: `#private` fields cannot be
+ * reached through a proxy.
+ *
+ * @example
+ * constructor() { return withPropertyAccess(this); }
+ */
+export function withPropertyAccess<T extends KeyedView>(target: T): T {
+  Object.defineProperty(target, BOUND, { value: new Map() });
+  return new Proxy(target as T & WithBound, PROPERTY_ACCESS as ProxyHandler<T & WithBound>);
+}
+
+const PROPERTY_ACCESS: ProxyHandler<WithBound> = {
+  get(target, key) {
+    if (typeof key === 'symbol' || key in target) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== 'function') return value;
+      const cache = target[BOUND];
+      let fn = cache.get(key);
+      if (fn === undefined) cache.set(key, (fn = value.bind(target)));
+      return fn;
+    }
+    return target.get(key);
+  },
+  set(target, key, value) {
+    if (typeof key === 'symbol' || key in target) return false;
+    target.set(key, value);
+    return true;
+  },
+  has(target, key) {
+    return key in target || (typeof key === 'string' && target.has(key));
+  },
+  deleteProperty(target, key) {
+    if (typeof key === 'symbol' || key in target) return false;
+    target.remove(key);
+    return true;
+  },
+};

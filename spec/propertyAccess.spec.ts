@@ -1,0 +1,44 @@
+import test from 'ava';
+import { withPropertyAccess } from '../lib/propertyAccess';
+
+class Store {
+  #data = new Map<string, unknown>();
+  label = 'store';
+  constructor() { return withPropertyAccess(this); }
+  get(key: string) { return this.#data.get(key) ?? null; }
+  set(key: string, value: unknown) { this.#data.set(key, value); }
+  has(key: string) { return this.#data.has(key); }
+  remove(key: string) { this.#data.delete(key); }
+  size() { return this.#data.size; }
+}
+
+test('withPropertyAccess › properties reach get/set/has/remove', (t) => {
+  const s = new Store() as Store & Record<string, unknown>;
+  s.color = 'red';
+  t.is(s.get('color'), 'red');
+  t.is(s.color, 'red');
+  t.true('color' in s);
+  delete s.color;
+  t.false(s.has('color'));
+  t.is(s.missing, null);
+});
+
+test('withPropertyAccess › class members win, and methods work with #private fields', (t) => {
+  const s = new Store() as Store & Record<string, unknown>;
+  t.is(s.label, 'store');
+  const { size } = s;
+  s.set('a', 1);
+  t.is(size(), 1, 'a detached method is bound to the target');
+  t.is(s.size, s.size, 'bound once per instance');
+  const loose = s as unknown as Record<string, unknown>;
+  t.throws(() => { loose.size = 1; }, { instanceOf: TypeError });
+  t.throws(() => { delete loose.size; }, { instanceOf: TypeError });
+  t.false(s.has('size'));
+});
+
+test('withPropertyAccess › the method cache is not serialized or enumerable', (t) => {
+  const s = new Store();
+  s.size();
+  t.deepEqual(Object.keys(s), ['label']);
+  t.is(JSON.stringify(s), '{"label":"store"}');
+});
