@@ -54,7 +54,10 @@ export interface ManagerOptions {
   lazyWrite?: boolean;
   /** @default new JsonSerializer() */
   serializer?: Serializer;
-  /** Per-session locking when the adapter offers `lock()`. @default { wait: 5, expiry: 30 } */
+  /**
+   * Per-session locking when the adapter offers `lock()`; `wait`/`expiry` left out take the
+   * adapter's defaults (5 s and 30 s for the file and memory adapters). @default true
+   */
   locking?: boolean | Partial<LockOptions>;
   /** Where `session:*` events go (an EventEmitter, or the Koa app). */
   events?: EventEmitter;
@@ -66,7 +69,8 @@ const ACTIVE = 2;
 /** After writeClose()/abort(): reads work, writes throw. Reported as NONE, as PHP does. */
 const CLOSED = 3;
 
-const DEFAULT_LOCK: LockOptions = { wait: 5, expiry: 30 };
+/** Locking on with the adapter's own defaults. */
+const ADAPTER_DEFAULTS: Partial<LockOptions> = Object.freeze({});
 /** Seconds the marker left by regenerateId() outlives the move: longer than any queued request. */
 const REGENERATED_MARKER_TTL = 60;
 const JSON_SERIALIZER = new JsonSerializer();
@@ -95,7 +99,7 @@ export class Manager {
   #options: ManagerOptions = {};
   #uniquePrefix = '';
   /** Resolved from `options.locking`; null when locking is off. */
-  #lockOptions: LockOptions | null = DEFAULT_LOCK;
+  #lockOptions: Partial<LockOptions> | null = ADAPTER_DEFAULTS;
   #name = '';
   #id = '';
   #status = NONE;
@@ -148,7 +152,7 @@ export class Manager {
     const u = options.uniqueId;
     this.#uniquePrefix = u === undefined || u === null || u === '' || u === '0' ? '' : `${u}#`;
     const locking = options.locking ?? true;
-    this.#lockOptions = locking === false ? null : locking === true ? DEFAULT_LOCK : { ...DEFAULT_LOCK, ...locking };
+    this.#lockOptions = locking === false ? null : locking === true ? ADAPTER_DEFAULTS : locking;
   }
 
   /** 2 while active, otherwise 1 (0, "disabled", never applies in Node). */

@@ -1,6 +1,18 @@
 import { InvalidOption, InvalidSessionId } from '../errors';
 import { isValidId } from '../id';
-import type { Adapter, LockHandle } from './Adapter';
+import type { Adapter, LockHandle, LockOptions } from './Adapter';
+
+/** Lock defaults of the adapters that have no options of their own: Phalcon's 5 s wait, 30 s expiry. */
+export const DEFAULT_LOCK: Readonly<LockOptions> = Object.freeze({ wait: 5, expiry: 30 });
+
+/** `options` with what it leaves out taken from `defaults`. */
+export function lockOptions(options: Partial<LockOptions>, defaults: Readonly<LockOptions> = DEFAULT_LOCK): LockOptions {
+  return {
+    wait: options.wait ?? defaults.wait,
+    expiry: options.expiry ?? defaults.expiry,
+    renew: options.renew ?? defaults.renew,
+  };
+}
 
 /**
  * What adapters share: the key prefix and the id guard. A backend extends it and fills in

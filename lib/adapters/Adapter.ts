@@ -52,9 +52,10 @@ export interface Adapter {
 
   /**
    * Optional (per-session locking). Wait until this request holds the lock of `id`, at most
-   * `options.wait` seconds, then resolve a handle. Rejects with `SessionLockTimeout`.
+   * `options.wait` seconds, then resolve a handle. Rejects with `SessionLockTimeout`. Options
+   * left out take the adapter's own defaults (for the Redis adapter, Phalcon's lock options).
    */
-  lock?(id: string, options: LockOptions): Promise<LockHandle>;
+  lock?(id: string, options: Partial<LockOptions>): Promise<LockHandle>;
 
   /** Optional. Release what the adapter owns (clients it created, timers) at app shutdown. */
   close?(): Promise<void>;

@@ -1,6 +1,6 @@
 import { InvalidOption, SessionLockLost } from '../errors';
 import type { LockHandle, LockOptions } from './Adapter';
-import { AbstractAdapter, ttlMs } from './AbstractAdapter';
+import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
 import { KeyedMutex, LocalLock } from './KeyedMutex';
 
 /** Options of {@link MemoryAdapter}. */
@@ -66,8 +66,8 @@ export class MemoryAdapter extends AbstractAdapter {
     this.#entries.delete(this.key(id));
   }
 
-  async lock(id: string, options: LockOptions): Promise<LockHandle> {
-    return this.#mutex.lock(this.key(id), options);
+  async lock(id: string, options: Partial<LockOptions> = {}): Promise<LockHandle> {
+    return this.#mutex.lock(this.key(id), lockOptions(options));
   }
 
   /** Removes expired entries; `maxLifetime` is not needed, each entry carries its own expiry. */

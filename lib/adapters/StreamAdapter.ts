@@ -4,7 +4,7 @@ import { open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises
 import { join, resolve } from 'node:path';
 import { AdapterRuntimeError, InvalidOption, InvalidSavePath, SavePathUnavailable, SessionLockLost } from '../errors';
 import type { LockHandle, LockOptions } from './Adapter';
-import { AbstractAdapter, ttlMs } from './AbstractAdapter';
+import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
 import { FileLock } from './FileLock';
 import { KeyedMutex } from './KeyedMutex';
 
@@ -131,7 +131,8 @@ export class StreamAdapter extends AbstractAdapter {
     }
   }
 
-  async lock(id: string, options: LockOptions): Promise<LockHandle> {
+  async lock(id: string, request: Partial<LockOptions> = {}): Promise<LockHandle> {
+    const options = lockOptions(request);
     const path = `${this.#file(id)}.lock`;
     const started = performance.now();
     const local = await this.#mutex.lock(id, options);

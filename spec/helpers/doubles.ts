@@ -5,7 +5,7 @@ import type { SessionTransport } from '../../lib/Manager';
 /** Records every adapter call (method and id) while delegating to a real adapter. */
 export class SpyAdapter implements Adapter {
   readonly calls: string[] = [];
-  readonly lock?: (id: string, options: LockOptions) => Promise<LockHandle>;
+  readonly lock?: (id: string, options: Partial<LockOptions>) => Promise<LockHandle>;
 
   constructor(readonly inner: Adapter) {
     if (inner.lock) this.lock = (id, options) => { this.calls.push(`lock:${id}`); return inner.lock!(id, options); };
