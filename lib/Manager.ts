@@ -118,6 +118,12 @@ export class Manager {
    * replace the cookie of the signed-in session in the browser.
    */
   #orphan = false;
+  /**
+   * Set by regenerateId(): the stored id the data moves away from. The move happens at commit:
+   * the new record first, then the old id's marker (or copy) under the old lock, so a store
+   * failure in between leaves the old session whole.
+   */
+  #movedFrom: { id: string; keepCopy: boolean } | null = null;
   /** The proxy users hold: chaining methods return it, not the bare target. */
   readonly #self: this;
 
@@ -142,13 +148,15 @@ export class Manager {
     return this.#self;
   }
 
+  /** A copy of the options last given (PHP arrays are values: changing it changes nothing). */
   getOptions(): ManagerOptions {
-    return this.#options;
+    return { ...this.#options };
   }
 
   /** Replaces every option (Phalcon): a later call without `uniqueId` removes the namespace. */
   setOptions(options: ManagerOptions): void {
-    this.#options = options;
+    // A copy: the middleware hands every request's Manager the same options object.
+    this.#options = { ...options };
     const u = options.uniqueId;
     this.#uniquePrefix = u === undefined || u === null || u === '' || u === '0' ? '' : `${u}#`;
     const locking = options.locking ?? true;
@@ -215,6 +223,7 @@ export class Manager {
     this.#data = emptyData();
     this.#raw = null;
     this.#orphan = false;
+    this.#movedFrom = null;
     const outcome = id === '' ? 'missing' : await this.#load(adapter, id);
     if (outcome !== 'loaded') {
       // Non-strict mode adopts an unknown id (PHP use_strict_mode=0); invalid or expired data
@@ -241,7 +250,7 @@ export class Manager {
     }
     let text: string | null;
     try {
-      text = await this.#store('read', () => adapter.read(id, this.#lock ?? undefined));
+      text = await this.#store('read', () => adapter.read(id, this.#lock ?? undefined, this.#ttl()));
     } catch (err) {
       await this.#releaseLock();
       throw err;
@@ -296,13 +305,19 @@ export class Manager {
     await this.#releaseLock();
   }
 
-  /** Delete the stored session and clear the cookie. A no-op when not active. */
+  /**
+   * Delete the stored session and clear the cookie; also after `writeClose()`. A no-op before
+   * start. A later `start()` in the same request begins a fresh session (e.g. for a flash
+   * message after sign-out).
+   */
   async destroy(): Promise<void> {
-    if (this.#status !== ACTIVE) return;
-    const id = this.#id;
+    if (this.#status === NONE) return;
+    // After regenerateId() the new id is not stored yet: what exists is the old one.
+    const id = this.#movedFrom?.id ?? this.#id;
     this.#status = NONE;
     this.#data = emptyData();
     this.#id = '';
+    this.#movedFrom = null;
     try {
       await this.#store('destroy', () => this.#adapter!.destroy(id));
     } finally {
@@ -315,23 +330,19 @@ export class Manager {
   }
 
   /**
-   * Move the data to a new id (after sign-in, against fixation). With `deleteOld` the old id
-   * stops working: its data is replaced by a short-lived marker (at most 60 s), so a request of
-   * the same browser that was still in flight with the old cookie gets a throwaway session that
-   * sends no cookie, instead of a new session whose cookie would sign the user out. With
-   * `deleteOld` false the old id keeps a copy of the current data (PHP).
+   * Move the data to a new id (after sign-in, against fixation); the move is stored at commit,
+   * new record first, and the old lock is held until then. With `deleteOld` the old id stops
+   * working: its data is replaced by a short-lived marker (at most 60 s), so a request of the
+   * same browser still in flight with the old cookie gets a throwaway session that is neither
+   * stored nor sent (its changes are dropped), instead of a session whose cookie would sign the
+   * user out. With `deleteOld` false the old id keeps a copy of the data (PHP).
    */
   async regenerateId(deleteOld = true): Promise<this> {
+    if (this.#status === CLOSED) throw new SessionModificationDenied('The session was closed (writeClose() or abort()); its id cannot change any more');
     if (this.#status !== ACTIVE) return this.#self;
     const oldId = this.#id;
-    const adapter = this.#adapter!;
-    if (this.#raw !== null) {
-      const lock = this.#lock ?? undefined;
-      const text = deleteOld ? encodeRecord(this.#serializer(), { c: this.#created, d: {}, r: 1 }) : this.#encode();
-      const ttl = deleteOld ? Math.min(this.#ttl(), REGENERATED_MARKER_TTL) : this.#ttl();
-      await this.#store('write', () => adapter.write(oldId, text, ttl, lock));
-    }
-    await this.#releaseLock();
+    if (this.#movedFrom) this.#movedFrom.keepCopy = !deleteOld;
+    else if (this.#raw !== null) this.#movedFrom = { id: oldId, keepCopy: !deleteOld };
     this.#id = generateId();
     this.#raw = null;
     this.#orphan = false;
@@ -392,10 +403,14 @@ export class Manager {
     const adapter = this.#adapter!;
     const transport = this.#transport;
     const id = this.#id;
-    if (this.#orphan) return;
+    if (this.#orphan) {
+      debug('request of a regenerated id: nothing is stored (%s)', id);
+      return;
+    }
+    const moved = this.#movedFrom;
     let empty = true;
     for (const _ in this.#data) { empty = false; break; }
-    if (this.#raw === null && empty) {
+    if (this.#raw === null && empty && moved === null) {
       // Nothing stored, nothing to store: no record, no cookie. Drop a cookie that points nowhere.
       if (this.#sentCookie !== undefined && this.#sentCookie !== id) transport?.clearId(this.getName());
       return;
@@ -403,9 +418,15 @@ export class Manager {
     const text = this.#encode();
     const ttl = this.#ttl();
     const lock = this.#lock ?? undefined;
-    if (text !== this.#raw || this.#options.lazyWrite === false || !adapter.updateTimestamp) {
+    if (moved !== null) {
+      await this.#store('write', () => adapter.write(id, text, ttl));
+      const old = moved.keepCopy ? text : encodeRecord(this.#serializer(), { c: this.#created, d: {}, r: 1 });
+      const oldTtl = moved.keepCopy ? ttl : Math.min(ttl, REGENERATED_MARKER_TTL);
+      await this.#store('write', () => adapter.write(moved.id, old, oldTtl, lock));
+      this.#movedFrom = null;
+    } else if (text !== this.#raw || this.#options.lazyWrite === false || !adapter.updateTimestamp) {
       await this.#store('write', () => adapter.write(id, text, ttl, lock));
-    } else {
+    } else if (!adapter.touchesOnRead) {
       await this.#store('touch', () => adapter.updateTimestamp!(id, text, ttl, lock));
     }
     this.#raw = text;
@@ -447,7 +468,12 @@ export class Manager {
   #emit<E extends SessionEventName>(event: E, payload: Omit<SessionEventMap[E], 'session' | 'context'>): void {
     const events = this.#options.events;
     if (events !== undefined && events.listenerCount(event) > 0) {
-      events.emit(event, { ...payload, session: this.#self, context: this.#transport?.context });
+      try {
+        events.emit(event, { ...payload, session: this.#self, context: this.#transport?.context });
+      } catch (err) {
+        // A listener must never break the lifecycle (a throw here could leave a lock held).
+        debug('a %s listener threw: %s', event, (err as Error)?.message ?? err);
+      }
     }
   }
 }

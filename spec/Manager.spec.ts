@@ -301,9 +301,11 @@ test('Manager › regenerateId › keeps the data under a new id and deletes the
   const newId = session.getId();
   t.not(newId, id);
   t.is(session.get('user'), 'ann');
-  t.deepEqual(JSON.parse((await store.read(id))!), { c: JSON.parse((await store.read(id))!).c, d: {}, r: 1 }, 'the old id keeps no data, only a marker');
+  t.deepEqual(JSON.parse((await store.read(id))!).d, { user: 'ann' }, 'nothing moves before the commit');
   await session.writeClose();
   t.deepEqual(JSON.parse((await store.read(newId))!).d, { user: 'ann' });
+  const old = JSON.parse((await store.read(id))!);
+  t.deepEqual(old, { c: old.c, d: {}, r: 1 }, 'the old id keeps no data, only a marker');
   t.is(transport.written.at(-1)?.id, newId);
 });
 
@@ -352,6 +354,83 @@ test('Manager › regenerateId › a request queued on the old id gets a throwaw
   t.deepEqual(lateTransport.written, [], 'no cookie that would replace the signed-in one');
   t.deepEqual(lateTransport.cleared, []);
   t.deepEqual(reasons, ['regenerated']);
+});
+
+test('Manager › regenerateId › a store failure at commit leaves the old session whole', async (t) => {
+  const { store, make, id } = await stored({ cart: ['apple'] });
+  const session = make(id);
+  await session.start();
+  await session.regenerateId();
+  session.set('user', 'ann');
+  const write = store.write.bind(store);
+  store.write = async () => { throw new Error('connection reset'); };
+  await t.throwsAsync(session.writeClose(), { code: 'ERR_SESSION_STORE' });
+  store.write = write;
+  const again = make(id);
+  await again.start();
+  t.is(again.getId(), id);
+  t.deepEqual(again.get('cart'), ['apple'], 'the old id still holds the data');
+});
+
+test('Manager › regenerateId › after writeClose() throws SessionModificationDenied', async (t) => {
+  const { session } = setup();
+  await session.start();
+  await session.writeClose();
+  await t.throwsAsync(session.regenerateId(), { code: 'ERR_SESSION_MODIFICATION_DENIED' });
+});
+
+test('Manager › destroy › after writeClose() still deletes the record and clears the cookie', async (t) => {
+  const { store, make, id } = await stored({ user: 'ann' });
+  const transport = new FakeTransport(id);
+  const session = make(id, transport);
+  await session.start();
+  await session.writeClose();
+  await session.destroy();
+  t.is(await store.read(id), null);
+  t.deepEqual(transport.cleared, ['PHPSESSID']);
+});
+
+test('Manager › destroy › after regenerateId() deletes the stored (old) record', async (t) => {
+  const { store, make, id } = await stored({ user: 'ann' });
+  const session = make(id);
+  await session.start();
+  await session.regenerateId();
+  await session.destroy();
+  await session.writeClose();
+  t.is(await store.read(id), null);
+});
+
+test('Manager › options › getOptions() is a copy: changing it changes no Manager', (t) => {
+  const shared = { lifetime: 1800 };
+  const a = new Manager(shared);
+  const b = new Manager(shared);
+  const options = a.getOptions();
+  options.lifetime = 2_592_000;
+  t.is(a.getOptions().lifetime, 1800);
+  shared.lifetime = 5;
+  t.is(b.getOptions().lifetime, 1800);
+});
+
+test('Manager › events › a listener that throws breaks nothing and leaves no lock behind', async (t) => {
+  const events = new CountingEmitter();
+  events.on('session:started', () => { throw new Error('listener bug'); });
+  const { make, id } = await stored({ n: 1 }, { events, locking: { wait: 0.2 } });
+  const first = make(id);
+  await first.start();
+  await first.writeClose();
+  const second = make(id);
+  await t.notThrowsAsync(second.start(), 'the lock was released');
+  t.is(second.get('n'), 1);
+  await second.writeClose();
+});
+
+test('Manager › serializer › a custom serializer is used both ways', async (t) => {
+  const serializer = { stringify: (v: unknown) => `B64:${Buffer.from(JSON.stringify(v)).toString('base64')}`, parse: (s: string) => JSON.parse(Buffer.from(s.slice(4), 'base64').toString()) };
+  const { store, make, id } = await stored({ a: 1 }, { serializer });
+  t.regex((await store.read(id))!, /^B64:/);
+  const again = make(id);
+  await again.start();
+  t.is(again.get('a'), 1);
 });
 
 test('Manager › regenerateId › before start does nothing', async (t) => {

@@ -26,12 +26,23 @@ export interface Adapter {
    * Required. The stored data of `id`, or `null` when there is none or it is older than the TTL
    * of its last `write`/`updateTimestamp` (an expired record is never returned, gc or not).
    * With `lock`, the caller holds that session's lock (an adapter may have read already).
+   * `ttl` is the session lifetime, for an adapter that refreshes it while reading.
    */
-  read(id: string, lock?: LockHandle): Promise<string | null>;
+  read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null>;
+
+  /**
+   * Optional. True when `read(id, lock, ttl)` refreshes the TTL itself (in the same round trip,
+   * or when the lock is released): the Manager then skips `updateTimestamp` for unchanged data.
+   */
+  readonly touchesOnRead?: boolean;
+
+  /** Optional. The lifetime the adapter was configured with (Phalcon's `lifetime` option). */
+  readonly lifetime?: number;
 
   /**
    * Required. Store `data` under `id` for `ttl` seconds. With `lock`, the write is fenced: if
-   * the handle no longer holds the lock, reject with `SessionLockLost` and change nothing.
+   * the handle no longer holds the lock, reject with `SessionLockLost` and change nothing. An
+   * adapter may release the lock in the same step (the Manager releases it right after).
    */
   write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void>;
 

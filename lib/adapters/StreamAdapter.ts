@@ -103,9 +103,9 @@ export class StreamAdapter extends AbstractAdapter {
       throw storeError('touch', path, err);
     }
     try {
-      const head = Buffer.alloc(64);
-      const [{ mtimeMs }, { bytesRead }] = await Promise.all([handle.stat(), handle.read(head, 0, head.length, 0)]);
-      const stored = storedTtl(head.toString('latin1', 0, bytesRead));
+      const first = Buffer.alloc(64);
+      const [{ mtimeMs }, { bytesRead }] = await Promise.all([handle.stat(), handle.read(first, 0, first.length, 0)]);
+      const stored = storedTtl(first.toString('latin1', 0, bytesRead));
       const now = Date.now();
       if (stored !== undefined && mtimeMs + stored * 1000 <= now) return;
       // Through the open handle: a file destroyed meanwhile is not recreated.
@@ -145,8 +145,9 @@ export class StreamAdapter extends AbstractAdapter {
   }
 
   /**
-   * Removes the session files (and leftover temp and lock files) of this prefix whose mtime is
-   * more than `maxLifetime` seconds old. Resolves the number of sessions removed.
+   * Removes the session files of this prefix whose own TTL has passed since their mtime (files
+   * not in the adapter's format: idle more than `maxLifetime` seconds), and leftover temp and
+   * lock files idle more than `maxLifetime`. Resolves the number of sessions removed.
    */
   async gc(maxLifetime: number): Promise<number> {
     const cutoff = Date.now() - maxLifetime * 1000;
@@ -164,7 +165,11 @@ export class StreamAdapter extends AbstractAdapter {
       const path = join(this.savePath, name);
       try {
         const info = await stat(path);
-        if (!info.isFile() || info.mtimeMs >= cutoff) continue;
+        if (!info.isFile()) continue;
+        // A session file carries its own TTL: it is dead once mtime + TTL has passed, and alive
+        // until then even when idle longer than maxLifetime (a longer per-session lifetime).
+        const ttl = session ? storedTtl(await head(path)) : undefined;
+        if (ttl !== undefined ? info.mtimeMs + ttl * 1000 > Date.now() : info.mtimeMs >= cutoff) continue;
         await unlink(path);
         if (session) removed++;
       } catch (err) {
@@ -176,6 +181,18 @@ export class StreamAdapter extends AbstractAdapter {
 
   #file(id: string): string {
     return join(this.savePath, this.key(id));
+  }
+}
+
+/** The first bytes of a file: enough for the TTL line. */
+async function head(path: string): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(64);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.toString('latin1', 0, bytesRead);
+  } finally {
+    await handle.close();
   }
 }
 

@@ -5,6 +5,7 @@ import type { Adapter } from '../adapters/Adapter';
 import { Bag } from '../Bag';
 import { Flash } from '../Flash';
 import { Manager } from '../Manager';
+import { SessionError } from '../errors';
 import { KoaTransport } from './cookie';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
 import './context';
@@ -47,6 +48,8 @@ export function session(options: SessionOptions = {}): SessionMiddleware {
   const collect = garbageCollector(resolved);
 
   const middleware = async function session(ctx: Context, next: Next): Promise<void> {
+    // A second session() on one request would wait for the first one's lock until it times out.
+    if ((ctx as WithState)[STATE]) throw new SessionError('session() is mounted twice on this route: mount it once, before the routers', 'ERR_SESSION_MOUNTED_TWICE');
     installAccessors(ctx);
     const manager = new Manager(managerOptions)
       .setAdapter(adapter)
@@ -55,20 +58,21 @@ export function session(options: SessionOptions = {}): SessionMiddleware {
     ctx.session = manager;
     (ctx as WithState)[STATE] = { manager, options: resolved };
     await manager.start();
-    let failed = true;
     try {
       await next();
-      failed = false;
-    } finally {
+    } catch (err) {
       try {
         await manager.writeClose();
-      } catch (err) {
+      } catch (commitError) {
         // The handler's own error wins; the store error was emitted as session:storeError.
-        if (!failed) throw err;
-        debug('commit failed after a handler error: %s', (err as Error).message);
+        debug('commit failed after a handler error: %s', (commitError as Error).message);
       }
+      keepSessionCookie(ctx, name, err);
+      throw err;
+    } finally {
       collect();
     }
+    await manager.writeClose();
   };
   return Object.assign(middleware, { events: resolved.events, adapter });
 }
@@ -92,6 +96,23 @@ function garbageCollector({ gc, adapter, lifetime, events }: ResolvedOptions): (
       })
       .finally(() => { running = false; });
   };
+}
+
+/**
+ * Koa's error response removes every header, the session cookie too: a new session (or one
+ * whose id was just regenerated) would be stored but never reach the browser. Koa re-applies
+ * `err.headers`, so the cookie goes there.
+ */
+function keepSessionCookie(ctx: Context, name: string, err: unknown): void {
+  const cookies = ctx.response.get('Set-Cookie') as string | string[] | undefined;
+  const ours = (Array.isArray(cookies) ? cookies : cookies ? [cookies] : []).filter((c) => c.startsWith(`${name}=`));
+  if (ours.length === 0 || typeof err !== 'object' || err === null || Object.isFrozen(err)) return;
+  const carrier = err as { headers?: Record<string, string | string[]> };
+  const headers = { ...carrier.headers };
+  const existing = headers['Set-Cookie'] ?? headers['set-cookie'];
+  headers['Set-Cookie'] = [...(Array.isArray(existing) ? existing : existing ? [existing] : []), ...ours];
+  delete headers['set-cookie'];
+  carrier.headers = headers;
 }
 
 const installed = new WeakSet<object>();

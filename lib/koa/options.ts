@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Adapter, LockOptions } from '../adapters/Adapter';
 import { StreamAdapter } from '../adapters/StreamAdapter';
-import { InvalidOption } from '../errors';
+import { InvalidOption, SavePathUnavailable } from '../errors';
 import type { FlashOptions } from '../Flash';
 import { isValidName } from '../id';
 import type { ManagerOptions } from '../Manager';
@@ -13,7 +13,7 @@ import { cookieSuffix, type CookieOptions } from './cookie';
 
 /** Options of the `session()` middleware; every one is checked when the middleware is made. */
 export interface SessionOptions {
-  /** Where sessions are stored. @default a StreamAdapter in `<os tmpdir>/koa-session-manager` */
+  /** Where sessions are stored. @default a StreamAdapter in `<os tmpdir>/koa-session-manager-<uid>` (mode 0700) */
   adapter?: Adapter;
   /** The cookie name (letters, digits, `_`, `-`; not digits only). @default 'sid' */
   name?: string;
@@ -79,9 +79,18 @@ function flag(option: string, value: unknown, fallback: boolean): boolean {
   return value;
 }
 
+/**
+ * A StreamAdapter in `<tmpdir>/koa-session-manager-<uid>`, a directory only this user can
+ * write: another local user who created it first, or made it a symlink, could plant sessions.
+ */
 function defaultAdapter(): Adapter {
-  const savePath = join(tmpdir(), 'koa-session-manager');
+  const uid = process.getuid?.() ?? 0;
+  const savePath = join(tmpdir(), `koa-session-manager-${uid}`);
   mkdirSync(savePath, { recursive: true, mode: 0o700 });
+  const info = lstatSync(savePath);
+  if (!info.isDirectory() || (process.getuid && info.uid !== uid) || (info.mode & 0o022) !== 0) {
+    throw new SavePathUnavailable(savePath);
+  }
   return new StreamAdapter({ savePath });
 }
 
@@ -114,7 +123,10 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   if (sameSite === 'none' && secure === false) throw new InvalidOption('cookie.sameSite', "'none' needs a Secure cookie (cookie.secure true or 'auto')");
   const httpOnly = flag('cookie.httpOnly', cookie.httpOnly, true);
 
-  const lifetime = seconds('lifetime', options.lifetime, 3600);
+  const adapter = options.adapter ?? defaultAdapter();
+  // One lifetime: the middleware's, else the one the adapter was configured with (Phalcon's
+  // adapter `lifetime` option), else an hour.
+  const lifetime = seconds('lifetime', options.lifetime, adapter.lifetime ?? 3600);
   const absoluteLifetime = seconds('absoluteLifetime', options.absoluteLifetime, 0, true);
   const locking = options.locking ?? true;
   if (typeof locking === 'object' && locking !== null) {
@@ -141,7 +153,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   if (typeof persistentName !== 'string' || persistentName === '') throw new InvalidOption('persistentName', 'must be a non-empty string');
 
   return {
-    adapter: options.adapter ?? defaultAdapter(),
+    adapter,
     name,
     manager: {
       uniqueId: options.uniqueId,

@@ -10,7 +10,7 @@ function dropForbidden(key: string, value: unknown): unknown {
  * JSON, the default. Keys named `__proto__`, `constructor` and `prototype` are dropped while
  * decoding, at any depth, so stored data can never reach an object prototype when app code
  * later merges it. The scan costs one regular-expression test; the reviver only runs when the
- * text contains such a key.
+ * text may contain such a key (it names one, or holds a `\u` escape).
  */
 export class JsonSerializer implements Serializer {
   stringify(value: unknown): string {
@@ -18,6 +18,7 @@ export class JsonSerializer implements Serializer {
   }
 
   parse(text: string): unknown {
-    return FORBIDDEN.test(text) ? JSON.parse(text, dropForbidden) : JSON.parse(text);
+    // A key can be spelled with escapes ("\u005f_proto__"): then the reviver runs as well.
+    return text.includes('\\u') || FORBIDDEN.test(text) ? JSON.parse(text, dropForbidden) : JSON.parse(text);
   }
 }

@@ -186,12 +186,23 @@ test('StreamAdapter › updateTimestamp › refreshes the mtime and keeps the da
 test('StreamAdapter › gc › sweeps session files by mtime and counts them', async (t) => {
   const dir = await tempDir(t);
   const a = new StreamAdapter({ savePath: dir, prefix: 'sess_' });
-  for (const id of ['old1', 'old2', 'fresh']) await a.write(id, 'x', 3600);
+  for (const id of ['old1', 'old2', 'fresh']) await a.write(id, 'x', 60);
   await age(join(dir, 'sess_old1'), 100);
   await age(join(dir, 'sess_old2'), 100);
   t.is(await a.gc(50), 2);
   t.deepEqual(await readdir(dir), ['sess_fresh']);
   t.is(await a.gc(50), 0);
+});
+
+test('StreamAdapter › gc › a session keeps its own longer TTL; a file not in the format goes by maxLifetime', async (t) => {
+  const dir = await tempDir(t);
+  const a = new StreamAdapter({ savePath: dir });
+  await a.write('rememberMe', 'x', 30 * 86400);
+  await writeFile(join(dir, 'foreignFormat'), 'no ttl line');
+  for (const name of ['rememberMe', 'foreignFormat']) await age(join(dir, name), 7200);
+  t.is(await a.gc(3600), 1);
+  t.deepEqual(await readdir(dir), ['rememberMe']);
+  t.is(await a.read('rememberMe'), 'x', 'idle 2 h of a 30-day lifetime: alive, and gc kept it');
 });
 
 test('StreamAdapter › gc › removes leftover temp and lock files older than maxLifetime', async (t) => {
@@ -220,7 +231,7 @@ test('StreamAdapter › gc › with no prefix still ignores files that are not s
   const dir = await tempDir(t);
   const a = new StreamAdapter({ savePath: dir });
   await writeFile(join(dir, 'notes.txt'), 'x');
-  await a.write('abc', 'x', 3600);
+  await a.write('abc', 'x', 60);
   for (const name of ['notes.txt', 'abc']) await age(join(dir, name), 100);
   t.is(await a.gc(50), 1);
   t.deepEqual(await readdir(dir), ['notes.txt']);

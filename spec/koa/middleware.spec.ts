@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,6 +39,7 @@ async function serve(t: { teardown(fn: () => unknown): void }, options: SessionO
         return;
       case '/logout': await ctx.session.destroy(); ctx.body = 'out'; return;
       case '/throw': ctx.session.set('beforeThrow', true); throw new Error('handler failed: secret detail');
+      case '/login-then-throw': await ctx.session.regenerateId(); ctx.session.set('user', 'ann'); throw new Error('audit log down');
       case '/flash': ctx.flash.success('Saved <b>'); ctx.redirect('/show'); return;
       case '/show': ctx.body = ctx.flash.output(); return;
       case '/cart': ctx.persistent.set('items', [...(ctx.persistent.get<string[]>('items') ?? []), String(ctx.query.add)]); ctx.body = ctx.persistent.toArray(); return;
@@ -249,6 +250,42 @@ test('session() › a handler that throws › still commits, answers without a s
   t.deepEqual(await client.json('/inc'), { n: 2 }, 'the next request is not blocked by a leftover lock');
 });
 
+test('session() › a handler that throws › a new session still gets its cookie (Koa drops headers on errors)', async (t) => {
+  const { client, store } = await serve(t);
+  const res = await client.fetch('/throw');
+  t.is(res.status, 500);
+  const id = client.jar.get('sid');
+  t.truthy(id, 'the cookie survived the error response');
+  t.true(JSON.parse((await store.read(id!))!).d.beforeThrow);
+});
+
+test('session() › a handler that throws after regenerateId() › the browser gets the new id, nothing is lost', async (t) => {
+  const { client } = await serve(t);
+  await client.fetch('/inc');
+  const old = client.jar.get('sid');
+  t.is((await client.fetch('/login-then-throw')).status, 500);
+  t.not(client.jar.get('sid'), old);
+  const after = await client.json('/read');
+  t.is(after.n, 1, 'the data moved with the new id');
+  t.is(after.id, client.jar.get('sid'));
+});
+
+test('session() › mounted twice › fails clearly instead of waiting for its own lock', async (t) => {
+  const app = new Koa();
+  app.silent = true;
+  const errors: string[] = [];
+  app.on('error', (err) => errors.push(err.code));
+  app.use(session({ adapter: new MemoryAdapter(), gc: false }));
+  app.use(session({ adapter: new MemoryAdapter(), gc: false }));
+  app.use((ctx) => { ctx.body = 'ok'; });
+  const server = await listen(app);
+  t.teardown(() => server.close());
+  const started = Date.now();
+  t.is((await fetch(`${server.url}/`)).status, 500);
+  t.true(Date.now() - started < 1000);
+  t.deepEqual(errors, ['ERR_SESSION_MOUNTED_TWICE']);
+});
+
 test('session() › store down › answers 503 without a stack trace, quickly', async (t) => {
   const events = new CountingEmitter();
   const ops: string[] = [];
@@ -349,10 +386,28 @@ for (const [option, options] of badOptions) {
   });
 }
 
+test('session() › options › a default directory another user could write is refused', (t) => {
+  const root = tempDir(t);
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = root;
+  try {
+    const dir = join(root, `koa-session-manager-${process.getuid!()}`);
+    mkdirSync(dir);
+    chmodSync(dir, 0o777);
+    t.throws(() => session(), { code: 'ERR_SESSION_SAVE_PATH_UNAVAILABLE' });
+    chmodSync(dir, 0o700);
+    t.notThrows(() => session());
+  } finally {
+    // Synchronous from set to restore: no other spec of this file runs in between.
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+  }
+});
+
 test('session() › options › the default adapter is a StreamAdapter in the temp directory', (t) => {
   const mw = session();
   t.true(mw.adapter instanceof StreamAdapter);
-  t.is((mw.adapter as StreamAdapter).savePath, join(tmpdir(), 'koa-session-manager'));
+  t.is((mw.adapter as StreamAdapter).savePath, join(tmpdir(), `koa-session-manager-${process.getuid!()}`));
 });
 
 async function hammer(t: ExecutionContext, locking: boolean, count: number): Promise<number> {

@@ -16,6 +16,12 @@ test('JsonSerializer › drops __proto__, constructor and prototype keys at ever
   t.is(Object.assign({}, parsed).polluted, undefined);
 });
 
+test('JsonSerializer › a key spelled with escapes is dropped too', (t) => {
+  const parsed = json.parse('{"\\u005f_proto__":{"isAdmin":true},"ok":1}') as any;
+  t.deepEqual(parsed, { ok: 1 });
+  t.is(Object.assign({}, parsed).isAdmin, undefined);
+});
+
 test('JsonSerializer › a value that merely contains the words is kept', (t) => {
   t.deepEqual(json.parse('{"note":"constructor"}'), { note: 'constructor' });
 });
