@@ -19,6 +19,8 @@ export { MemoryAdapter } from './adapters/MemoryAdapter';
 export type { MemoryAdapterOptions } from './adapters/MemoryAdapter';
 export { StreamAdapter } from './adapters/StreamAdapter';
 export type { StreamAdapterOptions } from './adapters/StreamAdapter';
+export { RedisAdapter } from './adapters/RedisAdapter';
+export type { RedisAdapterOptions } from './adapters/RedisAdapter';
 export { session } from './koa/middleware';
 export type { SessionMiddleware } from './koa/middleware';
 export type { SessionOptions } from './koa/options';

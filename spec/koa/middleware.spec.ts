@@ -169,15 +169,18 @@ test('session() › regenerateId › sends a new cookie; the old id no longer fi
 });
 
 test('session() › regenerateId › a request in flight with the old cookie cannot sign the user out', async (t) => {
-  const { client, url } = await serve(t);
+  const events = new CountingEmitter();
+  let inFlight: Promise<Response> | undefined;
+  let oldCookie = '';
+  const { client, url } = await serve(t, { events });
+  // Fired while the sign-in request holds the old id's lock: it queues behind it.
+  events.on('session:regenerated', () => { inFlight = fetch(`${url}/inc`, { headers: { cookie: oldCookie } }); });
   await client.fetch('/inc');
-  const oldCookie = `sid=${client.jar.get('sid')}`;
-  const login = client.fetch('/login?delay=100');
-  await sleep(30);
-  const inFlight = await fetch(`${url}/inc`, { headers: { cookie: oldCookie } });
-  await login;
-  t.is(inFlight.status, 200);
-  t.deepEqual(inFlight.headers.getSetCookie(), [], 'no cookie that would replace the signed-in one');
+  oldCookie = `sid=${client.jar.get('sid')}`;
+  await client.fetch('/login?delay=100');
+  const late = await inFlight!;
+  t.is(late.status, 200);
+  t.deepEqual(late.headers.getSetCookie(), [], 'no cookie that would replace the signed-in one');
   const after = await client.json('/read');
   t.is(after.id, client.jar.get('sid'));
   t.is(after.n, 1);

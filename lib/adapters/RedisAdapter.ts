@@ -1,0 +1,276 @@
+import createDebug from 'debug';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import { AdapterRuntimeError, InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
+import type { LockHandle, LockOptions } from './Adapter';
+import { AbstractAdapter, lockOptions } from './AbstractAdapter';
+import { KeyedMutex } from './KeyedMutex';
+import { RedisLock, type LockOwner } from './redis/RedisLock';
+import { LOCK_READ, READ, RENEW, UNLOCK, WRITE_UNLOCK, type Script } from './redis/scripts';
+import { Wakeups } from './redis/Wakeups';
+
+const debug = createDebug('koa-session-manager:redis');
+
+/** Options of {@link RedisAdapter}: Phalcon's names and defaults, times in seconds unless named. */
+export interface RedisAdapterOptions {
+  /** A ready ioredis `Redis` or `Cluster` the app owns; the adapter never closes it. */
+  client?: Redis | Cluster;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 6379 */
+  port?: number;
+  /** A Unix socket path instead of host and port. */
+  socket?: string;
+  /** Database number (SELECT). @default 0 */
+  index?: number;
+  /** A password, `[user, password]` or `{ user, pass }` (ACL). */
+  auth?: string | [string, string] | { user?: string; pass: string };
+  /** Accepted for Phalcon compatibility: a Node process always keeps its connection open. */
+  persistent?: boolean;
+  /** @default 'sess-reds-' */
+  prefix?: string;
+  /** Store TTL in seconds when the middleware sets no `lifetime`. @default 3600 */
+  lifetime?: number;
+  /** Connect timeout in seconds (Phalcon `timeout`). @default 1 */
+  timeout?: number;
+  /** Reply timeout in seconds for every command (Phalcon `readTimeout`). @default 1 */
+  readTimeout?: number;
+  /** Per-session locking. @default false (Phalcon); turn it on unless every route only reads */
+  lockingEnabled?: boolean;
+  /** Seconds after which the lock of a holder that stopped renewing it expires. @default 30 */
+  lockExpiry?: number;
+  /** With `lockWaitTime`, the longest wait for a lock: `lockRetries × lockWaitTime`. @default 100 */
+  lockRetries?: number;
+  /** Microseconds; also the longest pause between tries when no release is heard. @default 50000 */
+  lockWaitTime?: number;
+}
+
+type Client = Redis | Cluster;
+
+function positive(option: string, value: unknown, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new InvalidOption(option, `must be a positive ${integer ? 'integer' : 'number'}`);
+  }
+  return value;
+}
+
+const ms = (seconds: number): number => Math.max(1, Math.round(seconds * 1000));
+
+/**
+ * Sessions in Redis (Phalcon `Session\Adapter\Redis`) over ioredis: one round trip for a
+ * read-only request, two for a writing one, with or without locking. Locks are per request
+ * (token), fenced (a write after the lock was lost is refused), renewed while the request runs,
+ * and handed over on release through pub/sub instead of sleeping `lockWaitTime`. A Redis that is
+ * down or hung makes a request fail within about a second with `AdapterRuntimeError`.
+ *
+ * Keys: `<prefix>{<id>}` for data and `<prefix>{<id>}.lock` for the lock: they never collide
+ * (a data key always ends in `}`) and share one Cluster slot (hash tag).
+ *
+ * @example
+ * app.use(session({ adapter: new RedisAdapter({ host: '127.0.0.1', lockingEnabled: true }) }));
+ */
+export class RedisAdapter extends AbstractAdapter {
+  /** ioredis options that keep a session store bounded when Redis is down, slow or restarted. */
+  static clientOptions(timeoutMs = 1000): RedisOptions {
+    return {
+      enableOfflineQueue: false, // never replay a stale write after a reconnect
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(50 * 2 ** times, 1000),
+      enableAutoPipelining: true, // one socket write for the commands of concurrent requests
+    };
+  }
+
+  readonly client: Client;
+  readonly lifetime: number;
+  /** Read refreshes the TTL, so an unchanged session needs no separate touch. */
+  readonly touchesOnRead = true;
+  /** Per-session locking; absent when `lockingEnabled` is false. */
+  readonly lock?: (id: string, options?: Partial<LockOptions>) => Promise<LockHandle>;
+
+  readonly #owned: boolean;
+  readonly #timeoutMs: number;
+  readonly #lockDefaults: LockOptions;
+  readonly #pollMs: number;
+  readonly #mutex = new KeyedMutex();
+  readonly #wakeups: Wakeups;
+  #readyWait: Promise<void> | undefined;
+
+  constructor(options: RedisAdapterOptions = {}) {
+    super(options.prefix ?? 'sess-reds-');
+    this.lifetime = positive('lifetime', options.lifetime, 3600);
+    this.#timeoutMs = ms(positive('readTimeout', options.readTimeout, 1));
+    const retries = positive('lockRetries', options.lockRetries, 100, true);
+    const waitTime = positive('lockWaitTime', options.lockWaitTime, 50000, true);
+    this.#lockDefaults = { wait: (retries * waitTime) / 1e6, expiry: positive('lockExpiry', options.lockExpiry, 30) };
+    this.#pollMs = waitTime / 1000;
+    if (options.client) {
+      this.client = options.client;
+      this.#owned = false;
+    } else {
+      this.client = new Redis({
+        ...RedisAdapter.clientOptions(this.#timeoutMs),
+        connectTimeout: ms(positive('timeout', options.timeout, 1)),
+        ...connection(options),
+      });
+      this.client.on('error', (err: Error) => debug('redis: %s', err.message));
+      this.#owned = true;
+    }
+    this.#wakeups = new Wakeups(this.client);
+    if (options.lockingEnabled) this.lock = (id, request = {}) => this.#lock(id, request);
+  }
+
+  async read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null> {
+    const key = this.key(id);
+    if (lock instanceof RedisLock && lock.dataKey === key) {
+      const data = lock.take();
+      if (data !== undefined) {
+        if (ttl) lock.touchMs = ms(ttl);
+        return data;
+      }
+    }
+    return (await this.#eval(READ, key, [ttl ? ms(ttl) : 0])) as string | null;
+  }
+
+  async write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void> {
+    const key = this.key(id);
+    const px = ms(ttl);
+    if (lock instanceof RedisLock && lock.dataKey === key) {
+      if (!lock.held) throw new SessionLockLost(lock.lockKey);
+      // On a failure the lock stays: the Manager's release() tries again, else it expires.
+      const written = await this.#eval(WRITE_UNLOCK, key, [data, px, lock.token]);
+      await lock.ended();
+      if (written !== 1) throw new SessionLockLost(lock.lockKey);
+      return;
+    }
+    await this.#ready();
+    await this.client.set(key, data, 'PX', px);
+  }
+
+  async updateTimestamp(id: string, _data: string, ttl: number): Promise<void> {
+    const key = this.key(id);
+    await this.#ready();
+    await this.client.pexpire(key, ms(ttl));
+  }
+
+  async validateId(id: string): Promise<boolean> {
+    const key = this.key(id);
+    await this.#ready();
+    return (await this.client.exists(key)) === 1;
+  }
+
+  async destroy(id: string): Promise<void> {
+    const key = this.key(id);
+    await this.#ready();
+    await this.client.del(key);
+  }
+
+  /** Redis expires records by their TTL: nothing to sweep. */
+  async gc(): Promise<number> {
+    return 0;
+  }
+
+  /** Closes the connections the adapter opened (never a `client` the app passed in). */
+  async close(): Promise<void> {
+    await this.#wakeups.close();
+    if (this.#owned) await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  /** `<prefix>{<id>}`: the braces make the data and lock keys one Cluster slot. */
+  protected override key(id: string): string {
+    super.key(id); // validates the id
+    return `${this.prefix}{${id}}`;
+  }
+
+  async #lock(id: string, request: Partial<LockOptions>): Promise<LockHandle> {
+    const options = lockOptions(request, this.#lockDefaults);
+    const dataKey = this.key(id);
+    const lockKey = `${dataKey}.lock`;
+    const started = performance.now();
+    const local = await this.#mutex.lock(dataKey, options);
+    const deadline = started + options.wait * 1000;
+    let listener: Awaited<ReturnType<Wakeups['listen']>> | undefined;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const [ok, value] = (await this.#eval(LOCK_READ, dataKey, [local.token, ms(options.expiry)])) as [number, string | number | null];
+        if (ok === 1) {
+          const waited = attempt === 0 ? local.waitedMs : performance.now() - started;
+          return new RedisLock(this.#owner, local, dataKey, lockKey, waited, value as string | null, options);
+        }
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) throw new SessionLockTimeout(lockKey, performance.now() - started);
+        if (listener === undefined) {
+          listener = await this.#wakeups.listen(lockKey);
+          continue; // a release during the subscription was not heard: try again at once
+        }
+        await listener.wait(Math.min(this.#pollMs, remaining, Math.max(1, Number(value))));
+      }
+    } catch (err) {
+      await local.release();
+      throw err;
+    } finally {
+      listener?.close();
+    }
+  }
+
+  readonly #owner: LockOwner = {
+    unlock: async (lock) => {
+      await this.#eval(UNLOCK, lock.dataKey, [lock.token, lock.touchMs]);
+    },
+    renew: async (lock) => (await this.#eval(RENEW, lock.dataKey, [lock.token, ms(this.#lockDefaults.expiry)])) === 1,
+  };
+
+  /** Run a script on the data key and its lock key: EVALSHA, or EVAL after a NOSCRIPT. */
+  async #eval(script: Script, dataKey: string, args: Array<string | number>): Promise<unknown> {
+    await this.#ready();
+    const keys = [dataKey, `${dataKey}.lock`];
+    try {
+      return await this.client.evalsha(script.sha, 2, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      return this.client.eval(script.lua, 2, ...keys, ...args);
+    }
+  }
+
+  /**
+   * Wait for a connection that is being (re)established, at most the command timeout; a Redis
+   * that is down therefore fails a request in about a second instead of queueing it.
+   */
+  async #ready(): Promise<void> {
+    const status = this.client.status;
+    if (status === 'ready') return;
+    if (status === 'end') throw new AdapterRuntimeError('The Redis connection was closed', 'ERR_SESSION_STORE');
+    if (status === 'wait') this.client.connect().catch(() => undefined);
+    this.#readyWait ??= new Promise<void>((resolve) => this.client.once('ready', resolve))
+      .finally(() => { this.#readyWait = undefined; });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AdapterRuntimeError(`Redis is not reachable (${status})`, 'ERR_SESSION_STORE')), this.#timeoutMs);
+    });
+    try {
+      await Promise.race([this.#readyWait, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** ioredis connection options from Phalcon's. */
+function connection(options: RedisAdapterOptions): RedisOptions {
+  const result: RedisOptions = {};
+  if (options.socket) result.path = options.socket;
+  else {
+    result.host = options.host ?? '127.0.0.1';
+    result.port = positive('port', options.port, 6379, true);
+  }
+  if (options.index !== undefined) {
+    if (!Number.isInteger(options.index) || options.index < 0) throw new InvalidOption('index', 'must be a database number');
+    result.db = options.index;
+  }
+  const auth = options.auth;
+  if (typeof auth === 'string') result.password = auth;
+  else if (Array.isArray(auth)) [result.username, result.password] = auth;
+  else if (auth) [result.username, result.password] = [auth.user, auth.pass];
+  return result;
+}

@@ -1,0 +1,89 @@
+import type { LockHandle, LockOptions } from '../Adapter';
+import type { LocalLock } from '../KeyedMutex';
+
+/** What a RedisLock needs from its adapter: run the unlock and renew scripts. */
+export interface LockOwner {
+  unlock(lock: RedisLock): Promise<void>;
+  renew(lock: RedisLock): Promise<boolean>;
+}
+
+/**
+ * One request's hold on a session lock in Redis: a per-request token under the lock key, on top
+ * of the in-process {@link LocalLock}. Carries the data read together with the lock, and the TTL
+ * to refresh when it is released (so a read-only request costs lock+read and unlock+touch).
+ */
+export class RedisLock implements LockHandle {
+  /** The data read with the lock (false once taken by `read`). */
+  #prefetched: string | null | false;
+  /** Data TTL in ms to refresh on release (set by a read that did not refresh it itself). */
+  touchMs = 0;
+  #renewal: NodeJS.Timeout | undefined;
+  #done = false;
+  #lost = false;
+
+  constructor(
+    private readonly owner: LockOwner,
+    private readonly local: LocalLock,
+    readonly dataKey: string,
+    readonly lockKey: string,
+    readonly waitedMs: number,
+    data: string | null,
+    options: LockOptions,
+  ) {
+    this.#prefetched = data;
+    if (options.renew !== false) {
+      this.#renewal = setInterval(() => void this.#renew(), (options.expiry * 1000) / 3);
+      this.#renewal.unref();
+    }
+  }
+
+  get id(): string {
+    return this.local.id;
+  }
+
+  get token(): string {
+    return this.local.token;
+  }
+
+  /** False once released, or once a renewal found the lock gone. */
+  get held(): boolean {
+    return !this.#done && !this.#lost && !this.local.lost;
+  }
+
+  /** The data read with the lock, once; undefined when already taken. */
+  take(): string | null | undefined {
+    const data = this.#prefetched;
+    if (data === false) return undefined;
+    this.#prefetched = false;
+    return data;
+  }
+
+  /** The lock ended in Redis (a fenced write released it): stop renewing, free the local queue. */
+  async ended(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    clearInterval(this.#renewal);
+    await this.local.release();
+  }
+
+  async release(): Promise<void> {
+    if (this.#done) return;
+    try {
+      await this.owner.unlock(this);
+    } finally {
+      await this.ended();
+    }
+  }
+
+  async #renew(): Promise<void> {
+    if (!this.held) return;
+    try {
+      if (!(await this.owner.renew(this))) {
+        this.#lost = true;
+        clearInterval(this.#renewal);
+      }
+    } catch {
+      // Redis unreachable: the next renewal tries again; a write is fenced anyway.
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import createDebug from 'debug';
+import type { Cluster, Redis } from 'ioredis';
+
+const debug = createDebug('koa-session-manager:redis');
+
+/** A request waiting for a lock: woken by a release message, or after `ms` at the latest. */
+export interface Listener {
+  wait(ms: number): Promise<void>;
+  close(): void;
+}
+
+/**
+ * Release messages for the lock waiters of one process, over one subscriber connection made on
+ * first contention. A channel has at most one waiter per process: the in-process queue lets
+ * only its head wait on Redis. When the subscription fails (Redis down), waiting falls back to
+ * sleeping, so a lost message costs at most one pause.
+ */
+export class Wakeups {
+  #subscriber: Redis | Cluster | undefined;
+  readonly #wakers = new Map<string, () => void>();
+
+  constructor(private readonly client: Redis | Cluster) {}
+
+  async listen(channel: string): Promise<Listener> {
+    let wake: (() => void) | undefined;
+    const fire = () => wake?.();
+    this.#wakers.set(channel, fire);
+    const subscriber = this.#connection();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      subscriber.subscribe(channel).catch((err: Error) => debug('subscribe failed: %s', err.message)),
+      new Promise((resolve) => { timer = setTimeout(resolve, 1000); }),
+    ]);
+    clearTimeout(timer);
+    return {
+      wait: (ms) => new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(pause);
+          wake = undefined;
+          resolve();
+        };
+        const pause = setTimeout(done, ms);
+        wake = done;
+      }),
+      close: () => {
+        if (this.#wakers.get(channel) !== fire) return;
+        this.#wakers.delete(channel);
+        subscriber.unsubscribe(channel).catch(() => undefined);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
+  }
+
+  #connection(): Redis | Cluster {
+    if (this.#subscriber) return this.#subscriber;
+    const client = this.client;
+    // The subscriber may queue its SUBSCRIBE while connecting: a subscription is never stale.
+    const subscriber = 'isCluster' in client && client.isCluster
+      ? (client as Cluster).duplicate(undefined, { enableOfflineQueue: true, enableAutoPipelining: false })
+      : (client as Redis).duplicate({ enableOfflineQueue: true, enableAutoPipelining: false });
+    subscriber.on('message', (channel: string) => this.#wakers.get(channel)?.());
+    subscriber.on('error', (err: Error) => debug('subscriber: %s', err.message));
+    this.#subscriber = subscriber;
+    return subscriber;
+  }
+}

@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+
+/** A Lua script run with EVALSHA (EVAL once after a NOSCRIPT), so each call is one round trip. */
+export interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+// Every script takes KEYS[1] = data key, KEYS[2] = lock key (one Cluster slot through the hash
+// tag). A lock's value is the holder's token; releasing publishes on the lock key so waiters in
+// other processes wake at once instead of sleeping out lockWaitTime.
+
+/** GET the data and, when ARGV[1] > 0, refresh its TTL (ms) in the same round trip. */
+export const READ = script(`
+local value = redis.call('GET', KEYS[1])
+if value and tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return value`);
+
+/** Take the lock (token ARGV[1], expiry ARGV[2] ms) and read the data: {1, data|false} or {0, pttl}. */
+export const LOCK_READ = script(`
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('GET', KEYS[1])}
+end
+return {0, redis.call('PTTL', KEYS[2])}`);
+
+/**
+ * Fenced write and unlock: only while KEYS[2] still holds token ARGV[3], SET data ARGV[1] with TTL
+ * ARGV[2] ms, then release the lock. 1 when written, 0 when the lock was lost (nothing changed).
+ */
+export const WRITE_UNLOCK = script(`
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', KEYS[2], '1')
+return 1`);
+
+/** Release the lock if token ARGV[1] still holds it; refresh the data TTL to ARGV[2] ms when > 0. */
+export const UNLOCK = script(`
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('PUBLISH', KEYS[2], '1')
+return 1`);
+
+/** Extend the lock to ARGV[2] ms if token ARGV[1] still holds it. */
+export const RENEW = script(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[2], ARGV[2])`);

@@ -1,0 +1,190 @@
+import test from 'ava';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { RedisAdapter, type RedisAdapterOptions } from '../../lib/adapters/RedisAdapter';
+import { Manager } from '../../lib/Manager';
+import { adapterContract, newId } from '../helpers/adapterContract';
+import { FakeTransport } from '../helpers/doubles';
+import { useRedis } from '../helpers/redisServer';
+
+const redis = useRedis(test);
+const cli = async (...args: string[]) => (await redis().cli(...args)).trim();
+
+function adapter(t: { teardown(fn: () => unknown): void }, options: RedisAdapterOptions = {}): RedisAdapter {
+  const a = new RedisAdapter({ port: redis().port, ...options });
+  t.teardown(() => a.close());
+  return a;
+}
+
+adapterContract(test, 'RedisAdapter', async () => {
+  const a = new RedisAdapter({ port: redis().port, lockingEnabled: true });
+  return { adapter: a, cleanup: () => a.close() };
+}, { locking: true, persistent: true });
+
+test('RedisAdapter › options › Phalcon defaults: prefix sess-reds-, lifetime 3600, locking off', (t) => {
+  const a = adapter(t);
+  t.is(a.prefix, 'sess-reds-');
+  t.is(a.lifetime, 3600);
+  t.is(a.lock, undefined, 'no lock() unless lockingEnabled');
+  t.is(typeof adapter(t, { lockingEnabled: true }).lock, 'function');
+});
+
+for (const [option, value] of [
+  ['port', 0], ['port', 1.5], ['lifetime', -1], ['lockExpiry', 0], ['lockRetries', 0.5], ['lockWaitTime', -1], ['timeout', 0], ['readTimeout', Number.NaN], ['index', -1],
+] as const) {
+  test(`RedisAdapter › options › rejects ${option}: ${value} naming the option`, (t) => {
+    const err = t.throws(() => new RedisAdapter({ [option]: value } as RedisAdapterOptions), { code: 'ERR_SESSION_INVALID_OPTION' });
+    t.is((err as Error & { option: string }).option, option);
+  });
+}
+
+test('RedisAdapter › keys › data at <prefix>{<id>}, lock at <prefix>{<id>}.lock', async (t) => {
+  const a = adapter(t, { lockingEnabled: true });
+  const id = newId();
+  await a.write(id, 'data', 60);
+  t.is(await cli('GET', `sess-reds-{${id}}`), 'data');
+  const lock = await a.lock!(id);
+  t.regex(await cli('GET', `sess-reds-{${id}}.lock`), /^[0-9a-f]{24}$/);
+  await lock.release();
+  t.is(await cli('EXISTS', `sess-reds-{${id}}.lock`), '0');
+});
+
+test('RedisAdapter › keys › the data of id "<x>-lock" never touches the lock of id "<x>" (Phalcon would collide)', async (t) => {
+  const a = adapter(t, { lockingEnabled: true });
+  const id = newId();
+  const lock = await a.lock!(id);
+  await a.write(`${id}-lock`, 'other session', 60);
+  await a.destroy(`${id}-lock`);
+  await t.notThrowsAsync(a.write(id, 'mine', 60, lock), 'the lock is still ours');
+  t.is(await a.read(id), 'mine');
+});
+
+test('RedisAdapter › TTL › write, read and touch set the TTL from the lifetime; a touch never rewrites or recreates', async (t) => {
+  const a = adapter(t);
+  const id = newId();
+  const key = `sess-reds-{${id}}`;
+  await a.write(id, 'v', 100);
+  const pttl = Number(await cli('PTTL', key));
+  t.true(pttl > 99_000 && pttl <= 100_000, String(pttl));
+  await a.read(id, undefined, 500);
+  t.true(Number(await cli('PTTL', key)) > 499_000, 'read with a ttl refreshes it');
+  await a.updateTimestamp(id, 'IGNORED', 900);
+  t.true(Number(await cli('PTTL', key)) > 899_000);
+  t.is(await a.read(id), 'v', 'the touch did not rewrite the data');
+  await a.destroy(id);
+  await a.updateTimestamp(id, 'v', 900);
+  t.is(await cli('EXISTS', key), '0');
+});
+
+test('RedisAdapter › index › selects the database', async (t) => {
+  const a = adapter(t, { index: 3 });
+  const id = newId();
+  await a.write(id, 'in db 3', 60);
+  t.is(await cli('-n', '3', 'GET', `sess-reds-{${id}}`), 'in db 3');
+  t.is(await cli('GET', `sess-reds-{${id}}`), '');
+});
+
+test('RedisAdapter › client › a client the app owns is used and never closed', async (t) => {
+  const client = new Redis({ port: redis().port, ...RedisAdapter.clientOptions() });
+  t.teardown(() => client.quit());
+  const a = new RedisAdapter({ client, prefix: 'app-' });
+  await a.write('abc', 'x', 60);
+  await a.close();
+  t.is(client.status, 'ready');
+  t.is(await client.get('app-{abc}'), 'x');
+});
+
+test('RedisAdapter › locking › two requests of one session in one process never share a token', async (t) => {
+  const a = adapter(t, { lockingEnabled: true });
+  const id = newId();
+  const first = await a.lock!(id);
+  const token1 = await cli('GET', `sess-reds-{${id}}.lock`);
+  const waiting = a.lock!(id);
+  await first.release();
+  const second = await waiting;
+  const token2 = await cli('GET', `sess-reds-{${id}}.lock`);
+  t.not(token1, token2);
+  await second.release();
+});
+
+test('RedisAdapter › locking › a waiter in another process is woken on release, not after lockWaitTime', async (t) => {
+  // Two adapters, two connections: what two processes would have. lockWaitTime 2 s: a waiter that
+  // only slept would take about that long.
+  const holder = adapter(t, { lockingEnabled: true });
+  const waiter = adapter(t, { lockingEnabled: true, lockWaitTime: 2_000_000, lockRetries: 5 });
+  const handOffs: number[] = [];
+  for (let i = 0; i < 15; i++) {
+    const id = newId();
+    const held = await holder.lock!(id);
+    const waiting = waiter.lock!(id).then((lock) => ({ lock, at: performance.now() }));
+    await sleep(30);
+    const releasedAt = performance.now();
+    await held.release();
+    const { lock, at } = await waiting;
+    handOffs.push(at - releasedAt);
+    await lock.release();
+  }
+  handOffs.sort((x, y) => x - y);
+  const median = handOffs[Math.floor(handOffs.length / 2)];
+  t.log(`hand-off across connections: median ${median.toFixed(2)} ms, max ${handOffs.at(-1)!.toFixed(2)} ms`);
+  t.true(median < 50, `median ${median} ms`);
+});
+
+test('RedisAdapter › locking › a lock that cannot be had fails after lockRetries × lockWaitTime with Phalcon\'s message', async (t) => {
+  const a = adapter(t, { lockingEnabled: true, lockRetries: 4, lockWaitTime: 50_000 });
+  const id = newId();
+  const held = await a.lock!(id);
+  const other = adapter(t, { lockingEnabled: true, lockRetries: 4, lockWaitTime: 50_000 });
+  const started = performance.now();
+  const err = await t.throwsAsync(other.lock!(id), { code: 'ERR_SESSION_LOCK_TIMEOUT' });
+  t.regex(err!.message, new RegExp(`^Could not acquire the session lock with key: sess-reds-\\{${id}\\}\\.lock`));
+  const waited = performance.now() - started;
+  t.true(waited >= 150 && waited < 1000, String(waited));
+  await held.release();
+});
+
+test('RedisAdapter › locking › a long request keeps its lock by renewing it', async (t) => {
+  const a = adapter(t, { lockingEnabled: true, lockExpiry: 0.3 });
+  const id = newId();
+  const held = await a.lock!(id);
+  const other = adapter(t, { lockingEnabled: true, lockExpiry: 0.3, lockRetries: 8, lockWaitTime: 100_000 });
+  await t.throwsAsync(other.lock!(id), { code: 'ERR_SESSION_LOCK_TIMEOUT' }, '0.8 s of waiting, past 0.3 s of expiry');
+  await t.notThrowsAsync(a.write(id, 'still mine', 60, held));
+});
+
+test('RedisAdapter › Manager › a request whose lock expired mid-request is refused; the newer data survives', async (t) => {
+  const a = adapter(t, { lockingEnabled: true });
+  const options = { locking: { expiry: 0.2, renew: false } };
+  const seed = new Manager(options).setAdapter(a).setTransport(new FakeTransport());
+  await seed.start();
+  seed.set('n', 0);
+  await seed.writeClose();
+  const id = seed.getId();
+  const slow = new Manager(options).setAdapter(a).setTransport(new FakeTransport(id));
+  await slow.start();
+  await sleep(300);
+  const fast = new Manager(options).setAdapter(a).setTransport(new FakeTransport(id));
+  await fast.start();
+  fast.set('n', 2);
+  await fast.writeClose();
+  slow.set('n', 1);
+  await t.throwsAsync(slow.writeClose(), { code: 'ERR_SESSION_LOCK_LOST' });
+  t.deepEqual(JSON.parse((await a.read(id))!).d, { n: 2 });
+});
+
+test('RedisAdapter › regenerateId › moves the lock: the old id is released, the data moves', async (t) => {
+  const a = adapter(t, { lockingEnabled: true });
+  const seed = new Manager().setAdapter(a).setTransport(new FakeTransport());
+  await seed.start();
+  seed.set('user', 'ann');
+  await seed.writeClose();
+  const oldId = seed.getId();
+  const login = new Manager().setAdapter(a).setTransport(new FakeTransport(oldId));
+  await login.start();
+  await login.regenerateId();
+  t.is(await cli('EXISTS', `sess-reds-{${oldId}}.lock`), '1', 'held until the commit moves the data');
+  await login.writeClose();
+  t.is(await cli('EXISTS', `sess-reds-{${oldId}}.lock`), '0');
+  t.is(JSON.parse((await a.read(login.getId()))!).d.user, 'ann');
+  t.is(await cli('KEYS', `sess-reds-{${login.getId()}}.lock`), '');
+});
