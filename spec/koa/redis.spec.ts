@@ -21,6 +21,9 @@ async function serve(t: ExecutionContext, server: RedisServer, options: RedisAda
       if (ctx.query.delay) await sleep(Number(ctx.query.delay));
       ctx.session.set('n', n + 1);
       ctx.body = { n: n + 1 };
+    } else if (ctx.path === '/throw') {
+      ctx.session.set('thrown', true);
+      throw new Error('handler failed');
     } else if (ctx.path === '/read') {
       ctx.body = { n: ctx.session.get('n') };
     } else {
@@ -98,6 +101,25 @@ test.serial('Redis › round trips › a new visitor who stores data costs one w
   await client.fetch('/inc');
   const fresh = await roundTrips(t, server, () => new Client(client.base).fetch('/inc'));
   t.deepEqual(fresh, ['set']);
+});
+
+test.serial('Redis › locking › no lock is left behind by a handler that throws or a client that disconnects', async (t) => {
+  const server = shared();
+  const { client, url } = await serve(t, server, { lockingEnabled: true });
+  await client.fetch('/inc');
+  const id = client.jar.get('sid')!;
+  const lockKey = `sess-reds-{${id}}.lock`;
+  t.is((await client.fetch('/throw')).status, 500);
+  t.is((await server.cli('EXISTS', lockKey)).trim(), '0', 'released after the throw');
+  const abort = new AbortController();
+  const gone = fetch(`${url}/inc?delay=300`, { headers: { cookie: `sid=${id}` }, signal: abort.signal }).catch(() => 'aborted');
+  await sleep(100);
+  t.is((await server.cli('EXISTS', lockKey)).trim(), '1', 'held while the handler runs');
+  abort.abort();
+  t.is(await gone, 'aborted');
+  await sleep(400);
+  t.is((await server.cli('EXISTS', lockKey)).trim(), '0', 'released although the client left');
+  t.is((await client.json('/read')).n, 2, 'and the disconnected request still committed');
 });
 
 /** Sequential increments until `until()` is true or `limit` ms have passed; what each request got. */
