@@ -5,7 +5,7 @@ import type { LockHandle, LockOptions } from './Adapter';
 import { AbstractAdapter, lockOptions } from './AbstractAdapter';
 import { KeyedMutex } from './KeyedMutex';
 import { RedisLock, type LockOwner } from './redis/RedisLock';
-import { LOCK_READ, READ, RENEW, UNLOCK, WRITE_UNLOCK, type Script } from './redis/scripts';
+import { LOCK_READ, READ, RENEW, UNCLAIM, UNLOCK, WRITE_UNLOCK, type Script } from './redis/scripts';
 import { Wakeups } from './redis/Wakeups';
 
 const debug = createDebug('koa-session-manager:redis');
@@ -63,8 +63,9 @@ const ms = (seconds: number): number => Math.max(1, Math.round(seconds * 1000));
  * and handed over on release through pub/sub instead of sleeping `lockWaitTime`. A Redis that is
  * down or hung makes a request fail within about a second with `AdapterRuntimeError`.
  *
- * Keys: `<prefix>{<id>}` for data and `<prefix>{<id>}.lock` for the lock: they never collide
- * (a data key always ends in `}`) and share one Cluster slot (hash tag).
+ * Keys: `<prefix>{<id>}` for data, `<prefix>{<id>}.lock` for the lock and `<prefix>{<id>}.claim`
+ * for the waiter whose turn is next: they never collide (a data key always ends in `}`) and
+ * share one Cluster slot (hash tag).
  *
  * @example
  * app.use(session({ adapter: new RedisAdapter({ host: '127.0.0.1', lockingEnabled: true }) }));
@@ -191,13 +192,16 @@ export class RedisAdapter extends AbstractAdapter {
     const local = await this.#mutex.lock(dataKey, options);
     const deadline = started + options.wait * 1000;
     let listener: Awaited<ReturnType<Wakeups['listen']>> | undefined;
+    let refused = false;
     try {
       for (let attempt = 0; ; attempt++) {
-        const [ok, value] = (await this.#eval(LOCK_READ, dataKey, [local.token, ms(options.expiry)])) as [number, string | number | null];
+        const claimMs = Math.ceil(2 * this.#pollMs) + 50; // outlives the pause between two tries
+        const [ok, value] = (await this.#eval(LOCK_READ, dataKey, [local.token, ms(options.expiry), claimMs])) as [number, string | number | null];
         if (ok === 1) {
           const waited = attempt === 0 ? local.waitedMs : performance.now() - started;
           return new RedisLock(this.#owner, local, dataKey, lockKey, waited, value as string | null, options);
         }
+        refused = true;
         const remaining = deadline - performance.now();
         if (remaining <= 0) throw new SessionLockTimeout(lockKey, performance.now() - started);
         if (listener === undefined) {
@@ -207,6 +211,7 @@ export class RedisAdapter extends AbstractAdapter {
         await listener.wait(Math.min(this.#pollMs, remaining, Math.max(1, Number(value))));
       }
     } catch (err) {
+      if (refused) await this.#eval(UNCLAIM, dataKey, [local.token]).catch(() => undefined);
       await local.release();
       throw err;
     } finally {
@@ -221,15 +226,15 @@ export class RedisAdapter extends AbstractAdapter {
     renew: async (lock) => (await this.#eval(RENEW, lock.dataKey, [lock.token, ms(this.#lockDefaults.expiry)])) === 1,
   };
 
-  /** Run a script on the data key and its lock key: EVALSHA, or EVAL after a NOSCRIPT. */
+  /** Run a script on the data key, its lock key and its claim key: EVALSHA, or EVAL after a NOSCRIPT. */
   async #eval(script: Script, dataKey: string, args: Array<string | number>): Promise<unknown> {
     await this.#ready();
-    const keys = [dataKey, `${dataKey}.lock`];
+    const keys = [dataKey, `${dataKey}.lock`, `${dataKey}.claim`];
     try {
-      return await this.client.evalsha(script.sha, 2, ...keys, ...args);
+      return await this.client.evalsha(script.sha, 3, ...keys, ...args);
     } catch (err) {
       if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return this.client.eval(script.lua, 2, ...keys, ...args);
+      return this.client.eval(script.lua, 3, ...keys, ...args);
     }
   }
 

@@ -130,6 +130,34 @@ test('RedisAdapter › locking › a waiter in another process is woken on relea
   t.true(median < 50, `median ${median} ms`);
 });
 
+test('RedisAdapter › locking › a process with a queue of its own cannot starve another process\'s waiter', async (t) => {
+  // A keeps 20 requests of one session looping; B (another connection: another process) asks
+  // once. Without the claimed turn, A's next request re-took the lock after every release.
+  const a = adapter(t, { lockingEnabled: true });
+  const b = adapter(t, { lockingEnabled: true });
+  const id = newId();
+  let stop = false;
+  let releases = 0;
+  const worker = async () => {
+    for (let i = 0; i < 500 && !stop; i++) {
+      const held = await a.lock!(id, { wait: 10 });
+      await sleep(2);
+      await a.write(id, 'a', 60, held);
+      await held.release();
+      releases++;
+    }
+  };
+  const workers = Array.from({ length: 20 }, worker);
+  await sleep(100);
+  const started = performance.now();
+  const before = releases;
+  const got = await b.lock!(id, { wait: 2 }).then((held) => held.release().then(() => true), () => false);
+  stop = true;
+  await Promise.all(workers);
+  t.true(got, `B timed out while A released ${releases - before} times`);
+  t.true(performance.now() - started < 500, 'B got the next turn, not a turn after the queue drained');
+});
+
 test('RedisAdapter › locking › a lock that cannot be had fails after lockRetries × lockWaitTime with Phalcon\'s message', async (t) => {
   const a = adapter(t, { lockingEnabled: true, lockRetries: 4, lockWaitTime: 50_000 });
   const id = newId();

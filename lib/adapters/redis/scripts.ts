@@ -10,9 +10,12 @@ function script(lua: string): Script {
   return { lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 
-// Every script takes KEYS[1] = data key, KEYS[2] = lock key (one Cluster slot through the hash
-// tag). A lock's value is the holder's token; releasing publishes on the lock key so waiters in
-// other processes wake at once instead of sleeping out lockWaitTime.
+// Every script takes KEYS[1] = data key, KEYS[2] = lock key, KEYS[3] = claim key (one Cluster
+// slot through the hash tag). A lock's value is the holder's token; releasing publishes on the
+// lock key so waiters in other processes wake at once instead of sleeping out lockWaitTime.
+// A waiter that was refused claims the next turn (KEYS[3], short-lived, renewed on each try):
+// without it, a process with a queue of its own requests would take the lock back from under
+// another process's waiter after every release, since its next request is already at hand.
 
 /** GET the data and, when ARGV[1] > 0, refresh its TTL (ms) in the same round trip. */
 export const READ = script(`
@@ -20,12 +23,26 @@ local value = redis.call('GET', KEYS[1])
 if value and tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return value`);
 
-/** Take the lock (token ARGV[1], expiry ARGV[2] ms) and read the data: {1, data|false} or {0, pttl}. */
+/**
+ * Take the lock (token ARGV[1], expiry ARGV[2] ms) unless another waiter claimed the turn, and
+ * read the data: {1, data|false}. Refused: claim the turn for ARGV[3] ms if nobody has, and
+ * return {0, ms worth waiting}.
+ */
 export const LOCK_READ = script(`
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+local claim = redis.call('GET', KEYS[3])
+if (not claim or claim == ARGV[1]) and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if claim then redis.call('DEL', KEYS[3]) end
   return {1, redis.call('GET', KEYS[1])}
 end
-return {0, redis.call('PTTL', KEYS[2])}`);
+if not claim or claim == ARGV[1] then redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3]) end
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < 0 then ttl = redis.call('PTTL', KEYS[3]) end
+return {0, ttl}`);
+
+/** Give up a claimed turn (a waiter that timed out). */
+export const UNCLAIM = script(`
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return 1`);
 
 /**
  * Fenced write and unlock: only while KEYS[2] still holds token ARGV[3], SET data ARGV[1] with TTL
