@@ -37,19 +37,29 @@ export class FileLock implements LockHandle {
     const deadline = started + options.wait * 1000;
     // Waiters in other processes judge this lock by the holder's expiry, not by their own.
     const content = `${local.token}\n${options.expiry}`;
+    const claim = new Claim(path.replace(/\.lock$/, '.claim'), local.token);
     let delay = 1;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await writeFile(path, content, { flag: 'wx', mode: 0o600 });
-        const waitedMs = attempt === 0 ? local.waitedMs : performance.now() - started;
-        return new FileLock(local, path, waitedMs, options, content);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (!(await claim.otherHasTurn())) {
+          try {
+            await writeFile(path, content, { flag: 'wx', mode: 0o600 });
+            await claim.drop();
+            const waitedMs = attempt === 0 ? local.waitedMs : performance.now() - started;
+            return new FileLock(local, path, waitedMs, options, content);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
+          }
+          if (await abandoned(path, options.expiry)) continue;
+          await claim.take();
+        }
+        if (performance.now() + delay > deadline) throw new SessionLockTimeout(path, performance.now() - started);
+        await sleep(delay);
+        delay = Math.min(delay * 2, 16);
       }
-      if (await abandoned(path, options.expiry)) continue;
-      if (performance.now() + delay > deadline) throw new SessionLockTimeout(path, performance.now() - started);
-      await sleep(delay);
-      delay = Math.min(delay * 2, 16);
+    } catch (err) {
+      await claim.drop().catch(() => undefined);
+      throw err;
     }
   }
 
@@ -83,6 +93,58 @@ export class FileLock implements LockHandle {
     }
     const now = new Date();
     await utimes(this.path, now, now).catch(() => undefined);
+  }
+}
+
+/** A claim not refreshed for this long belongs to a waiter that gave up or died. */
+const CLAIM_MS = 100;
+
+/**
+ * The next turn, claimed by a refused waiter (`<file>.claim`, refreshed at every try): without
+ * it, a process with a queue of its own requests would retake the lock at every release, ahead
+ * of a waiter in another process that only polls. Costs one stat when nobody waits.
+ */
+class Claim {
+  #mine = false;
+
+  constructor(readonly path: string, private readonly token: string) {}
+
+  /** True while another waiter's fresh claim says the next turn is theirs. */
+  async otherHasTurn(): Promise<boolean> {
+    if (this.#mine) return false;
+    try {
+      const { mtimeMs } = await stat(this.path);
+      if (Date.now() - mtimeMs <= CLAIM_MS) return (await readFile(this.path, 'utf8')) !== this.token;
+      await unlink(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(this.path, err);
+    }
+    return false;
+  }
+
+  /** Claim the next turn if nobody has; refresh the claim if it is ours. */
+  async take(): Promise<void> {
+    if (this.#mine) {
+      const now = new Date();
+      await utimes(this.path, now, now).catch(() => undefined);
+      return;
+    }
+    try {
+      await writeFile(this.path, this.token, { flag: 'wx', mode: 0o600 });
+      this.#mine = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(this.path, err);
+    }
+  }
+
+  async drop(): Promise<void> {
+    if (!this.#mine) return;
+    this.#mine = false;
+    try {
+      if ((await readFile(this.path, 'utf8')) === this.token) await unlink(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(this.path, err);
+    }
   }
 }
 

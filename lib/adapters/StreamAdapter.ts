@@ -18,7 +18,7 @@ export interface StreamAdapterOptions {
 
 const SAFE_PREFIX = /^[A-Za-z0-9_.-]*$/;
 /** What follows the prefix in the names gc may remove: a session, its temp file, its lock file. */
-const OWN_FILE = /^[a-zA-Z0-9,-]{1,128}(\.[0-9a-f]{12}\.tmp|\.lock)?$/;
+const OWN_FILE = /^[a-zA-Z0-9,-]{1,128}(\.[0-9a-f]{12}\.tmp|\.lock|\.claim)?$/;
 
 /**
  * Sessions as files (Phalcon `Session\Adapter\Stream`), one per session: `<savePath>/<prefix><id>`.

@@ -143,3 +143,44 @@ test('FileLock › across processes: 2 workers × 50 + 50 locked increments end 
 test('FileLock › across processes: the same increments without locks lose updates (detection works)', async (t) => {
   t.true((await crossProcessCount(t, false)) < 150);
 });
+
+test('FileLock › fairness › a process with a queue of its own cannot starve another process\'s waiter', async (t) => {
+  // `a` keeps 20 requests of one session looping; `b` (another process, for the files) asks
+  // once. Without the claimed turn, a's next queued request retook the lock at every release.
+  const { a, b } = await twoAdapters(t);
+  const id = newId();
+  let stop = false;
+  let releases = 0;
+  const worker = async () => {
+    for (let i = 0; i < 500 && !stop; i++) {
+      const held = await a.lock(id, { wait: 10, expiry: 30 });
+      await sleep(2);
+      await a.write(id, 'a', 60, held);
+      await held.release();
+      releases++;
+    }
+  };
+  const workers = Array.from({ length: 20 }, worker);
+  await sleep(100);
+  const before = releases;
+  let passedOver = -1;
+  const got = await b.lock(id, { wait: 2, expiry: 30 }).then((held) => {
+    passedOver = releases - before;
+    return held.release().then(() => true);
+  }, () => false);
+  stop = true;
+  await Promise.all(workers);
+  t.true(got, `b timed out while a released ${releases - before} times`);
+  t.log(`a released ${passedOver} times before b's turn`);
+  t.true(passedOver <= 3, `b waited through ${passedOver} of a's turns`);
+});
+
+test('FileLock › fairness › a claim left by a waiter that died does not block anyone for long', async (t) => {
+  const { savePath, a } = await twoAdapters(t);
+  const id = newId();
+  await writeFile(join(savePath, `sess_${id}.claim`), 'a waiter that died');
+  await sleep(150);
+  const held = await a.lock(id, { wait: 1, expiry: 30 });
+  t.true(held.waitedMs < 100);
+  await held.release();
+});
