@@ -635,3 +635,17 @@ test('Manager › locking › a request that lost its lock cannot overwrite newe
   await t.throwsAsync(slow.writeClose(), { code: 'ERR_SESSION_LOCK_LOST' });
   t.deepEqual(JSON.parse((await store.read(id))!).d, { n: 2 });
 });
+
+test('Manager › start › two calls at once share one load and one lock', async (t) => {
+  const { make, id, adapter } = await stored({ n: 1 }, { locking: { wait: 0.3 } });
+  adapter.calls.length = 0;
+  const session = make(id);
+  const [a, b] = await Promise.all([session.start(), session.start()]);
+  t.true(a && b);
+  t.is(adapter.count('lock'), 1);
+  t.is(adapter.count('read'), 1);
+  await session.writeClose();
+  const next = make(id);
+  await t.notThrowsAsync(next.start(), 'the one lock was released');
+  await next.writeClose();
+});

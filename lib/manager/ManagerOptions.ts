@@ -1,0 +1,52 @@
+import type { EventEmitter } from 'node:events';
+import type { LockOptions } from '../adapters/Adapter';
+import type { Serializer } from '../serializers/Serializer';
+import { JsonSerializer } from '../serializers/JsonSerializer';
+
+/** Manager options. Unknown keys are kept, as Phalcon keeps them. */
+export interface ManagerOptions {
+  /** Namespace for every key: `uniqueId#key`. */
+  uniqueId?: string;
+  /** Idle lifetime in seconds: store TTL and cookie Max-Age. @default 3600 */
+  lifetime?: number;
+  /** Absolute lifetime in seconds from creation; 0 for none. @default 0 */
+  absoluteLifetime?: number;
+  /** Replace an id the store does not know by a fresh one (PHP `use_strict_mode`). @default true */
+  strict?: boolean;
+  /** Unchanged data costs only `updateTimestamp` (PHP `lazy_write`). @default true */
+  lazyWrite?: boolean;
+  /** @default new JsonSerializer() */
+  serializer?: Serializer;
+  /**
+   * Per-session locking when the adapter offers `lock()`; `wait`/`expiry` left out take the
+   * adapter's defaults (5 s and 30 s for the file and memory adapters). @default true
+   */
+  locking?: boolean | Partial<LockOptions>;
+  /** Where `session:*` events go (an EventEmitter, or the Koa app). */
+  events?: EventEmitter;
+  [option: string]: unknown;
+}
+
+/** Locking on with the adapter's own defaults. */
+const ADAPTER_DEFAULTS: Partial<LockOptions> = Object.freeze({});
+const JSON_SERIALIZER = new JsonSerializer();
+
+/** `locking` resolved: the lock options to pass to `adapter.lock()`, or null when locking is off. */
+export function lockOptionsOf(options: ManagerOptions): Partial<LockOptions> | null {
+  const locking = options.locking ?? true;
+  return locking === false ? null : locking === true ? ADAPTER_DEFAULTS : locking;
+}
+
+export function serializerOf(options: ManagerOptions): Serializer {
+  return options.serializer ?? JSON_SERIALIZER;
+}
+
+/** Idle lifetime in seconds: the store TTL. */
+export function ttlOf(options: ManagerOptions): number {
+  return Number(options.lifetime ?? 3600);
+}
+
+/** Absolute lifetime in seconds; 0 for none. */
+export function absoluteLifetimeOf(options: ManagerOptions): number {
+  return Number(options.absoluteLifetime ?? 0);
+}

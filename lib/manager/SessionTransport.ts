@@ -1,0 +1,13 @@
+/** How the Manager reaches the request: the framework-specific part (cookies, headers). */
+export interface SessionTransport {
+  /** The id the client sent under `name`, if any (raw, unvalidated). */
+  readId(name: string): string | undefined;
+  /** Send `id` to the client under `name`, valid for `maxAge` seconds. */
+  writeId(name: string, id: string, maxAge: number): void;
+  /** Tell the client to forget `name`. */
+  clearId(name: string): void;
+  /** True once the response headers are out (a session cannot start any more). */
+  headersSent(): boolean;
+  /** Passed along in events, e.g. the Koa context. */
+  readonly context?: unknown;
+}

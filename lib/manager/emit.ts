@@ -1,0 +1,30 @@
+import createDebug from 'debug';
+import type { EventEmitter } from 'node:events';
+import type { SessionEventMap, SessionEventName } from '../events';
+import type { Manager } from '../Manager';
+import type { SessionTransport } from './SessionTransport';
+
+const debug = createDebug('koa-session-manager:manager');
+
+/** An event's payload as the Manager's code gives it: `session` and `context` are added. */
+export type EventPayload<E extends SessionEventName> = Omit<SessionEventMap[E], 'session' | 'context'>;
+
+/**
+ * Emit a session event when someone listens (nothing is built otherwise); a listener that
+ * throws is logged, never rethrown.
+ *
+ * @example
+ * emit(options.events, 'session:created', { id }, session, transport);
+ */
+export function emit<E extends SessionEventName>(
+  events: EventEmitter | undefined, event: E, payload: EventPayload<E>, session: Manager, transport: SessionTransport | null,
+): void {
+  if (events !== undefined && events.listenerCount(event) > 0) {
+    try {
+      events.emit(event, { ...payload, session, context: transport?.context });
+    } catch (err) {
+      // A listener must never break the lifecycle (a throw here could leave a lock held).
+      debug('a %s listener threw: %s', event, (err as Error)?.message ?? err);
+    }
+  }
+}
