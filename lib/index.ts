@@ -21,6 +21,8 @@ export { StreamAdapter } from './adapters/StreamAdapter';
 export type { StreamAdapterOptions } from './adapters/StreamAdapter';
 export { RedisAdapter } from './adapters/RedisAdapter';
 export type { RedisAdapterOptions } from './adapters/RedisAdapter';
+export { MemcachedAdapter } from './adapters/MemcachedAdapter';
+export type { MemcachedAdapterOptions } from './adapters/MemcachedAdapter';
 export { session } from './koa/middleware';
 export type { SessionMiddleware } from './koa/middleware';
 export type { SessionOptions } from './koa/options';

@@ -1,0 +1,245 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Server } from 'memjs';
+import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
+import type { LockHandle, LockOptions } from './Adapter';
+import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
+import { KeyedMutex } from './KeyedMutex';
+import { expiry } from './memcached/expiry';
+import { HashRing } from './memcached/HashRing';
+import { MemcachedLock, releaseLater } from './memcached/MemcachedLock';
+import {
+  CLIENT_DEFAULTS, appClientTimeoutMs, checkPrefix, commandTimeoutMs, positive, resolveClientOptions, resolveSasl,
+  resolveServers, type MemcachedServerOption, type MemjsOptions, type SaslAuthData,
+} from './memcached/options';
+import { Shard, type MemjsClient } from './memcached/Shard';
+
+export type { MemcachedServerOption, MemjsClient, MemjsOptions, SaslAuthData };
+
+/** Options of {@link MemcachedAdapter}: Phalcon's names and defaults, times in seconds unless named. */
+export interface MemcachedAdapterOptions {
+  /** Phalcon's server list; sessions are spread by a consistent hash honouring `weight`. @default [{ host: '127.0.0.1', port: 11211, weight: 1 }] */
+  servers?: MemcachedServerOption[];
+  /** memjs options, merged over bounded defaults. @default { timeout: 1, conntimeout: 1, retries: 0, failover: false, keepAlive: true } */
+  client?: MemjsOptions;
+  /** SASL credentials sent to every server. */
+  saslAuthData?: SaslAuthData;
+  /** Accepted for Phalcon compatibility: a Node process keeps its connections open anyway. */
+  persistentId?: string;
+  /** A ready memjs client the app owns, instead of `servers`: the adapter never closes it and hashes nothing itself. */
+  memjsClient?: MemjsClient;
+  /** @default 'sess-memc-' */
+  prefix?: string;
+  /** Store TTL in seconds when the middleware sets no `lifetime`. @default 3600 */
+  lifetime?: number;
+  /** Per-session locking. @default false (Phalcon has none for memcached); turn it on unless every route only reads */
+  lockingEnabled?: boolean;
+  /** Seconds after which the lock of a holder that stopped renewing it expires. @default 30 */
+  lockExpiry?: number;
+  /** With `lockWaitTime`, the longest wait for a lock: `lockRetries × lockWaitTime`. @default 100 */
+  lockRetries?: number;
+  /** Microseconds; the longest pause between two tries for a lock held in another process. @default 50000 */
+  lockWaitTime?: number;
+}
+
+/** What one try for the lock gave: the lock, or a refusal with or without the next turn. */
+type Try = 'locked' | 'claimed' | 'waiting';
+
+/**
+ * Sessions in memcached (Phalcon `Session\Adapter\Libmemcached`) over memjs: one client per
+ * server, sessions spread by a consistent hash (ketama, by weight), every command bounded so a
+ * dead server fails its own sessions in about a second while the others keep working.
+ * Expiry is memcached's, in whole seconds: a record lives at least its TTL and at most about a
+ * second longer. With `lockingEnabled`, a per-request token is taken with an atomic `add`,
+ * renewed while held, checked before a write and deleted only by its owner (see the README for
+ * what memcached cannot guarantee).
+ *
+ * Keys: `<prefix><id>` for data, `<prefix><id>.lock` for the lock and `<prefix><id>.claim` for
+ * the waiter whose turn is next (`.` is outside the id alphabet, so they never collide); the
+ * ring hashes the id alone, so all three live on one server.
+ *
+ * @example
+ * app.use(session({ adapter: new MemcachedAdapter({ servers: [{ host: '10.0.0.7', port: 11211, weight: 1 }], lockingEnabled: true }) }));
+ */
+export class MemcachedAdapter extends AbstractAdapter {
+  /** The bounded memjs options the adapter's own clients use, for a `memjsClient` of the app. */
+  static clientOptions(): MemjsOptions {
+    return { ...CLIENT_DEFAULTS };
+  }
+
+  readonly lifetime: number;
+  /** The memjs clients commands go to: one per server, or the app's `memjsClient`. */
+  readonly clients: readonly MemjsClient[];
+  /** Per-session locking; absent when `lockingEnabled` is false. */
+  readonly lock?: (id: string, options?: Partial<LockOptions>) => Promise<LockHandle>;
+
+  readonly #shards: Shard[];
+  readonly #ring: HashRing | undefined;
+  readonly #owned: Client[] = [];
+  readonly #lockDefaults: LockOptions;
+  readonly #pollMs: number;
+  readonly #mutex = new KeyedMutex();
+
+  constructor(options: MemcachedAdapterOptions = {}) {
+    super(checkPrefix(options.prefix ?? 'sess-memc-'));
+    this.lifetime = positive('lifetime', options.lifetime, 3600);
+    const retries = positive('lockRetries', options.lockRetries, 100, true);
+    const waitTime = positive('lockWaitTime', options.lockWaitTime, 50000, true);
+    this.#lockDefaults = { wait: (retries * waitTime) / 1e6, expiry: positive('lockExpiry', options.lockExpiry, 30) };
+    this.#pollMs = waitTime / 1000;
+    if (options.lockingEnabled !== undefined && typeof options.lockingEnabled !== 'boolean') throw new InvalidOption('lockingEnabled', 'must be a boolean');
+    if (options.persistentId !== undefined && typeof options.persistentId !== 'string') throw new InvalidOption('persistentId', 'must be a string');
+    const app = options.memjsClient;
+    if (app !== undefined) {
+      const commands = ['get', 'set', 'add', 'touch', 'delete'] as const;
+      if (typeof app !== 'object' || app === null || commands.some((c) => typeof app[c] !== 'function')) {
+        throw new InvalidOption('memjsClient', 'must be a memjs Client (get, set, add, touch, delete)');
+      }
+      for (const other of ['servers', 'client', 'saslAuthData'] as const) {
+        if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with memjsClient: configure the client you pass');
+      }
+      this.#shards = [new Shard(app, 'memjsClient', appClientTimeoutMs(app))];
+    } else {
+      const servers = resolveServers(options.servers);
+      const memjs = resolveClientOptions(options.client);
+      const sasl = resolveSasl(options.saslAuthData);
+      const timeoutMs = commandTimeoutMs(memjs);
+      this.#shards = servers.map(({ host, port }) => {
+        const client = new Client([new Server(host, port, sasl?.user, sasl?.pass, memjs)], memjs);
+        this.#owned.push(client);
+        return new Shard(client, `${host}:${port}`, timeoutMs);
+      });
+      if (servers.length > 1) this.#ring = new HashRing(servers);
+    }
+    this.clients = this.#shards.map((shard) => shard.client);
+    if (options.lockingEnabled) this.lock = (id, request = {}) => this.#lock(id, request);
+  }
+
+  /** `host:port` of the server that holds the session `id` (`memjsClient` for an app's client). */
+  serverFor(id: string): string {
+    return this.#at(id).shard.label;
+  }
+
+  async read(id: string): Promise<string | null> {
+    const { key, shard } = this.#at(id);
+    return shard.get(key);
+  }
+
+  async write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void> {
+    const { key, shard } = this.#at(id);
+    const expires = ttlExpiry(ttl);
+    // Fenced as far as memcached allows: the check and the set are two commands (no CAS), so a
+    // lock that expires or is evicted between them goes unnoticed.
+    if (lock instanceof MemcachedLock && lock.dataKey === key && !(await lock.owned())) throw new SessionLockLost(lock.lockKey);
+    await shard.set(key, data, expires);
+  }
+
+  /** memcached `touch`: a new expiry, the data untouched; a missing record stays missing. */
+  async updateTimestamp(id: string, _data: string, ttl: number): Promise<void> {
+    const { key, shard } = this.#at(id);
+    await shard.touch(key, ttlExpiry(ttl));
+  }
+
+  async validateId(id: string): Promise<boolean> {
+    const { key, shard } = this.#at(id);
+    return (await shard.get(key)) !== null;
+  }
+
+  async destroy(id: string): Promise<void> {
+    const { key, shard } = this.#at(id);
+    await shard.delete(key);
+  }
+
+  /** Memcached expires records by their TTL: nothing to sweep. */
+  async gc(_maxLifetime?: number): Promise<number> {
+    return 0;
+  }
+
+  /**
+   * Closes the connections of the clients the adapter made (never a `memjsClient` of the app).
+   * memjs's `close()` ends open sockets; its `quit()` would first connect to send QUIT.
+   */
+  async close(): Promise<void> {
+    for (const shard of this.#shards) shard.close();
+    for (const client of this.#owned) client.close();
+  }
+
+  /** The key of `id` (checking the id) and the server it lives on. */
+  #at(id: string): { key: string; shard: Shard } {
+    const key = this.key(id);
+    return { key, shard: this.#ring ? this.#shards[this.#ring.locate(id)] : this.#shards[0] };
+  }
+
+  async #lock(id: string, request: Partial<LockOptions>): Promise<LockHandle> {
+    const options = lockOptions(request, this.#lockDefaults);
+    const { key: dataKey, shard } = this.#at(id);
+    const lockKey = `${dataKey}.lock`;
+    const started = performance.now();
+    // In-process waiters queue in memory: only the head of the queue asks memcached. The
+    // MemcachedLock, not the queue, expires a holder that does not renew.
+    const local = await this.#mutex.lock(dataKey, { ...options, renew: true });
+    const deadline = started + options.wait * 1000;
+    let claimed = false;
+    let pause = 1;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const outcome = await this.#try(shard, dataKey, local.token, options.expiry);
+        if (outcome === 'locked') {
+          const waited = attempt === 0 ? local.waitedMs : performance.now() - started;
+          return new MemcachedLock(shard, local, dataKey, lockKey, waited, options);
+        }
+        claimed ||= outcome === 'claimed';
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) throw new SessionLockTimeout(lockKey, performance.now() - started);
+        // No pub/sub in memcached: poll, from 1 ms doubling up to lockWaitTime.
+        await sleep(Math.min(pause, this.#pollMs, remaining));
+        pause *= 2;
+      }
+    } catch (err) {
+      if (claimed) await this.#unclaim(shard, dataKey, local.token).catch(() => undefined);
+      await local.release();
+      throw err;
+    }
+  }
+
+  /**
+   * One try for the lock. A waiter that was refused claims the next turn (`<key>.claim`, kept
+   * alive by each try): without it, a process with a queue of its own requests would take the
+   * lock back after every release, before another process's waiter polls again.
+   */
+  async #try(shard: Shard, dataKey: string, token: string, lockExpiry: number): Promise<Try> {
+    const claimKey = `${dataKey}.claim`;
+    const claim = await shard.get(claimKey);
+    const mine = claim === token;
+    if ((claim === null || mine) && (await this.#add(shard, `${dataKey}.lock`, token, lockExpiry))) {
+      // The lock is ours whatever happens to the claim, which expires by itself within seconds.
+      if (mine) await shard.delete(claimKey).catch(() => undefined);
+      return 'locked';
+    }
+    const claimExpiry = expiry((2 * this.#pollMs) / 1000); // outlives the pause between two tries
+    if (mine) return (await shard.touch(claimKey, claimExpiry)) ? 'claimed' : 'waiting';
+    if (claim === null) return (await shard.add(claimKey, token, claimExpiry)) ? 'claimed' : 'waiting';
+    return 'waiting';
+  }
+
+  /** `add` the lock; when no answer came, it may yet be applied: clean it up in the background. */
+  async #add(shard: Shard, lockKey: string, token: string, lockExpiry: number): Promise<boolean> {
+    try {
+      return await shard.add(lockKey, token, expiry(lockExpiry));
+    } catch (err) {
+      releaseLater(shard, lockKey, token, lockExpiry);
+      throw err;
+    }
+  }
+
+  /** Give up a claimed turn (a waiter that timed out); best effort, like every check here. */
+  async #unclaim(shard: Shard, dataKey: string, token: string): Promise<void> {
+    const claimKey = `${dataKey}.claim`;
+    if ((await shard.get(claimKey)) === token) await shard.delete(claimKey);
+  }
+}
+
+/** The memcached expiry of a session TTL, rejecting a TTL that is not a positive number. */
+function ttlExpiry(ttl: number): number {
+  ttlMs(ttl);
+  return expiry(ttl);
+}
