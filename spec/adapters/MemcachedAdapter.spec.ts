@@ -137,7 +137,10 @@ test('MemcachedAdapter › TTL › a 40-day session is stored with an absolute e
   const ttl = 40 * 86400;
   await a.write(id, 'long', ttl);
   t.is(await a.read(id), 'long');
-  t.true(Math.abs((await memcached().ttl(`sess-memc-${id}`))! - ttl) <= 2);
+  // memcached converts an absolute time with its own coarse clock (ticks once a second, started
+  // from an estimate of its start time): a few seconds of slack still tell 40 days from none.
+  const left = (await memcached().ttl(`sess-memc-${id}`))!;
+  t.true(Math.abs(left - ttl) <= 10, `${left} s left`);
   // What the conversion prevents: the same TTL sent as a relative number is a date in 1970.
   const raw = new Client([new Server('127.0.0.1', memcached().port)], { logger: { log() {} } });
   t.teardown(() => raw.close());

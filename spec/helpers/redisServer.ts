@@ -1,35 +1,27 @@
-import { execFile, spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
-import type { AddressInfo, Server, Socket } from 'node:net';
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestFn } from 'ava';
+import { exchange, freePort, freePorts, HOST, ServerProcess, startServerProcess, tail, useStarted } from './serverProcess';
+
+export { freePort };
 
 // Private redis-server processes for specs (DESIGN.md, "Real servers in tests"): each one on a
 // free 127.0.0.1 port with its own temp dir, no persistence, stopped by PID. Nothing here ever
 // touches a server this module did not start, and nothing is found or killed by name.
 
-const HOST = '127.0.0.1';
 const REDIS_SERVER = 'redis-server';
 const REDIS_CLI = 'redis-cli';
 const MISSING = (binary: string) =>
   `${binary} not found: .ci/run installs it (apt-get install redis-server)`;
 
-/** How much of a server's stdout + stderr is kept for error messages. */
-const OUTPUT_LIMIT = 4096;
-const READY_TIMEOUT_MS = 10_000;
 const POLL_INTERVAL_MS = 50;
 const PING_TIMEOUT_MS = 500;
-const TERM_GRACE_MS = 3_000;
-const KILL_WAIT_MS = 5_000;
 const CLI_TIMEOUT_MS = 10_000;
 const CLUSTER_CREATE_TIMEOUT_MS = 20_000;
 const CLUSTER_READY_TIMEOUT_MS = 15_000;
-const PORT_ATTEMPTS = 5;
 
 export interface StartRedisOptions {
   /** The port to listen on; a free one when absent. A given port is never retried. */
@@ -73,32 +65,6 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (free when this resolves; bind it soon). */
-export async function freePort(): Promise<number> {
-  return (await freePorts(1))[0];
-}
-
-/** `count` distinct free ports: all are held open together, then released. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, HOST, () => resolve());
-      });
-    }
-    return servers.map((server) => (server.address() as AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((server) => new Promise<void>((resolve) => {
-      if (server.listening) server.close(() => resolve());
-      else resolve();
-    })));
-  }
-}
-
 /** A reply of the error kind (`-ERR ...`) from redisCommand(). */
 export class RedisReplyError extends Error {
   override name = 'RedisReplyError';
@@ -116,39 +82,18 @@ export function redisCommand(
   args: string[],
   { host = HOST, timeoutMs = PING_TIMEOUT_MS }: { host?: string; timeoutMs?: number } = {},
 ): Promise<RedisReply> {
-  return new Promise((resolve, reject) => {
-    let buffer = Buffer.alloc(0);
-    let settled = false;
-    const socket: Socket = createConnection({ host, port });
-    const finish = (error: Error | undefined, reply?: RedisReply) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(reply as RedisReply);
-    };
-    const timer = setTimeout(() => {
-      const error = new Error(`no reply to ${args[0]} from ${host}:${port} within ${timeoutMs} ms`);
-      (error as NodeJS.ErrnoException).code = 'ETIMEDOUT';
-      finish(error);
-    }, timeoutMs);
-    socket.on('error', (error) => finish(error));
-    socket.on('close', () => finish(new Error(`${host}:${port} closed the connection before replying to ${args[0]}`)));
-    socket.on('data', (chunk) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      let parsed: ReturnType<typeof parseReply>;
-      try {
-        parsed = parseReply(buffer, 0);
-      } catch (error) {
-        finish(error as Error);
-        return;
-      }
-      if (parsed === undefined) return;
-      if (parsed.error !== undefined) finish(new RedisReplyError(parsed.error));
-      else finish(undefined, parsed.value);
-    });
-    socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
+  return exchange({
+    host,
+    port,
+    request: `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`,
+    timeoutMs,
+    timedOut: `no reply to ${args[0]} from ${host}:${port} within ${timeoutMs} ms`,
+    closed: `${host}:${port} closed the connection before replying to ${args[0]}`,
+    parse: (received) => {
+      const parsed = parseReply(received, 0);
+      if (parsed?.error !== undefined) throw new RedisReplyError(parsed.error);
+      return parsed?.value;
+    },
   });
 }
 
@@ -205,104 +150,18 @@ function runCli(args: string[], timeoutMs = CLI_TIMEOUT_MS): Promise<string> {
   });
 }
 
-function tail(text: string): string {
-  return text.length > OUTPUT_LIMIT ? text.slice(-OUTPUT_LIMIT) : text;
-}
+const KIND = { binary: REDIS_SERVER, missing: MISSING(REDIS_SERVER), probe: 'PING', pollIntervalMs: POLL_INTERVAL_MS };
 
-/** One spawned process of a RedisServer. */
-interface Run {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  exited: boolean;
-  readonly exit: Promise<void>;
-  paused: boolean;
-}
-
-/** Why a start failed; `addressInUse` lets a free-port start retry on another port. */
-class StartError extends Error {
-  constructor(message: string, readonly addressInUse: boolean) {
-    super(message);
-    this.name = 'StartError';
-  }
-}
-
-// ---- the safety net: servers still running when this process ends are SIGKILLed by PID ----
-
-const running = new Set<Run>();
-const undeletedDirs = new Set<string>();
-let safetyNetInstalled = false;
-
-function killLeftovers(): void {
-  for (const run of running) {
-    try {
-      if (!run.exited) process.kill(run.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  running.clear();
-  for (const dir of undeletedDirs) {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // best effort
-    }
-  }
-  undeletedDirs.clear();
-}
-
-function installSafetyNet(): void {
-  if (safetyNetInstalled) return;
-  safetyNetInstalled = true;
-  process.on('exit', killLeftovers);
-  // ava ends a timed-out worker with SIGTERM, which skips 'exit' handlers: clean up, then let the
-  // signal do what it would have done (unless someone else handles it).
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-    const onSignal = () => {
-      killLeftovers();
-      process.removeListener(signal, onSignal);
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.on(signal, onSignal);
-  }
-}
-
-// ---- one server ----
-
-class Instance implements RedisServer {
-  readonly host = HOST;
+class Instance extends ServerProcess implements RedisServer {
   readonly url: string;
-  private run: Run | undefined;
-  private outputTail = '';
 
-  constructor(readonly port: number, readonly dir: string, private readonly extraArgs: string[]) {
+  constructor(port: number, override readonly dir: string, private readonly extraArgs: string[]) {
+    super(KIND, port, dir);
     this.url = `redis://${HOST}:${port}`;
   }
 
-  get pid(): number {
-    if (!this.run) throw new Error(`redis-server on port ${this.port} has not been started`);
-    return this.run.pid;
-  }
-
-  output(): string {
-    return this.outputTail;
-  }
-
-  private append(chunk: Buffer | string): void {
-    this.outputTail = (this.outputTail + chunk.toString()).slice(-OUTPUT_LIMIT);
-  }
-
-  private isRunning(): boolean {
-    return this.run !== undefined && !this.run.exited;
-  }
-
-  /** Spawns redis-server and resolves once it answers PING as itself; kills it on failure. */
-  async start(): Promise<void> {
-    if (this.isRunning()) throw new Error(`redis-server on port ${this.port} is already running (pid ${this.pid})`);
-    await mkdir(this.dir, { recursive: true });
-    undeletedDirs.add(this.dir);
-    installSafetyNet();
-    const argv = [
+  protected args(): string[] {
+    return [
       '--port', String(this.port),
       '--bind', HOST,
       '--save', '',
@@ -312,144 +171,15 @@ class Instance implements RedisServer {
       '--dir', this.dir,
       ...this.extraArgs,
     ];
-    if (this.outputTail) this.append(`\n--- restart on port ${this.port}\n`);
-    const child = spawn(REDIS_SERVER, argv, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (chunk: Buffer) => this.append(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => this.append(chunk));
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        reject(error.code === 'ENOENT' ? new Error(MISSING(REDIS_SERVER)) : error);
-      });
-    });
-    let markExited!: () => void;
-    const run: Run = {
-      child,
-      pid: child.pid!,
-      exited: false,
-      paused: false,
-      exit: new Promise<void>((resolve) => { markExited = resolve; }),
-    };
-    child.once('exit', () => {
-      run.exited = true;
-      running.delete(run);
-      markExited();
-    });
-    this.run = run;
-    running.add(run);
-    // A server a spec forgot to stop must not keep the worker alive; the safety net kills it.
-    child.unref();
-    (child.stdout as unknown as Socket).unref?.();
-    (child.stderr as unknown as Socket).unref?.();
-
-    try {
-      await this.waitReady(run);
-    } catch (error) {
-      await this.forceExit(run);
-      throw error;
-    }
   }
 
-  private async waitReady(run: Run): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    let lastError: unknown;
-    while (Date.now() < deadline) {
-      if (run.exited) {
-        const output = this.output();
-        throw new StartError(
-          `redis-server on port ${this.port} exited during startup (exit code ${run.child.exitCode}, signal ${run.child.signalCode})\n--- output\n${output}`,
-          /address already in use/i.test(output),
-        );
-      }
-      try {
-        // Racing the exit: a server that failed to bind is reported at once, not after a PING timeout.
-        const ping = redisCommand(this.port, ['PING']).catch((error: unknown) => {
-          lastError = error;
-          return undefined;
-        });
-        if ((await Promise.race([ping, run.exit.then(() => undefined)])) === 'PONG') {
-          // Make sure it is our process answering, not a stranger that took the port first.
-          const info = await redisCommand(this.port, ['INFO', 'server']);
-          if (typeof info === 'string' && info.includes(`process_id:${run.pid}\r\n`)) return;
-          lastError = new Error(`port ${this.port} is answered by another redis-server`);
-        }
-      } catch (error) {
-        lastError = error;
-      }
-      await sleep(POLL_INTERVAL_MS);
-    }
-    throw new StartError(
-      `redis-server on port ${this.port} (pid ${run.pid}) did not answer PING within ${READY_TIMEOUT_MS} ms` +
-        ` (last error: ${(lastError as Error | undefined)?.message ?? 'none'})\n--- output\n${this.output()}`,
-      false,
-    );
+  protected async answers(): Promise<boolean> {
+    return (await redisCommand(this.port, ['PING'])) === 'PONG';
   }
 
-  private signal(run: Run, signal: NodeJS.Signals): void {
-    if (run.exited) return;
-    try {
-      process.kill(run.pid, signal);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-    }
-  }
-
-  /** Resolves true once `run` has exited, false after `ms`. */
-  private async waitExit(run: Run, ms: number): Promise<boolean> {
-    if (run.exited) return true;
-    const timer = new AbortController();
-    const timedOut = sleep(ms, false, { signal: timer.signal }).catch(() => false);
-    const exited = await Promise.race([run.exit.then(() => true), timedOut]);
-    timer.abort();
-    return exited;
-  }
-
-  private async forceExit(run: Run): Promise<void> {
-    this.signal(run, 'SIGKILL');
-    if (!(await this.waitExit(run, KILL_WAIT_MS))) {
-      throw new Error(`redis-server pid ${run.pid} (port ${this.port}) did not exit ${KILL_WAIT_MS} ms after SIGKILL`);
-    }
-    run.paused = false;
-  }
-
-  async stop(): Promise<void> {
-    const run = this.run;
-    if (run && !run.exited) {
-      this.signal(run, 'SIGTERM');
-      if (run.paused) this.signal(run, 'SIGCONT'); // a stopped process acts on SIGTERM only once continued
-      if (!(await this.waitExit(run, TERM_GRACE_MS))) await this.forceExit(run);
-      run.paused = false;
-    }
-    await rm(this.dir, { recursive: true, force: true });
-    undeletedDirs.delete(this.dir);
-  }
-
-  async kill(): Promise<void> {
-    if (this.run) await this.forceExit(this.run);
-  }
-
-  async restart(): Promise<void> {
-    if (this.isRunning()) {
-      throw new Error(`redis-server on port ${this.port} (pid ${this.pid}) is still running: stop() or kill() it before restart()`);
-    }
-    await this.start();
-  }
-
-  private requireRunning(action: string): Run {
-    if (!this.run || this.run.exited) throw new Error(`cannot ${action}: redis-server on port ${this.port} is not running`);
-    return this.run;
-  }
-
-  pause(): void {
-    const run = this.requireRunning('pause()');
-    this.signal(run, 'SIGSTOP');
-    run.paused = true;
-  }
-
-  resume(): void {
-    const run = this.requireRunning('resume()');
-    this.signal(run, 'SIGCONT');
-    run.paused = false;
+  protected async isOwn(pid: number): Promise<boolean> {
+    const info = await redisCommand(this.port, ['INFO', 'server']);
+    return typeof info === 'string' && info.includes(`process_id:${pid}\r\n`);
   }
 
   info(section?: string): Promise<string> {
@@ -461,25 +191,13 @@ class Instance implements RedisServer {
   }
 }
 
-/**
- * Creates a temp dir and starts a server in it; with no fixed port, a port lost to a race is
- * retried on another free one (bounded).
- */
-async function launch(choose: (dir: string) => Promise<{ port: number; args: string[] }>, retry: boolean): Promise<Instance> {
-  for (let attempt = 1; ; attempt++) {
+/** Creates a temp dir and starts a server in it (see startServerProcess). */
+function launch(choose: (dir: string) => Promise<{ port: number; args: string[] }>, retry: boolean): Promise<Instance> {
+  return startServerProcess(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ksm-redis-'));
     const { port, args } = await choose(dir);
-    const server = new Instance(port, dir, args);
-    try {
-      await server.start();
-      return server;
-    } catch (error) {
-      await rm(dir, { recursive: true, force: true });
-      undeletedDirs.delete(dir);
-      if (retry && error instanceof StartError && error.addressInUse && attempt < PORT_ATTEMPTS) continue;
-      throw error;
-    }
-  }
+    return new Instance(port, dir, args);
+  }, retry);
 }
 
 /** Starts a private redis-server on 127.0.0.1 and resolves once it answers PING. */
@@ -550,30 +268,10 @@ export async function startRedisCluster(): Promise<RedisCluster> {
  * test.after.always. The getter throws if the server is not up.
  */
 export function useRedis<Context = unknown>(test: TestFn<Context>, options?: StartRedisOptions): () => RedisServer {
-  let server: RedisServer | undefined;
-  test.before(async () => {
-    server = await startRedis(options);
-  });
-  test.after.always(async () => {
-    await server?.stop();
-  });
-  return () => {
-    if (!server) throw new Error('useRedis(): no server (test.before has not run or failed)');
-    return server;
-  };
+  return useStarted(test, () => startRedis(options), 'useRedis(): no server');
 }
 
 /** Like useRedis(), for a three-node cluster. */
 export function useRedisCluster<Context = unknown>(test: TestFn<Context>): () => RedisCluster {
-  let cluster: RedisCluster | undefined;
-  test.before(async () => {
-    cluster = await startRedisCluster();
-  });
-  test.after.always(async () => {
-    await cluster?.stop();
-  });
-  return () => {
-    if (!cluster) throw new Error('useRedisCluster(): no cluster (test.before has not run or failed)');
-    return cluster;
-  };
+  return useStarted(test, startRedisCluster, 'useRedisCluster(): no cluster');
 }
