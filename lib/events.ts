@@ -9,7 +9,7 @@ interface Base {
 
 /**
  * The events a Manager emits on `options.events` (the middleware's `events`, or the Koa app
- * when passed as `events: app`). Nothing is built or emitted when nobody listens.
+ * when passed as `events: app`). Without a listener nothing is emitted and no event object (with `session` and `context`) is made.
  *
  * @example
  * const mw = session();

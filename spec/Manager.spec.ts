@@ -536,13 +536,13 @@ test('Manager › absolute lifetime › the cookie Max-Age is capped by what is 
 test('Manager › store down › start rejects with AdapterRuntimeError, never an empty session', async (t) => {
   const events = new CountingEmitter();
   const errors: string[] = [];
-  events.on('session:storeError', (e) => errors.push(e.operation));
+  events.on('session:storeError', (e) => errors.push(`${e.operation} ${e.id}`));
   const session = new Manager({ events }).setAdapter(new DownAdapter()).setTransport(new FakeTransport('existingSession1'));
   const err = await t.throwsAsync(session.start(), { code: 'ERR_SESSION_STORE' });
   t.is((err as Error & { status: number }).status, 503);
   t.regex(err!.message, /ECONNREFUSED/);
   t.false(session.exists());
-  t.deepEqual(errors, ['read']);
+  t.deepEqual(errors, ['read existingSession1'], 'the event names the session whose read failed');
 });
 
 test('Manager › store down › a failed read releases the lock', async (t) => {

@@ -111,12 +111,12 @@ export class StoredSession {
   async #load(adapter: Adapter, id: string): Promise<Record<string, unknown> | 'missing' | 'invalid' | 'expired' | 'regenerated'> {
     const options = this.#lockOptions;
     if (options !== null && adapter.lock) {
-      this.#lock = await this.#store('lock', () => adapter.lock!(id, options));
+      this.#lock = await this.#store('lock', id, () => adapter.lock!(id, options));
       if (this.#lock.waitedMs > 0) this.#emit('session:lockWaited', { id, waitedMs: this.#lock.waitedMs });
     }
     let text: string | null;
     try {
-      text = await this.#store('read', () => adapter.read(id, this.#lock ?? undefined, ttlOf(this.#options)));
+      text = await this.#store('read', id, () => adapter.read(id, this.#lock ?? undefined, ttlOf(this.#options)));
     } catch (err) {
       await this.release();
       throw err;
@@ -140,7 +140,7 @@ export class StoredSession {
     const absolute = absoluteLifetimeOf(this.#options);
     if (absolute > 0 && Date.now() - record.c >= absolute * 1000) {
       this.#emit('session:expired', { id, reason: 'absolute' });
-      await this.#store('destroy', () => adapter.destroy(id)).catch(() => undefined);
+      await this.#store('destroy', id, () => adapter.destroy(id)).catch(() => undefined);
       return 'expired';
     }
     this.#created = record.c;
@@ -170,15 +170,15 @@ export class StoredSession {
     const ttl = ttlOf(this.#options);
     const lock = this.#lock ?? undefined;
     if (moved !== null) {
-      await this.#store('write', () => adapter.write(id, text, ttl));
+      await this.#store('write', id, () => adapter.write(id, text, ttl));
       const old = moved.keepCopy ? text : encodeRecord(serializerOf(this.#options), { c: this.#created, d: {}, r: 1 });
       const oldTtl = moved.keepCopy ? ttl : Math.min(ttl, REGENERATED_MARKER_TTL);
-      await this.#store('write', () => adapter.write(moved.id, old, oldTtl, lock));
+      await this.#store('write', moved.id, () => adapter.write(moved.id, old, oldTtl, lock));
       this.#movedFrom = null;
     } else if (text !== this.#raw || this.#options.lazyWrite === false || !adapter.updateTimestamp) {
-      await this.#store('write', () => adapter.write(id, text, ttl, lock));
+      await this.#store('write', id, () => adapter.write(id, text, ttl, lock));
     } else if (!adapter.touchesOnRead) {
-      await this.#store('touch', () => adapter.updateTimestamp!(id, text, ttl, lock));
+      await this.#store('touch', id, () => adapter.updateTimestamp!(id, text, ttl, lock));
     }
     this.#raw = text;
     transport?.writeId(this.#manager.getName(), id, this.#cookieMaxAge(ttl));
@@ -202,7 +202,7 @@ export class StoredSession {
     this.id = '';
     this.#movedFrom = null;
     try {
-      await this.#store('destroy', () => adapter.destroy(id));
+      await this.#store('destroy', id, () => adapter.destroy(id));
     } finally {
       await this.release();
     }
@@ -231,14 +231,14 @@ export class StoredSession {
   }
 
   /** Run one adapter call; anything but a SessionError becomes an AdapterRuntimeError. */
-  async #store<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  async #store<T>(operation: string, id: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
       const error = err instanceof SessionError ? err
         : new AdapterRuntimeError(`Session store ${operation} failed: ${(err as Error)?.message ?? err}`, 'ERR_SESSION_STORE', { cause: err });
       debug('store %s failed: %s', operation, error.message);
-      this.#emit('session:storeError', { id: this.id, operation, error });
+      this.#emit('session:storeError', { id, operation, error });
       throw error;
     }
   }
