@@ -9,6 +9,7 @@ import { Manager } from '../../lib/Manager';
 import { adapterContract, newId } from '../helpers/adapterContract';
 import { FakeTransport } from '../helpers/doubles';
 import { startMemcached, useMemcached, type MemcachedServer } from '../helpers/memcachedServer';
+import { turnsBeforeOther } from '../helpers/starvation';
 
 // Items up to 4 MB: the contract stores a 1.75 MB string (memcached's default limit is 1 MB).
 const memcached = useMemcached(test, { args: ['-I', '4m'] });
@@ -377,36 +378,10 @@ test('MemcachedAdapter › locking › a lock lost in memcached (evicted, then t
 });
 
 test('MemcachedAdapter › locking › a process with a queue of its own cannot starve another process\'s waiter', async (t) => {
-  // A keeps 20 requests of one session looping; B (another client: another process) asks once.
-  const [a, b] = [adapter(t, { lockingEnabled: true }), adapter(t, { lockingEnabled: true })];
-  const id = newId();
-  let stop = false;
-  let releases = 0;
-  const worker = async () => {
-    for (let i = 0; i < 500 && !stop; i++) {
-      const held = await a.lock!(id, { wait: 10 });
-      await sleep(2);
-      await a.write(id, 'a', 60, held);
-      await held.release();
-      releases++;
-    }
-  };
-  const workers = Array.from({ length: 20 }, worker);
-  await sleep(100);
-  // B asks five times; each time, how many of A's turns went by before B's.
-  const passed: Array<number | undefined> = [];
-  for (let round = 0; round < 5; round++) {
-    const before = releases;
-    passed.push(await b.lock!(id, { wait: 2 }).then(async (held) => {
-      const during = releases - before;
-      await held.release();
-      return during;
-    }, () => undefined));
-    await sleep(20);
-  }
-  stop = true;
-  await Promise.all(workers);
-  t.log(`A's turns before B's: ${passed.join(', ')} (A released ${releases} times in all)`);
+  // B (another client: another process) asks five times; each time, how many of A's turns went by first.
+  const turns = await turnsBeforeOther(adapter(t, { lockingEnabled: true }), adapter(t, { lockingEnabled: true }), newId(), { rounds: 5 });
+  const passed = turns.map((turn) => turn.passedOver);
+  t.log(`A's turns before B's: ${passed.join(', ')}`);
   t.false(passed.includes(undefined), 'B never timed out');
   // The one holding the lock when B asked, and one that checked for a claim just before B made
   // it. Without the claim, A's next request re-takes the lock after most releases.
