@@ -1,5 +1,5 @@
 import type { Adapter } from './adapters/Adapter';
-import { InvalidSessionId, InvalidSessionName, SessionAlreadyStarted, SessionModificationDenied } from './errors';
+import { InvalidSessionId, InvalidSessionName, SessionAlreadyStarted, SessionModificationDenied, SessionNotStarted } from './errors';
 import type { SessionEventName } from './events';
 import { isValidId, isValidName } from './id';
 import { emptyData } from './record';
@@ -8,8 +8,17 @@ import { emit, type EventPayload } from './manager/emit';
 import type { ManagerOptions } from './manager/ManagerOptions';
 import type { SessionTransport } from './manager/SessionTransport';
 import { StoredSession } from './manager/StoredSession';
+import { DEFAULT_POLICY, resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from './manager/SessionPolicy';
 
-export type { ManagerOptions, SessionTransport };
+export type { ManagerOptions, SessionTransport, SessionRoutePolicy, ResolvedPolicy };
+
+/**
+ * Internal (the middleware's): reading or writing before `start()` throws `SessionNotStarted`
+ * instead of Phalcon's silent null / no-op, until the first start.
+ */
+export const REQUIRE_START = Symbol('koa-session-manager.requireStart');
+
+const READ_ONLY_MESSAGE = 'This route only reads the session (sessionPolicy({ readOnly: true })): it cannot be changed here';
 
 /**
  * The app's session data, for typed property access and `get`/`set`. Augment it:
@@ -59,6 +68,9 @@ export class Manager {
   #status = NONE;
   #starting: Promise<boolean> | undefined;
   #data = NO_DATA;
+  #policy: ResolvedPolicy = DEFAULT_POLICY;
+  /** Set through REQUIRE_START: access before the first start throws. */
+  #requireStart = false;
   /** The storage side: the id, the cookie sent, the record and its lock. */
   readonly #stored = new StoredSession(this, (event, payload) => this.#emit(event, payload));
   /** The proxy users hold: chaining methods return it, not the bare target. */
@@ -97,6 +109,25 @@ export class Manager {
     const u = options.uniqueId;
     this.#uniquePrefix = u === undefined || u === null || u === '' || u === '0' ? '' : `${u}#`;
     this.#stored.configure(this.#options);
+  }
+
+  /**
+   * This request's policy (before `start()`): `{ readOnly: true }` takes no lock and never
+   * writes, and its changes throw; `{ lock: false }` writes without the lock.
+   */
+  setPolicy(policy: SessionRoutePolicy): this {
+    const resolved = resolvePolicy(policy);
+    if (this.#status !== NONE || this.#starting) throw new SessionAlreadyStarted('The session has already been started: its policy cannot change any more');
+    this.#policy = resolved;
+    return this.#self;
+  }
+
+  getPolicy(): ResolvedPolicy {
+    return this.#policy;
+  }
+
+  [REQUIRE_START](): void {
+    this.#requireStart = true;
   }
 
   /** 2 while active, otherwise 1 (0, "disabled", never applies in Node). */
@@ -150,8 +181,9 @@ export class Manager {
     const transport = this.#transport;
     if (transport?.headersSent()) return false;
     this.#data = NO_DATA; // nothing of an earlier session is readable while loading, or after a failure
-    this.#data = await this.#stored.open(this.#adapter, transport);
+    this.#data = await this.#stored.open(this.#adapter, transport, this.#policy.lock);
     this.#status = ACTIVE;
+    this.#requireStart = false;
     this.#emit('session:started', { id: this.#stored.id, isNew: this.#stored.isNew });
     return true;
   }
@@ -165,7 +197,8 @@ export class Manager {
     if (this.#status !== ACTIVE) return;
     this.#status = CLOSED;
     try {
-      await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
+      // A read-only request stores nothing, not even a timestamp (PHP's read_and_close).
+      if (!this.#policy.readOnly) await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
     } finally {
       await this.#stored.release();
     }
@@ -185,6 +218,7 @@ export class Manager {
    */
   async destroy(): Promise<void> {
     if (this.#status === NONE) return;
+    if (this.#policy.readOnly) throw new SessionModificationDenied(READ_ONLY_MESSAGE);
     this.#status = NONE;
     this.#data = NO_DATA;
     const id = await this.#stored.destroy(this.#adapter!);
@@ -203,6 +237,7 @@ export class Manager {
   async regenerateId(deleteOld = true): Promise<this> {
     if (this.#status === CLOSED) throw new SessionModificationDenied('The session was closed (writeClose() or abort()); its id cannot change any more');
     if (this.#status !== ACTIVE) return this.#self;
+    if (this.#policy.readOnly) throw new SessionModificationDenied(READ_ONLY_MESSAGE);
     this.#stored.regenerate(!deleteOld);
     return this.#self;
   }
@@ -211,7 +246,7 @@ export class Manager {
   get<T = unknown>(key: string, defaultValue?: T, remove?: boolean): T | null;
   /** The value of `key`, or `defaultValue` when missing or null; null before start (Phalcon). */
   get(key: string, defaultValue: unknown = null, remove = false): unknown {
-    if (this.#status === NONE) return null;
+    if (this.#status === NONE) return this.#notStarted(null);
     const value = this.#data[this.#uniquePrefix + key];
     if (remove) this.remove(key);
     return value === undefined || value === null ? defaultValue : value;
@@ -226,7 +261,7 @@ export class Manager {
 
   /** True when `key` holds a value other than null (PHP `isset`). */
   has(key: string): boolean {
-    if (this.#status === NONE) return false;
+    if (this.#status === NONE) return this.#notStarted(false);
     const value = this.#data[this.#uniquePrefix + key];
     return value !== undefined && value !== null;
   }
@@ -236,11 +271,16 @@ export class Manager {
   }
 
   #writable(): boolean {
-    if (this.#status === ACTIVE) return true;
-    if (this.#status === CLOSED) {
-      throw new SessionModificationDenied('The session was closed (writeClose() or abort()); it can be read but not changed');
-    }
-    return false;
+    if (this.#status === NONE) return this.#notStarted(false);
+    if (this.#policy.readOnly) throw new SessionModificationDenied(READ_ONLY_MESSAGE);
+    if (this.#status === CLOSED) throw new SessionModificationDenied('The session was closed (writeClose() or abort()); it can be read but not changed');
+    return true;
+  }
+
+  /** Phalcon's answer before start(), unless the middleware asked for a start first. */
+  #notStarted<T>(answer: T): T {
+    if (this.#requireStart) throw new SessionNotStarted();
+    return answer;
   }
 
   #emit<E extends SessionEventName>(event: E, payload: EventPayload<E>): void {

@@ -115,3 +115,28 @@ export class FlashMessageNotStringOrArray extends SessionError {
     super(message, 'ERR_FLASH_MESSAGE_TYPE');
   }
 }
+
+/**
+ * The session was read or written before it was started, with `session({ start: 'lazy' })`:
+ * the route starts it (`sessionPolicy()`, a session decorator, or `await ctx.session.start()`).
+ * Thrown instead of Phalcon's silent `null` / no-op, which would lose the write.
+ */
+export class SessionNotStarted extends SessionError {
+  constructor(message = "The session is not started: with session({ start: 'lazy' }) the route starts it — put sessionPolicy() on the route, take it through a session decorator, or await ctx.session.start() first") {
+    super(message, 'ERR_SESSION_NOT_STARTED');
+  }
+}
+
+/** A route's session policy came after the session had started under another one. */
+export class SessionPolicyConflict extends SessionError {
+  constructor(message: string) {
+    super(message, 'ERR_SESSION_POLICY_CONFLICT');
+  }
+}
+
+/** `sessionPolicy()` (or a decorator) on a request that the session middleware did not see. */
+export class SessionNotMounted extends SessionError {
+  constructor(message = 'The session middleware is not mounted on this request: add app.use(session({ ... })) before the routers (and before useKoaServer() for routing-controllers)') {
+    super(message, 'ERR_SESSION_NOT_MOUNTED');
+  }
+}

@@ -1,12 +1,13 @@
 export { Manager } from './Manager';
-export type { ManagerOptions, SessionData, SessionProperties, SessionTransport } from './Manager';
+export type { ManagerOptions, SessionData, SessionProperties, SessionTransport, SessionRoutePolicy, ResolvedPolicy } from './Manager';
 export { Bag } from './Bag';
 export { Flash } from './Flash';
 export type { FlashOptions } from './Flash';
 export {
   SessionError, InvalidSessionAdapter, InvalidSessionId, InvalidSessionName, SessionAlreadyStarted,
   SessionModificationDenied, AdapterRuntimeError, SessionLockTimeout, SessionLockLost, InvalidSavePath,
-  SavePathUnavailable, InvalidOption, FlashMessageNotStringOrArray,
+  SavePathUnavailable, InvalidOption, FlashMessageNotStringOrArray, SessionNotStarted, SessionPolicyConflict,
+  SessionNotMounted,
 } from './errors';
 export { generateId, isValidId, isValidName } from './id';
 export type { SessionEventMap, SessionEventName } from './events';
@@ -24,6 +25,7 @@ export type { RedisAdapterOptions } from './adapters/RedisAdapter';
 export { MemcachedAdapter } from './adapters/MemcachedAdapter';
 export type { MemcachedAdapterOptions } from './adapters/MemcachedAdapter';
 export { session } from './koa/middleware';
+export { sessionPolicy } from './koa/policy';
 export type { SessionMiddleware } from './koa/middleware';
 export type { SessionOptions } from './koa/options';
 export type { CookieOptions } from './koa/cookie';

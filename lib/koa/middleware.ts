@@ -2,12 +2,11 @@ import type { EventEmitter } from 'node:events';
 import createDebug from 'debug';
 import type { Context, Middleware, Next } from 'koa';
 import type { Adapter } from '../adapters/Adapter';
-import { Bag } from '../Bag';
-import { Flash } from '../Flash';
-import { Manager } from '../Manager';
+import { Manager, REQUIRE_START } from '../Manager';
 import { SessionError } from '../errors';
 import { KoaTransport } from './cookie';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
+import { installAccessors, requestState, setRequestState } from './state';
 import './context';
 
 const debug = createDebug('koa-session-manager:koa');
@@ -20,22 +19,13 @@ export interface SessionMiddleware extends Middleware {
   readonly adapter: Adapter;
 }
 
-const STATE = Symbol('koa-session-manager');
-
-interface RequestState {
-  manager: Manager;
-  options: ResolvedOptions;
-  persistent?: Bag;
-  flash?: Flash;
-}
-
-type WithState = Context & { [STATE]?: RequestState };
-
 /**
  * The session middleware: per request it makes a Manager (`ctx.session`), starts it, runs the
  * rest of the app, and commits (write or touch, cookie, lock release) before the response is
  * sent, also when the handler throws. `ctx.persistent` (a Bag) and `ctx.flash` are made on
- * first use.
+ * first use. With `start: 'lazy'` the route starts the session instead, under its own policy
+ * (`sessionPolicy()`, the decorators, or `await ctx.session.start()`); a request that never
+ * starts it costs no store call.
  *
  * @example
  * const app = new Koa();
@@ -45,19 +35,21 @@ type WithState = Context & { [STATE]?: RequestState };
 export function session(options: SessionOptions = {}): SessionMiddleware {
   const resolved = resolveOptions(options);
   const { adapter, manager: managerOptions, name, cookieSuffix, secure } = resolved;
+  const lazy = resolved.start === 'lazy';
   const collect = garbageCollector(resolved);
 
   const middleware = async function session(ctx: Context, next: Next): Promise<void> {
     // A second session() on one request would wait for the first one's lock until it times out.
-    if ((ctx as WithState)[STATE]) throw new SessionError('session() is mounted twice on this route: mount it once, before the routers', 'ERR_SESSION_MOUNTED_TWICE');
+    if (requestState(ctx)) throw new SessionError('session() is mounted twice on this route: mount it once, before the routers', 'ERR_SESSION_MOUNTED_TWICE');
     installAccessors(ctx);
     const manager = new Manager(managerOptions)
       .setAdapter(adapter)
       .setName(name)
       .setTransport(new KoaTransport(ctx, cookieSuffix, secure));
     ctx.session = manager;
-    (ctx as WithState)[STATE] = { manager, options: resolved };
-    await manager.start();
+    setRequestState(ctx, { manager, options: resolved });
+    if (lazy) manager[REQUIRE_START]();
+    else await manager.start();
     try {
       await next();
     } catch (err) {
@@ -113,29 +105,4 @@ function keepSessionCookie(ctx: Context, name: string, err: unknown): void {
   headers['Set-Cookie'] = [...(Array.isArray(existing) ? existing : existing ? [existing] : []), ...ours];
   delete headers['set-cookie'];
   carrier.headers = headers;
-}
-
-const installed = new WeakSet<object>();
-
-/** `ctx.persistent` and `ctx.flash` as lazy getters on the app's context prototype, once per app. */
-function installAccessors(ctx: Context): void {
-  const proto = Object.getPrototypeOf(ctx) as object;
-  if (installed.has(proto)) return;
-  installed.add(proto);
-  Object.defineProperties(proto, {
-    persistent: {
-      configurable: true,
-      get(this: WithState) {
-        const state = this[STATE];
-        return state && (state.persistent ??= new Bag(state.manager, state.options.persistentName));
-      },
-    },
-    flash: {
-      configurable: true,
-      get(this: WithState) {
-        const state = this[STATE];
-        return state && (state.flash ??= new Flash(state.manager, state.options.flash));
-      },
-    },
-  });
 }

@@ -49,6 +49,14 @@ export interface SessionOptions {
   flash?: FlashOptions;
   /** Session key of `ctx.persistent`. @default 'persistent' */
   persistentName?: string;
+  /**
+   * `'eager'`: every request's session is started (and locked) before the routes run.
+   * `'lazy'`: the route starts it, under its policy — `sessionPolicy()`, a routing-controllers
+   * session decorator, or `await ctx.session.start()`; touching the session before that throws
+   * `SessionNotStarted`, and a request that never starts it costs no store call and no cookie.
+   * @default 'eager'
+   */
+  start?: 'eager' | 'lazy';
 }
 
 /** Everything the per-request path needs, computed once. */
@@ -63,6 +71,7 @@ export interface ResolvedOptions {
   events: EventEmitter;
   flash: FlashOptions | undefined;
   persistentName: string;
+  start: 'eager' | 'lazy';
 }
 
 function seconds(option: string, value: unknown, fallback: number, allowZero = false): number {
@@ -152,7 +161,11 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   const persistentName = options.persistentName ?? 'persistent';
   if (typeof persistentName !== 'string' || persistentName === '') throw new InvalidOption('persistentName', 'must be a non-empty string');
 
+  const start = options.start ?? 'eager';
+  if (start !== 'eager' && start !== 'lazy') throw new InvalidOption('start', "must be 'eager' or 'lazy'");
+
   return {
+    start,
     adapter,
     name,
     manager: {

@@ -74,10 +74,11 @@ export class StoredSession {
   }
 
   /**
-   * start(): pick the id (the forced one, else the cookie's), lock, read, decode, check expiry.
+   * start(): pick the id (the forced one, else the cookie's), lock (unless the route's policy
+   * says not to), read, decode, check expiry.
    * Resolves the stored data, or empty data under a new id (or the unknown id, adopted).
    */
-  async open(adapter: Adapter | null, transport: SessionTransport | null): Promise<Record<string, unknown>> {
+  async open(adapter: Adapter | null, transport: SessionTransport | null, lock = true): Promise<Record<string, unknown>> {
     let id = this.id;
     if (id === '' && transport && !this.#cookieSpent) {
       const sent = transport.readId(this.#manager.getName());
@@ -92,7 +93,7 @@ export class StoredSession {
     this.#raw = null;
     this.#orphan = false;
     this.#movedFrom = null;
-    const loaded = id === '' ? 'missing' : await this.#load(adapter, id);
+    const loaded = id === '' ? 'missing' : await this.#load(adapter, id, lock);
     if (typeof loaded !== 'object') {
       // Non-strict mode adopts an unknown id (PHP use_strict_mode=0); invalid or expired data
       // always gets a new id, so the old record is never overwritten by an empty session.
@@ -108,9 +109,9 @@ export class StoredSession {
   }
 
   /** Lock (when enabled), read and decode `id`: its data, or why there is none. */
-  async #load(adapter: Adapter, id: string): Promise<Record<string, unknown> | 'missing' | 'invalid' | 'expired' | 'regenerated'> {
+  async #load(adapter: Adapter, id: string, lock: boolean): Promise<Record<string, unknown> | 'missing' | 'invalid' | 'expired' | 'regenerated'> {
     const options = this.#lockOptions;
-    if (options !== null && adapter.lock) {
+    if (lock && options !== null && adapter.lock) {
       this.#lock = await this.#store('lock', id, () => adapter.lock!(id, options));
       if (this.#lock.waitedMs > 0) this.#emit('session:lockWaited', { id, waitedMs: this.#lock.waitedMs });
     }

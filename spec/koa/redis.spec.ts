@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Koa from 'koa';
 import { Redis } from 'ioredis';
 import { session } from '../../lib/koa/middleware';
+import { sessionPolicy } from '../../lib/koa/policy';
 import { RedisAdapter, type RedisAdapterOptions } from '../../lib/adapters/RedisAdapter';
 import { Client, listen } from '../helpers/http';
 import { startRedis, useRedis, type RedisServer } from '../helpers/redisServer';
@@ -94,6 +95,36 @@ for (const locking of [false, true]) {
     t.true([...readOnly, ...writing].every((c) => c === 'evalsha' || c === 'set'));
   });
 }
+
+test.serial('Redis › round trips › with locking on, a read-only route costs 1 round trip and a locked write 2', async (t) => {
+  const server = shared();
+  const adapter = new RedisAdapter({ port: server.port, lockingEnabled: true });
+  const app = new Koa();
+  app.silent = true;
+  app.use(session({ adapter, gc: false, start: 'lazy' }));
+  const readOnly = sessionPolicy({ readOnly: true });
+  const locked = sessionPolicy();
+  app.use((ctx, next) => (ctx.path === '/read' ? readOnly : locked)(ctx, next));
+  app.use((ctx) => {
+    if (ctx.path === '/inc') ctx.session.set('n', ctx.session.get<number>('n', 0)! + 1);
+    ctx.body = { n: ctx.session.get('n') };
+  });
+  const http = await listen(app);
+  t.teardown(async () => {
+    await http.close();
+    await adapter.close();
+  });
+  const client = new Client(http.url);
+  await client.fetch('/inc');
+  await client.fetch('/read');
+  await client.fetch('/inc');
+  const reads = await roundTrips(t, server, () => client.fetch('/read'));
+  const writes = await roundTrips(t, server, () => client.fetch('/inc'));
+  t.log({ reads, writes });
+  t.deepEqual(reads, ['evalsha']);
+  t.deepEqual(writes, ['evalsha', 'evalsha']);
+  t.deepEqual(await client.json('/read'), { n: 3 });
+});
 
 test.serial('Redis › round trips › a new visitor who stores data costs one write', async (t) => {
   const server = shared();

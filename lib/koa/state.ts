@@ -1,0 +1,65 @@
+import type { Context } from 'koa';
+import { Bag } from '../Bag';
+import { Flash } from '../Flash';
+import type { Manager } from '../Manager';
+import type { ResolvedOptions } from './options';
+
+const STATE = Symbol('koa-session-manager');
+
+/** What the middleware keeps on one request's context. */
+export interface RequestState {
+  readonly manager: Manager;
+  readonly options: ResolvedOptions;
+  /** Bags by session key, one per name and request: two views of one group would undo each other's writes. */
+  bags?: Map<string, Bag>;
+  flash?: Flash;
+}
+
+type WithState = Context & { [STATE]?: RequestState };
+
+/** The request's session state, or undefined when the middleware did not run for it. */
+export function requestState(ctx: Context): RequestState | undefined {
+  return (ctx as WithState)[STATE];
+}
+
+export function setRequestState(ctx: Context, state: RequestState): void {
+  (ctx as WithState)[STATE] = state;
+}
+
+/** The request's Bag named `name` (made on first use; reads the session, so start it first). */
+export function bagOf(state: RequestState, name: string): Bag {
+  const bags = (state.bags ??= new Map());
+  let bag = bags.get(name);
+  if (bag === undefined) bags.set(name, (bag = new Bag(state.manager, name)));
+  return bag;
+}
+
+/** The request's Flash (made on first use). */
+export function flashOf(state: RequestState): Flash {
+  return (state.flash ??= new Flash(state.manager, state.options.flash));
+}
+
+const installed = new WeakSet<object>();
+
+/** `ctx.persistent` and `ctx.flash` as lazy getters on the app's context prototype, once per app. */
+export function installAccessors(ctx: Context): void {
+  const proto = Object.getPrototypeOf(ctx) as object;
+  if (installed.has(proto)) return;
+  installed.add(proto);
+  Object.defineProperties(proto, {
+    persistent: {
+      configurable: true,
+      get(this: WithState) {
+        const state = this[STATE];
+        return state && bagOf(state, state.options.persistentName);
+      },
+    },
+    flash: {
+      configurable: true,
+      get(this: WithState) {
+        const state = this[STATE];
+        return state && flashOf(state);
+      },
+    },
+  });
+}
