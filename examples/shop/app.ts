@@ -1,0 +1,63 @@
+import 'reflect-metadata';
+import Koa from 'koa';
+import bodyParser from 'koa-bodyparser';
+import Router from 'koa-router';
+import { useKoaServer } from 'routing-controllers';
+import { session, type Adapter } from '../../lib';
+import { AccountController } from './controllers/AccountController';
+import { CartController } from './controllers/CartController';
+import { WizardController } from './controllers/WizardController';
+import { errors } from './errors';
+import { home } from './routes/home';
+import { parallel } from './routes/parallel';
+import { preferences } from './routes/preferences';
+import type { ShopRouter } from './types';
+import { authorizationChecker } from './users';
+
+export interface ShopOptions {
+  /** Where sessions are kept. @default the middleware's StreamAdapter in `<os tmpdir>/koa-session-manager-<uid>` */
+  adapter?: Adapter;
+  /** Per-session locking: the writing requests of one visitor take turns. @default true */
+  locking?: boolean;
+  /**
+   * How the parallel API spends its `?work=` milliseconds of pretend work; the specs pass one
+   * they can hold and release. @default a timer
+   */
+  work?: (ms: number) => Promise<void>;
+}
+
+/**
+ * The example shop (not listening): routing-controllers controllers (account, cart, checkout
+ * wizard) and koa-router routes (home, preferences, parallel requests) over one session
+ * middleware. Session events go to the app (`app.on('session:started', …)`).
+ *
+ * @example
+ * createShop({ adapter: new StreamAdapter({ savePath: '/tmp/sessions' }) }).listen(3000);
+ */
+export function createShop(options: ShopOptions = {}): Koa {
+  const app = new Koa();
+  app.use(errors);
+  // Lazy: each route starts the session under its policy (sessionPolicy() or a decorator), so a
+  // read-only route can run beside a writer of the same session.
+  app.use(session({ adapter: options.adapter, locking: options.locking ?? true, start: 'lazy', events: app }));
+  // Urlencoded forms up to 10 kB; any other body reads as {}. routing-controllers mounts its own
+  // parser too, which skips a body already parsed, so these limits hold for the controllers.
+  app.use(bodyParser({ enableTypes: ['form'], formLimit: '10kb' }));
+
+  const router: ShopRouter = new Router();
+  home(router);
+  preferences(router);
+  parallel(router, options.work);
+  app.use(router.routes()).use(router.allowedMethods());
+
+  useKoaServer(app, {
+    controllers: [AccountController, CartController, WizardController],
+    authorizationChecker,
+    // Errors go on to errors.ts (never a stack trace or an error message in a response).
+    defaultErrorHandler: false,
+    development: false,
+    classTransformer: false,
+    validation: false,
+  });
+  return app;
+}

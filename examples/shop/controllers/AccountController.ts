@@ -1,0 +1,84 @@
+import { Authorized, Body, ContentType, Controller, Get, Post, QueryParam, Redirect } from 'routing-controllers';
+import type { Flash, Manager } from '../../../lib';
+import { FlashSession, Session } from '../../../lib/decorators';
+import { CATALOG } from '../catalog';
+import { field, localPath } from '../form';
+import { html } from '../html';
+import { HTML, view } from '../layout';
+import { preferencesOf } from '../preferences';
+import { DEMO_USERS, verify } from '../users';
+
+/**
+ * Sign-in (a new session id, the account and its role in the session), sign-out (the record
+ * and the cookie are gone), and two guarded pages: `@Authorized()` for any signed-in user,
+ * `@Authorized('admin')` for the role admin (see `authorizationChecker` in users.ts).
+ */
+@Controller('/account')
+export class AccountController {
+  @Get('/signin')
+  @ContentType(HTML)
+  signInForm(@QueryParam('next') next: string, @Session() session: Manager, @FlashSession() flash: Flash): string {
+    const back = typeof next === 'string' ? localPath(next) : null;
+    const account = session.account;
+    return view(session, flash, 'Sign in', html`${account ? html`<p>You are signed in as <b>${account.name}</b>; signing in again replaces that.</p>` : ''}
+<form method="post" action="/account/signin">
+<input type="hidden" name="next" value="${back ?? ''}">
+<label>User name <input name="username" autocomplete="username" maxlength="40" autofocus></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" maxlength="100"></label>
+<button>Sign in</button>
+</form>
+<p>Demo users (this is a demo: the passwords are shown here):</p>
+<table id="demo-users"><tr><th>User</th><th>Password</th><th>Role</th></tr>
+${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td><code>${u.password}</code></td><td>${u.role}</td></tr>`)}
+</table>`);
+  }
+
+  @Post('/signin')
+  @Redirect('/account/profile')
+  async signIn(@Body() body: unknown, @Session() session: Manager, @FlashSession() flash: Flash): Promise<string | undefined> {
+    const back = localPath(field(body, 'next'));
+    const account = verify(field(body, 'username', 40), field(body, 'password', 100));
+    if (!account) {
+      flash.error('Unknown user name or wrong password.');
+      return `/account/signin${back ? `?next=${encodeURIComponent(back)}` : ''}`;
+    }
+    // A new id at sign-in: an id planted in the browser before (session fixation) is worth
+    // nothing, and the old id no longer reaches this session. The data (cart, preferences) moves.
+    await session.regenerateId();
+    session.account = account;
+    flash.success(`Welcome, ${account.name}!`); // stored raw, escaped when shown
+    return back ?? undefined;
+  }
+
+  @Post('/signout')
+  @Redirect('/')
+  async signOut(@Session() session: Manager): Promise<void> {
+    await session.destroy(); // the record is deleted, the cookie expired: the cart goes too
+  }
+
+  @Get('/profile')
+  @Authorized()
+  @ContentType(HTML)
+  profile(@Session() session: Manager, @FlashSession() flash: Flash): string {
+    const account = session.account!;
+    const cart = session.get<Record<string, number>>('cart') ?? {};
+    const { theme, language } = preferencesOf(session);
+    return view(session, flash, 'Your profile', html`<dl id="profile">
+<dt>User</dt><dd id="profile-name">${account.name}</dd>
+<dt>Role</dt><dd id="profile-role">${account.role}</dd>
+<dt>Cart</dt><dd>${Object.entries(cart).map(([id, n]) => html`${n} × ${CATALOG[id]?.name ?? id}; `)}</dd>
+<dt>Preferences</dt><dd>${theme}, ${language}</dd>
+</dl>
+<p>The role comes from the session, stored at sign-in; <a href="/account/admin">the admin page</a> needs <code>admin</code>.</p>`);
+  }
+
+  @Get('/admin')
+  @Authorized('admin')
+  @ContentType(HTML)
+  admin(@Session() session: Manager, @FlashSession() flash: Flash): string {
+    return view(session, flash, 'Admin', html`<p id="admin">Only the role <code>admin</code> sees this page; others get a 403, visitors the sign-in form.</p>
+<table><tr><th>User</th><th>Role</th></tr>
+${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td>${u.role}</td></tr>`)}
+</table>`);
+  }
+}

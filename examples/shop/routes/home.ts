@@ -1,0 +1,21 @@
+import { sessionPolicy } from '../../../lib';
+import { html } from '../html';
+import { page } from '../layout';
+import type { ShopRouter } from '../types';
+
+/** `/`: what the shop shows, and who is signed in. A visitor who only reads it gets no cookie. */
+export function home(router: ShopRouter): void {
+  router.get('/', sessionPolicy(), (ctx) => {
+    const account = ctx.session.account;
+    page(ctx, 'Shop', html`
+<p id="who">${account ? html`Signed in as <b>${account.name}</b> (${account.role}).` : 'Not signed in.'}</p>
+<ul>
+<li><a href="/account/signin">Sign in</a>: a new session id at sign-in, the role kept in the session.</li>
+<li><a href="/account/profile">Profile</a> (any signed-in user) and <a href="/account/admin">Admin</a> (role admin).</li>
+<li><a href="/cart">Cart</a>: a Bag under the session key <code>cart</code>.</li>
+<li><a href="/wizard">Checkout wizard</a>: three steps whose inputs survive a validation error.</li>
+<li><a href="/preferences">Preferences</a>: theme and language.</li>
+<li><a href="/parallel">Parallel requests</a>: read-only, locked and writeClose() requests at once; no update lost.</li>
+</ul>`);
+  });
+}

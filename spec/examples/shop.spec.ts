@@ -1,0 +1,312 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import test from 'ava';
+import { StreamAdapter, type Adapter, type LockHandle, type LockOptions } from '../../lib';
+import { createShop } from '../../examples/shop/app';
+import { DownAdapter } from '../helpers/doubles';
+import { Client, listen, type Listening } from '../helpers/http';
+import { makeTempDir, type TempDir } from '../helpers/tmp';
+
+let dir: TempDir;
+let server: Listening;
+let locks: ReturnType<typeof watchLocks>;
+let held: HeldWork;
+
+test.before(async () => {
+  dir = await makeTempDir('example-shop');
+  locks = watchLocks(new StreamAdapter({ savePath: dir.path }));
+  held = new HeldWork();
+  server = await listen(createShop({ adapter: locks.adapter, work: held.work }));
+});
+
+test.after.always(async () => {
+  await server?.close();
+  await dir?.remove();
+});
+
+const form = (fields: Record<string, string>): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(fields).toString(),
+});
+const POST: RequestInit = { method: 'POST' };
+const occurrences = (html: string, text: string): number => html.split(text).length - 1;
+const inputValue = (html: string, name: string): string | undefined =>
+  new RegExp(`<input id="wizard-${name}" name="${name}" value="([^"]*)"`).exec(html)?.[1];
+
+async function signedIn(username: string, password: string): Promise<Client> {
+  const browser = new Client(server.url);
+  const response = await browser.fetch('/account/signin', form({ username, password }));
+  if (response.headers.get('location') !== '/account/profile') throw new Error(`sign-in as ${username} failed`);
+  return browser;
+}
+
+/** Pretend work a test holds: `?work=<key>` of a held key waits for `release()`; other values sleep. */
+class HeldWork {
+  readonly #held = new Map<number, { start(): void; done: Promise<void> }>();
+
+  hold(key: number): { started: Promise<void>; release(): void } {
+    let start!: () => void;
+    let release!: () => void;
+    const started = new Promise<void>((resolve) => { start = resolve; });
+    const done = new Promise<void>((resolve) => { release = resolve; });
+    this.#held.set(key, { start, done });
+    return { started, release };
+  }
+
+  readonly work = (ms: number): Promise<void> => {
+    const held = this.#held.get(ms);
+    if (held === undefined) return delay(ms);
+    held.start();
+    return held.done;
+  };
+}
+
+/** The adapter, and a way to see a session's next `lock()` call (before it holds the lock). */
+function watchLocks(inner: StreamAdapter): { adapter: Adapter; next(id: string): Promise<{ handle: Promise<LockHandle> }> } {
+  const waiting = new Map<string, (asked: { handle: Promise<LockHandle> }) => void>();
+  const adapter = new Proxy(inner, {
+    get(target, property) {
+      if (property === 'lock') {
+        return (id: string, options: Partial<LockOptions>) => {
+          const handle = target.lock(id, options);
+          waiting.get(id)?.({ handle });
+          waiting.delete(id);
+          return handle;
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { adapter, next: (id) => new Promise((resolve) => waiting.set(id, resolve)) };
+}
+
+test('a visitor who only looks gets no session cookie', async (t) => {
+  const browser = new Client(server.url);
+  for (const path of ['/', '/cart', '/preferences', '/account/signin', '/api/parallel/count']) {
+    t.is((await browser.fetch(path)).status, 200, path);
+    t.deepEqual(browser.lastCookies, [], path);
+  }
+});
+
+test('guards › an anonymous visitor is sent to the sign-in form, and back after signing in', async (t) => {
+  const browser = new Client(server.url);
+  for (const path of ['/account/profile', '/account/admin']) {
+    const response = await browser.fetch(path);
+    t.is(response.status, 302);
+    t.is(response.headers.get('location'), `/account/signin?next=${encodeURIComponent(path)}`);
+  }
+  t.regex(await browser.text('/account/signin?next=%2Faccount%2Fadmin'), /name="next" value="\/account\/admin"/);
+  const response = await browser.fetch('/account/signin', form({ username: 'alice', password: 'wonderland', next: '/account/admin' }));
+  t.is(response.headers.get('location'), '/account/admin');
+  t.regex(await browser.text('/account/admin'), /<p id="admin">Only the role <code>admin<\/code>/);
+});
+
+test('guards › a customer sees the profile, and the admin page is a 403', async (t) => {
+  const bob = await signedIn('bob', 'builder');
+  const profile = await bob.text('/account/profile');
+  t.regex(profile, /<dd id="profile-name">bob<\/dd>/);
+  t.regex(profile, /<dd id="profile-role">customer<\/dd>/);
+  t.is(occurrences(profile, 'Welcome, bob!'), 1); // the sign-in flash, once
+  const admin = await bob.fetch('/account/admin');
+  t.is(admin.status, 403);
+  const html = await admin.text();
+  t.regex(html, /<p id="error">Your account does not have the role this page needs.<\/p>/);
+  t.false(/AccessDenied|\n\s+at /.test(html));
+});
+
+test('sign-in › a wrong password or an unknown user is refused with a flash, and no account', async (t) => {
+  const browser = new Client(server.url);
+  for (const fields of [{ username: 'alice', password: 'builder' }, { username: 'mallory', password: '' }, {}] as Array<Record<string, string>>) {
+    const response = await browser.fetch('/account/signin', form(fields));
+    t.is(response.headers.get('location'), '/account/signin');
+    t.is(occurrences(await browser.text('/account/signin'), 'Unknown user name or wrong password.'), 1);
+  }
+  t.is((await browser.fetch('/account/profile')).status, 302);
+});
+
+test('sign-in › `next` is only followed to a path of this site', async (t) => {
+  for (const next of ['//evil.example/', '/\\evil.example', 'https://evil.example/']) {
+    const browser = new Client(server.url);
+    const response = await browser.fetch('/account/signin', form({ username: 'bob', password: 'builder', next }));
+    t.is(response.headers.get('location'), '/account/profile', next);
+  }
+});
+
+test('wizard › inputs survive a validation error and the way back and forth between steps', async (t) => {
+  const browser = new Client(server.url);
+  t.is((await browser.fetch('/wizard')).headers.get('location'), '/wizard/step/1');
+  t.is((await browser.fetch('/wizard/step/2')).headers.get('location'), '/wizard/step/1'); // not reached yet
+
+  let response = await browser.fetch('/wizard/step/1', form({ name: '<b>Ann</b> "O\'Neil"', email: 'not-an-email' }));
+  t.is(response.headers.get('location'), '/wizard/step/1');
+  let html = await browser.text('/wizard/step/1');
+  t.is(inputValue(html, 'name'), '&lt;b&gt;Ann&lt;/b&gt; &quot;O&#39;Neil&quot;');
+  t.is(inputValue(html, 'email'), 'not-an-email');
+  t.is(occurrences(html, 'Enter an email address like ann@example.com.'), 1);
+  t.false(html.includes('<b>Ann'));
+  t.is((await browser.fetch('/wizard/step/2')).headers.get('location'), '/wizard/step/1');
+
+  response = await browser.fetch('/wizard/step/1', form({ name: 'Ann', email: 'ann@example.com' }));
+  t.is(response.headers.get('location'), '/wizard/step/2');
+  response = await browser.fetch('/wizard/step/2', form({ street: '1 Main St', city: 'Springfield', postcode: '!' }));
+  t.is(response.headers.get('location'), '/wizard/step/2');
+  html = await browser.text('/wizard/step/2');
+  t.is(inputValue(html, 'street'), '1 Main St');
+  t.is(inputValue(html, 'city'), 'Springfield');
+  t.is(inputValue(html, 'postcode'), '!');
+  t.regex(html, /A postcode has 3 to 10 letters/);
+
+  html = await browser.text('/wizard/step/1'); // back: step 1 as accepted
+  t.is(inputValue(html, 'name'), 'Ann');
+  t.is(inputValue(html, 'email'), 'ann@example.com');
+  t.is(inputValue(await browser.text('/wizard/step/2'), 'postcode'), '!'); // forward again: as typed
+
+  t.is((await browser.fetch('/wizard/step/2', form({ street: '1 Main St', city: 'Springfield', postcode: 'AB1 2CD' }))).headers.get('location'), '/wizard/step/3');
+  t.is((await browser.fetch('/wizard/step/3', form({ delivery: 'express', notes: 'Ring twice' }))).headers.get('location'), '/wizard/step/3');
+  html = await browser.text('/wizard/step/3');
+  t.regex(html, /Tick the box to confirm the order\./);
+  t.regex(html, /<option selected>express<\/option>/);
+  t.regex(html, /value="Ring twice"/);
+  t.is((await browser.fetch('/wizard/step/3', form({ delivery: 'express', notes: 'Ring twice', confirm: 'yes' }))).headers.get('location'), '/wizard/done');
+  html = await browser.text('/wizard/done');
+  t.regex(html, /Thank you, Ann: your order is placed\./);
+  for (const [name, value] of [['name', 'Ann'], ['city', 'Springfield'], ['postcode', 'AB1 2CD'], ['delivery', 'express']]) {
+    t.regex(html, new RegExp(`<td id="summary-${name}">${value}</td>`));
+  }
+  t.is((await browser.fetch('/wizard')).headers.get('location'), '/wizard/done');
+  await browser.fetch('/wizard/reset', POST);
+  t.is((await browser.fetch('/wizard')).headers.get('location'), '/wizard/step/1');
+  t.is(inputValue(await browser.text('/wizard/step/1'), 'name'), '');
+});
+
+test('wizard › an unknown step is a 404, a step that is not a number a 400, neither with details', async (t) => {
+  const browser = new Client(server.url);
+  for (const [path, status] of [['/wizard/step/4', 404], ['/wizard/step/0', 404], ['/wizard/step/x', 400]] as const) {
+    const response = await browser.fetch(path);
+    t.is(response.status, status, path);
+    t.false(/Error:|\n\s+at |ParamNormalization/.test(await response.text()), path);
+  }
+});
+
+test('preferences › are stored in the session and applied to every page', async (t) => {
+  const browser = new Client(server.url);
+  t.is((await browser.fetch('/preferences', form({ theme: 'dark', language: 'fr' }))).headers.get('location'), '/preferences');
+  const html = await browser.text('/preferences');
+  t.regex(html, /<b id="theme">dark<\/b>, language <b id="language">fr<\/b>/);
+  t.regex(html, /Your preferences are saved\./);
+  const cart = await browser.text('/cart');
+  t.regex(cart, /<html lang="fr">/);
+  t.regex(cart, /<body class="dark">/);
+  t.regex(cart, /<a href="\/">Bienvenue<\/a>/);
+
+  await browser.fetch('/preferences', form({ theme: 'neon', language: 'fr' }));
+  const refused = await browser.text('/preferences');
+  t.regex(refused, /Choose a theme and a language from the lists\./);
+  t.regex(refused, /<b id="theme">dark<\/b>/);
+});
+
+test('cart › adds, removes and empties, with a flash once after each redirect', async (t) => {
+  const browser = new Client(server.url);
+  t.is((await browser.fetch('/cart/add', form({ product: 'tea', quantity: '2' }))).headers.get('location'), '/cart');
+  await browser.fetch('/cart/add', form({ product: 'mug' }));
+  let html = await browser.text('/cart');
+  t.regex(html, /2 × Green tea/);
+  t.regex(html, /<th id="cart-total">€18.90<\/th>/);
+  t.is(occurrences(html, 'Added 1 × Mug to your cart.'), 1);
+  t.is(occurrences(await browser.text('/cart'), 'Added'), 0);
+  await browser.fetch('/cart/add', form({ product: 'caviar' }));
+  t.regex(await browser.text('/cart'), /There is no such product\./);
+  await browser.fetch('/cart/remove', form({ product: 'tea' }));
+  html = await browser.text('/cart');
+  t.notRegex(html, /\d+ × Green tea/);
+  t.regex(html, /Removed Green tea from your cart\./);
+  await browser.fetch('/cart/clear', POST);
+  t.regex(await browser.text('/cart'), /<p id="cart-empty">Your cart is empty.<\/p>/);
+});
+
+test('parallel › read-only requests answer while a writer holds the lock; a locked writer waits', async (t) => {
+  const browser = new Client(server.url);
+  await browser.fetch('/parallel'); // the session exists before the parallel requests
+  const sid = browser.jar.get('sid')!;
+  const finished: string[] = [];
+  const track = (name: string, p: Promise<Response>) => p.then(async (r) => { finished.push(name); return r.json() as Promise<{ count: number }>; });
+
+  const slowWork = held.hold(1001);
+  t.teardown(slowWork.release);
+  const slow = track('slow writer', browser.fetch('/api/parallel/inc?work=1001', POST));
+  await slowWork.started; // mid read-modify-write, holding the session lock until released
+  const reads = await Promise.all([1, 2, 3].map(() => track('read', browser.fetch('/api/parallel/count'))));
+  t.deepEqual(reads.map((r) => r.count), [0, 0, 0]); // the writer has not stored anything yet
+  t.deepEqual(finished, ['read', 'read', 'read']);
+
+  const fastLock = locks.next(sid);
+  const fast = track('fast writer', browser.fetch('/api/parallel/inc?work=0', POST));
+  const { handle } = await fastLock; // asked for the lock while the slow writer holds it
+  slowWork.release();
+  t.deepEqual(await Promise.all([slow, fast]), [{ count: 1 }, { count: 2 }]);
+  t.true((await handle).waitedMs > 0);
+});
+
+test('parallel › writers are serialized: 30 parallel increments end at exactly +30', async (t) => {
+  const browser = new Client(server.url);
+  await browser.fetch('/parallel');
+  const incs = Array.from({ length: 30 }, () => browser.json<{ count: number }>('/api/parallel/inc', POST));
+  const polls = Array.from({ length: 10 }, () => browser.json<{ count: number }>('/api/parallel/count'));
+  const [seen] = await Promise.all([Promise.all(incs), Promise.all(polls)]);
+  t.deepEqual(seen.map((s) => s.count).sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1));
+  t.is((await browser.json('/api/parallel/count')).count, 30);
+});
+
+test('parallel › the writeClose() route lets the session\'s other requests run during its slow part', async (t) => {
+  const browser = new Client(server.url);
+  await browser.fetch('/parallel');
+  let reported = false;
+  const reportWork = held.hold(1002);
+  t.teardown(reportWork.release);
+  const report = browser.json<{ report: number; count: number }>('/api/parallel/report?work=1002', POST).finally(() => { reported = true; });
+  await reportWork.started; // stored, unlocked by writeClose(), now in its slow part until released
+  t.deepEqual(await browser.json('/api/parallel/inc?work=0', POST), { count: 1 }); // a locked writer runs
+  t.deepEqual(await browser.json('/api/parallel/count'), { count: 1, reports: 1 }); // stored at writeClose()
+  t.false(reported);
+  reportWork.release();
+  t.like(await report, { report: 1, count: 0 });
+});
+
+test('parallel › without locking the same increments lose updates (the race the lock prevents)', async (t) => {
+  const unlocked = await listen(createShop({ adapter: new StreamAdapter({ savePath: dir.path }), locking: false }));
+  t.teardown(() => unlocked.close());
+  const browser = new Client(unlocked.url);
+  await browser.fetch('/parallel');
+  await Promise.all(Array.from({ length: 20 }, () => browser.fetch('/api/parallel/inc', POST)));
+  const { count } = await browser.json<{ count: number }>('/api/parallel/count');
+  t.true(count < 20, `count ${count}`);
+});
+
+test('errors › a store failure is a 503 page without details; unknown pages and big forms too', async (t) => {
+  const failing = createShop({ adapter: new DownAdapter() });
+  failing.silent = true;
+  const down = await listen(failing);
+  t.teardown(() => down.close());
+  const browser = new Client(down.url);
+  const fails: Array<[string, RequestInit?]> = [
+    ['/cart/add', form({ product: 'tea' })], ['/preferences', form({ theme: 'dark', language: 'en' })], // at commit
+    ['/cart'], ['/'], ['/account/profile'], // at start: a decorator, sessionPolicy(), the authorization check
+  ];
+  for (const [path, init] of fails) {
+    if (!init) browser.jar.set('sid', 'a'.repeat(32));
+    const response = await browser.fetch(path, init);
+    t.is(response.status, 503, path);
+    const html = await response.text();
+    t.regex(html, /The session store is unavailable/);
+    t.false(/ECONNREFUSED|127\.0\.0\.1:1|\n\s+at /.test(html));
+  }
+  const shop = new Client(server.url);
+  t.is((await shop.fetch('/', POST)).status, 405);
+  const missing = await shop.fetch('/nowhere');
+  t.is(missing.status, 404);
+  t.regex(await missing.text(), /There is no page here\./);
+  const big = await shop.fetch('/cart/add', form({ product: 'x'.repeat(11 * 1024) }));
+  t.is(big.status, 413);
+  t.regex(await big.text(), /The form is too large\./);
+});
