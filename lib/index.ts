@@ -26,6 +26,7 @@ export { MemcachedAdapter } from './adapters/MemcachedAdapter';
 export type { MemcachedAdapterOptions } from './adapters/MemcachedAdapter';
 export { session } from './koa/middleware';
 export { sessionPolicy } from './koa/policy';
+export { sessionBag } from './koa/state';
 export type { SessionMiddleware } from './koa/middleware';
 export type { SessionOptions } from './koa/options';
 export type { CookieOptions } from './koa/cookie';

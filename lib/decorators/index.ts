@@ -58,12 +58,14 @@ export function Session(): ParameterDecorator {
 
 /**
  * A Bag named after the controller class (Phalcon `$this->persistent`, keyed by the class name):
- * each controller keeps its own values across requests.
+ * each controller keeps its own values across requests. Give `name` when the class name may
+ * change (a rename or a minifier would otherwise leave the stored values behind).
  */
-export function Persistent(): ParameterDecorator {
+export function Persistent(name?: string): ParameterDecorator {
+  if (name !== undefined && (typeof name !== 'string' || name === '')) throw new TypeError('@Persistent(name): the name must be a non-empty string');
   return (target, method, index) => {
-    const name = (target as { constructor: { name: string } }).constructor.name;
-    sessionParameter((state): Bag => bagOf(state, name))(target, method, index);
+    const key = name ?? (target as { constructor: { name: string } }).constructor.name;
+    sessionParameter((state): Bag => bagOf(state, key))(target, method, index);
   };
 }
 

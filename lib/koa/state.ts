@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { Bag } from '../Bag';
+import { SessionNotMounted } from '../errors';
 import { Flash } from '../Flash';
 import type { Manager } from '../Manager';
 import type { ResolvedOptions } from './options';
@@ -32,6 +33,20 @@ export function bagOf(state: RequestState, name: string): Bag {
   let bag = bags.get(name);
   if (bag === undefined) bags.set(name, (bag = new Bag(state.manager, name)));
   return bag;
+}
+
+/**
+ * The request's Bag named `name`, the same object for every caller of this request (two Bags of
+ * one name would each write their own view of the group back, undoing each other's changes).
+ * Start the session first: making the Bag reads it.
+ *
+ * @example
+ * router.post('/prefs', sessionPolicy(), (ctx) => { sessionBag(ctx, 'prefs').set('theme', 'dark'); });
+ */
+export function sessionBag<T extends Record<string, unknown> = Record<string, unknown>>(ctx: Context, name: string): Bag<T> {
+  const state = requestState(ctx);
+  if (state === undefined) throw new SessionNotMounted();
+  return bagOf(state, name) as unknown as Bag<T>;
 }
 
 /** The request's Flash (made on first use). */

@@ -71,9 +71,15 @@ class AccountController {
     return mine.toArray();
   }
 
+  @Post('/named')
+  named(@Persistent('account-v1') mine: Bag, @SessionBag('account-v1') same: Bag) {
+    mine.set('kept', true);
+    return { same: mine === same };
+  }
+
   @Get('/raw')
   raw(@Session() s: Manager) {
-    return { account: s.get('AccountController'), prefs: s.get('PrefsController') };
+    return { account: s.get('AccountController'), prefs: s.get('PrefsController'), named: s.get('account-v1') };
   }
 }
 
@@ -146,11 +152,13 @@ test.serial('@Session() › also with the eager start (the session is already st
   t.is((await client.json('/visits', post)).visits, 2);
 });
 
-test.serial('@Persistent() › a Bag per controller class, stored under the class name', async (t) => {
+test.serial('@Persistent() › a Bag per controller class, stored under the class name or the name given', async (t) => {
   const { client } = await serve(t);
   t.deepEqual(await client.json('/account/remember?what=shoes', post), { last: 'shoes' });
   t.deepEqual(await client.json('/prefs/theme', post), { sameCart: true }, 'one Bag per name and request');
-  t.deepEqual(await client.json('/account/raw'), { account: { last: 'shoes' }, prefs: { theme: 'dark' } });
+  t.deepEqual(await client.json('/account/named', post), { same: true });
+  t.deepEqual(await client.json('/account/raw'), { account: { last: 'shoes' }, prefs: { theme: 'dark' }, named: { kept: true } });
+  t.throws(() => Persistent(''), { instanceOf: TypeError });
 });
 
 test.serial('@SessionBag(name) › a named Bag that survives requests', async (t) => {

@@ -4,9 +4,10 @@ import Koa from 'koa';
 import Router from 'koa-router';
 import { session } from '../../lib/koa/middleware';
 import { sessionPolicy } from '../../lib/koa/policy';
+import { sessionBag } from '../../lib/koa/state';
 import type { SessionOptions } from '../../lib/koa/options';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
-import { InvalidOption } from '../../lib/errors';
+import { InvalidOption, SessionNotMounted } from '../../lib/errors';
 import { SpyAdapter } from '../helpers/doubles';
 import { Client, listen } from '../helpers/http';
 
@@ -219,4 +220,18 @@ test('sessionPolicy() › a bad policy is refused when the route is declared, na
   t.is(t.throws(() => sessionPolicy({ readOnly: true, lock: true }), { instanceOf: InvalidOption })?.option, 'policy.lock');
   t.is(t.throws(() => sessionPolicy(null as never), { instanceOf: InvalidOption })?.option, 'policy');
   t.is(t.throws(() => session({ start: 'later' as never }), { instanceOf: InvalidOption })?.option, 'start');
+});
+
+test('sessionBag(ctx, name) › one Bag per name and request, so two parts of a request cannot undo each other', async (t) => {
+  const { client } = await serve(t, {}, (router) => {
+    router.post('/bags', sessionPolicy(), (ctx) => {
+      const a = sessionBag(ctx, 'prefs');
+      const b = sessionBag<{ lang: string }>(ctx, 'prefs');
+      a.set('theme', 'dark');
+      b.set('lang', 'fr'); // a second `new Bag(ctx.session, 'prefs')` here would write { lang } alone
+      ctx.body = { same: a === b, stored: ctx.session.get('prefs') };
+    });
+  });
+  t.deepEqual(await client.json('/bags', { method: 'POST' }), { same: true, stored: { theme: 'dark', lang: 'fr' } });
+  t.throws(() => sessionBag({} as Koa.Context, 'prefs'), { instanceOf: SessionNotMounted });
 });
