@@ -104,7 +104,7 @@ test('MemcachedAdapter › keys › data at <prefix><id>, the lock at <prefix><i
   await a.write(id, 'data', 60);
   t.is(await memcached().get(`sess-memc-${id}`), 'data');
   const lock = await a.lock!(id);
-  t.regex((await memcached().get(`sess-memc-${id}.lock`))!, /^[0-9a-f]{24}$/);
+  t.regex((await memcached().get(`sess-memc-${id}.lock`))!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   await lock.release();
   t.is(await memcached().get(`sess-memc-${id}.lock`), null);
   await adapter(t, { prefix: 'app1:' }).write(id, 'other app', 60);

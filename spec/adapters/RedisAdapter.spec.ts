@@ -45,7 +45,7 @@ test('RedisAdapter › keys › data at <prefix>{<id>}, lock at <prefix>{<id>}.l
   await a.write(id, 'data', 60);
   t.is(await cli('GET', `sess-reds-{${id}}`), 'data');
   const lock = await a.lock!(id);
-  t.regex(await cli('GET', `sess-reds-{${id}}.lock`), /^[0-9a-f]{24}$/);
+  t.regex(await cli('GET', `sess-reds-{${id}}.lock`), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   await lock.release();
   t.is(await cli('EXISTS', `sess-reds-{${id}}.lock`), '0');
 });
