@@ -1,5 +1,5 @@
 import test from 'ava';
-import { withPropertyAccess } from '../lib/propertyAccess';
+import { unwrap, withPropertyAccess } from '../lib/propertyAccess';
 
 class Store {
   #data = new Map<string, unknown>();
@@ -41,4 +41,16 @@ test('withPropertyAccess › the method cache is not serialized or enumerable', 
   s.size();
   t.deepEqual(Object.keys(s), ['label']);
   t.is(JSON.stringify(s), '{"label":"store"}');
+});
+
+test('withPropertyAccess › unwrap() gives the target behind a view, and anything else back as it is', (t) => {
+  const s = new Store();
+  const raw = unwrap(s);
+  t.not(raw, s);
+  raw.set('a', 1);
+  t.is(s.get('a'), 1, 'the same data');
+  t.is(raw.get('missing'), null);
+  t.is((raw as unknown as Record<string, unknown>).missing, undefined, 'no property access on the target');
+  const plain = { x: 1 };
+  t.is(unwrap(plain), plain);
 });

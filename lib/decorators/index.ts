@@ -38,7 +38,7 @@ function sessionParameter<T>(pick: (state: RequestState) => T): ParameterDecorat
       const ctx = action.context as Context | undefined;
       const state = ctx && requestState(ctx);
       if (state === undefined) throw new SessionNotMountedError();
-      if (!state.manager.exists()) {
+      if (!state.raw.exists()) {
         try {
           await startSession(ctx!);
         } catch (err) {

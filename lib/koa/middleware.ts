@@ -3,6 +3,7 @@ import createDebug from 'debug';
 import type { Context, Middleware, Next } from 'koa';
 import type { Adapter } from '../adapters/Adapter';
 import { Manager, REQUIRE_START } from '../Manager';
+import { unwrap } from '../propertyAccess';
 import { SessionError } from '../errors';
 import { KoaTransport } from './cookie';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
@@ -42,19 +43,20 @@ export function session(options: SessionOptions = {}): SessionMiddleware {
     // A second session() on one request would wait for the first one's lock until it times out.
     if (requestState(ctx)) throw new SessionError('session() is mounted twice on this route: mount it once, before the routers', 'ERR_SESSION_MOUNTED_TWICE');
     installAccessors(ctx);
-    const manager = new Manager(managerOptions)
-      .setAdapter(adapter)
-      .setName(name)
-      .setTransport(new KoaTransport(ctx, cookieSuffix, secure));
+    const manager = new Manager(managerOptions);
+    const raw = unwrap(manager); // the middleware's calls skip the property-access proxy
+    raw.setAdapter(adapter); // (chained calls would return to the proxy)
+    raw.setName(name);
+    raw.setTransport(new KoaTransport(ctx, cookieSuffix, secure));
     ctx.session = manager;
-    setRequestState(ctx, { manager, options: resolved });
-    if (lazy) manager[REQUIRE_START]();
-    else await manager.start();
+    setRequestState(ctx, { manager, raw, options: resolved });
+    if (lazy) raw[REQUIRE_START]();
+    else await raw.start();
     try {
       await next();
     } catch (err) {
       try {
-        await manager.writeClose();
+        await raw.writeClose();
       } catch (commitError) {
         // The handler's own error wins; the store error was emitted as session:storeError.
         debug('commit failed after a handler error: %s', (commitError as Error).message);
@@ -64,7 +66,7 @@ export function session(options: SessionOptions = {}): SessionMiddleware {
     } finally {
       collect();
     }
-    await manager.writeClose();
+    await raw.writeClose();
   };
   return Object.assign(middleware, { events: resolved.events, adapter });
 }

@@ -30,7 +30,7 @@ export function sessionPolicy(policy: SessionRoutePolicy = {}): Middleware {
 export async function startSession(ctx: Context, wanted?: ResolvedPolicy): Promise<RequestState> {
   const state = requestState(ctx);
   if (state === undefined) throw new SessionNotMounted();
-  const { manager } = state;
+  const manager = state.raw;
   if (wanted !== undefined && wanted !== manager.getPolicy()) {
     try {
       manager.setPolicy(wanted);

@@ -9,7 +9,10 @@ const STATE = Symbol('koa-session-manager');
 
 /** What the middleware keeps on one request's context. */
 export interface RequestState {
+  /** `ctx.session`: the Manager with property access. */
   readonly manager: Manager;
+  /** The same Manager without the property-access proxy, for the library's own calls. */
+  readonly raw: Manager;
   readonly options: ResolvedOptions;
   /** Bags by session key, one per name and request: two views of one group would undo each other's writes. */
   bags?: Map<string, Bag>;
@@ -31,7 +34,7 @@ export function setRequestState(ctx: Context, state: RequestState): void {
 export function bagOf(state: RequestState, name: string): Bag {
   const bags = (state.bags ??= new Map());
   let bag = bags.get(name);
-  if (bag === undefined) bags.set(name, (bag = new Bag(state.manager, name)));
+  if (bag === undefined) bags.set(name, (bag = new Bag(state.raw, name)));
   return bag;
 }
 
@@ -51,7 +54,7 @@ export function sessionBag<T extends Record<string, unknown> = Record<string, un
 
 /** The request's Flash (made on first use). */
 export function flashOf(state: RequestState): Flash {
-  return (state.flash ??= new Flash(state.manager, state.options.flash));
+  return (state.flash ??= new Flash(state.raw, state.options.flash));
 }
 
 const installed = new WeakSet<object>();
