@@ -10,8 +10,8 @@ const BOUND = Symbol('koa-session-manager.bound');
 
 type WithBound = KeyedView & { [BOUND]?: Map<PropertyKey, unknown> };
 
-/** Each view's target. */
-const TARGETS = new WeakMap<object, object>();
+/** A view answers this key with its target (a WeakMap entry per request cost more, measured). */
+const TARGET = Symbol('koa-session-manager.target');
 
 /**
  * `view.foo` reads `get('foo')`, `view.foo = 1` calls `set`, `'foo' in view` calls `has`,
@@ -23,9 +23,7 @@ const TARGETS = new WeakMap<object, object>();
  * constructor() { return withPropertyAccess(this); }
  */
 export function withPropertyAccess<T extends KeyedView>(target: T): T {
-  const view = new Proxy(target as T & WithBound, PROPERTY_ACCESS as ProxyHandler<T & WithBound>);
-  TARGETS.set(view, target);
-  return view;
+  return new Proxy(target as T & WithBound, PROPERTY_ACCESS as ProxyHandler<T & WithBound>);
 }
 
 /**
@@ -34,11 +32,12 @@ export function withPropertyAccess<T extends KeyedView>(target: T): T {
  * own calls go this way (the profile showed the bound copies among the largest of our costs).
  */
 export function unwrap<T extends object>(view: T): T {
-  return (TARGETS.get(view) as T | undefined) ?? view;
+  return ((view as { [TARGET]?: T })[TARGET]) ?? view;
 }
 
 const PROPERTY_ACCESS: ProxyHandler<WithBound> = {
   get(target, key) {
+    if (key === TARGET) return target;
     if (typeof key === 'symbol' || key in target) {
       const value = Reflect.get(target, key, target);
       if (typeof value !== 'function') return value;

@@ -23,7 +23,13 @@ export class Wakeups {
 
   async listen(channel: string): Promise<Listener> {
     let wake: (() => void) | undefined;
-    const fire = () => wake?.();
+    // A release heard while no wait() is armed (between a refused try and the next wait) is
+    // kept, so the next wait() returns at once instead of sleeping out its pause.
+    let heard = false;
+    const fire = () => {
+      if (wake) wake();
+      else heard = true;
+    };
     this.#wakers.set(channel, fire);
     const subscriber = this.#connection();
     let timer: NodeJS.Timeout | undefined;
@@ -34,6 +40,11 @@ export class Wakeups {
     clearTimeout(timer);
     return {
       wait: (ms) => new Promise<void>((resolve) => {
+        if (heard) {
+          heard = false;
+          resolve();
+          return;
+        }
         const done = () => {
           clearTimeout(pause);
           wake = undefined;
