@@ -1,0 +1,29 @@
+import type { AppEnv, RunningApp } from './types';
+
+export type AppFactory = (env: AppEnv) => Promise<RunningApp>;
+
+// Each contender's server loads only the modules of its own app (so its memory and start-up are
+// its own): the registry requires an app's file when the contender is asked for.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const bare = () => require('./bare') as typeof import('./bare');
+const raw = () => require('./raw') as typeof import('./raw');
+const koaSession = () => require('./koaSession') as typeof import('./koaSession');
+const ours = () => require('./ours') as typeof import('./ours');
+const express = () => require('./express') as typeof import('./express');
+const fastify = () => require('./fastify') as typeof import('./fastify');
+
+export const APPS: Record<string, () => AppFactory> = {
+  'bare-koa': () => () => bare().bareKoa(),
+  'raw-ioredis': () => (env) => raw().rawIoredis(env),
+  'raw-ioredis-nopipe': () => (env) => raw().rawIoredis(env, false),
+  'koa-session-cookie': () => (env) => koaSession().koaSessionApp(env, 'cookie'),
+  'koa-session-ioredis': () => (env) => koaSession().koaSessionApp(env, 'ioredis'),
+  'koa-session-ioredis-ap': () => (env) => koaSession().koaSessionApp(env, 'ioredis-ap'),
+  'express-session': () => (env) => express().expressApp(env, true),
+  'bare-express': () => (env) => express().expressApp(env, false),
+  'fastify-session': () => (env) => fastify().fastifyApp(env, true),
+  'bare-fastify': () => (env) => fastify().fastifyApp(env, false),
+  'ours-file': () => (env) => ours().oursApp(env, 'file'),
+  'ours-redis': () => (env) => ours().oursApp(env, 'redis'),
+  'ours-redis-lock': () => (env) => ours().oursApp(env, 'redis-lock'),
+};

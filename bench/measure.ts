@@ -1,0 +1,120 @@
+import { ServerChild } from './child';
+import type { Contender, Route } from './contenders';
+import { makeSessions, readCount } from './pool';
+import { countRoundTrips, redisCounters, type RedisCounters } from './redisStats';
+import { runLoad } from './wrk';
+
+/** A contender's server, started, with its session pool. */
+export interface Prepared {
+  contender: Contender;
+  server: ServerChild;
+  cookies: string[];
+}
+
+/** One route of one contender in one round. */
+export interface Sample {
+  contender: string;
+  route: Route;
+  round: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** Server CPU (user + system) per request, µs. */
+  cpuUs: number;
+  /** Redis commands per request (INFO commandstats; commands inside scripts count too). */
+  redisCmds: number;
+  /** redis-server CPU per request, µs (INFO cpu). */
+  redisCpuUs: number;
+}
+
+export interface Setup {
+  redisPort: number;
+  connections: number;
+  workDir: string;
+  maxSeconds: number;
+}
+
+/** Starts a contender's server and makes one session per connection. */
+export async function prepare(contender: Contender, setup: Setup, dataDir: string): Promise<Prepared> {
+  const server = await ServerChild.start(contender.name, { redisPort: setup.redisPort, dataDir, maxSeconds: setup.maxSeconds });
+  try {
+    const cookies = await makeSessions(server.url, setup.connections);
+    return { contender, server, cookies };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
+}
+
+/** Unmeasured load on both routes, so the JIT and the connections are warm. */
+export async function warmUp(p: Prepared, setup: Setup, seconds: number): Promise<void> {
+  if (seconds <= 0) return;
+  for (const path of ['/inc', '/read']) {
+    await runLoad({ url: p.server.url, path, cookies: p.cookies, connections: setup.connections, seconds, workDir: setup.workDir });
+  }
+}
+
+/** One measured window: wrk on `route`, with the server's CPU and Redis' commands counted around it. */
+export async function measure(p: Prepared, route: Route, round: number, setup: Setup, seconds: number): Promise<Sample> {
+  const none: RedisCounters = { calls: 0, cpuUs: 0 };
+  const counters = () => (p.contender.redis ? redisCounters(setup.redisPort) : Promise.resolve(none));
+  const redisBefore = await counters();
+  const before = await p.server.usage();
+  const load = await runLoad({ url: p.server.url, path: route, cookies: p.cookies, connections: setup.connections, seconds, workDir: setup.workDir });
+  const after = await p.server.usage();
+  const redisAfter = await counters();
+  const requests = Math.max(1, load.requests);
+  return {
+    contender: p.contender.name,
+    route,
+    round,
+    rps: load.rps,
+    p50: load.p50,
+    p99: load.p99,
+    errors: load.errors,
+    cpuUs: (after.cpuUs - before.cpuUs) / requests,
+    redisCmds: (redisAfter.calls - redisBefore.calls) / requests,
+    redisCpuUs: (redisAfter.cpuUs - redisBefore.cpuUs) / requests,
+  };
+}
+
+/** Redis round trips per request of each route, from MONITOR over `count` sequential requests. */
+export async function roundTrips(p: Prepared, redisPort: number, count = 50): Promise<Record<Route, number>> {
+  const result = {} as Record<Route, number>;
+  for (const route of ['/inc', '/read'] as const) {
+    const counted = await countRoundTrips(redisPort, async () => {
+      for (let i = 0; i < count; i++) await readCount(p.server.url, route, p.cookies[i % p.cookies.length]);
+    });
+    result[route] = counted.topLevel / count;
+  }
+  return result;
+}
+
+/** The session still works after the load: /read shows at least the first /inc. */
+export async function sanityCheck(p: Prepared): Promise<string | undefined> {
+  const n = await readCount(p.server.url, '/read', p.cookies[0]);
+  return n >= 1 ? undefined : `${p.contender.name}: /read gave ${n} after the load (expected >= 1)`;
+}
+
+export interface Contended {
+  contender: string;
+  rps: number;
+  p50: number;
+  requests: number;
+  /** How much the session's counter grew: equal to `requests` when no update was lost. */
+  stored: number;
+}
+
+/**
+ * All connections on one session's /inc: the throughput of serialized requests, and whether
+ * concurrent increments survive (they do with locking; without it most are lost).
+ */
+export async function contended(p: Prepared, setup: Setup, seconds: number): Promise<Contended> {
+  const cookie = p.cookies[0];
+  const before = await readCount(p.server.url, '/read', cookie);
+  const load = await runLoad({ url: p.server.url, path: '/inc', cookies: [cookie], connections: setup.connections, seconds, workDir: setup.workDir });
+  await new Promise((resolve) => setTimeout(resolve, 200)); // requests wrk stopped waiting for
+  const after = await readCount(p.server.url, '/read', cookie);
+  return { contender: p.contender.name, rps: load.rps, p50: load.p50, requests: load.requests, stored: after - before };
+}

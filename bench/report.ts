@@ -1,0 +1,179 @@
+import { BARE, OURS_LOCKED, STRONGEST_RIVAL, ROUTES, type Contender, type Route } from './contenders';
+import type { GcResult } from './extras/gc';
+import type { HandoffResult } from './extras/handoff';
+import type { Contended, Sample } from './measure';
+import { max, median, min } from './stats';
+
+export interface Machine {
+  date: string;
+  cpus: number;
+  cpuModel: string;
+  node: string;
+  redis: string;
+  wrk: string;
+  /** The commit measured (`+lib changes` when lib/ differs from it). */
+  commit: string;
+  loadBefore: string;
+  loadAfter: string;
+}
+
+export interface Results {
+  machine: Machine;
+  rounds: number;
+  duration: number;
+  warmup: number;
+  connections: number;
+  elapsedS: number;
+  contenders: Contender[];
+  samples: Sample[];
+  /** Round trips per request by contender and route (MONITOR pass), for the Redis contenders. */
+  roundTrips: Map<string, Record<Route, number>>;
+  rssMb: Map<string, number>;
+  notes: Map<string, string[]>;
+  contended: Contended[];
+  handoff: HandoffResult[];
+  gc?: GcResult;
+  problems: string[];
+}
+
+const f = (value: number, digits = 0): string => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+
+function of(r: Results, contender: string, route: Route): Sample[] {
+  return r.samples.filter((s) => s.contender === contender && s.route === route).sort((a, b) => a.round - b.round);
+}
+
+/** Per round, `contender`'s req/s over `base`'s on the same route. */
+function ratios(r: Results, contender: string, base: string, route: Route): number[] {
+  const baseByRound = new Map(of(r, base, route).map((s) => [s.round, s.rps]));
+  return of(r, contender, route).flatMap((s) => (baseByRound.has(s.round) ? [s.rps / baseByRound.get(s.round)!] : []));
+}
+
+/** Per round, `base`'s server CPU per request over `contender`'s: the req/s ratio if each had a core to itself. */
+function cpuRatios(r: Results, contender: string, base: string, route: Route): number[] {
+  const baseByRound = new Map(of(r, base, route).map((s) => [s.round, s.cpuUs]));
+  return of(r, contender, route).flatMap((s) => (baseByRound.has(s.round) ? [baseByRound.get(s.round)! / s.cpuUs] : []));
+}
+
+/** "met" only when every round meets the target; the median decides "likely". */
+function verdict(values: number[], meets: (v: number) => boolean): string {
+  if (values.length === 0) return 'not measured';
+  const k = values.filter(meets).length;
+  if (k === values.length) return `**met** (${k}/${values.length} rounds)`;
+  if (k === 0) return `**not met** (0/${values.length} rounds)`;
+  return meets(median(values)) ? `met in the median (${k}/${values.length} rounds)` : `not met in the median (${k}/${values.length} rounds)`;
+}
+
+function mainTable(r: Results): string[] {
+  const lines = [
+    '| contender | route | req/s median | min–max | × bare Koa (req/s) | × bare Koa (CPU) | p50 ms | p99 ms | CPU µs/req | Redis cmds/req | round trips/req | Redis CPU µs/req | peak RSS MB |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const c of r.contenders) {
+    for (const route of ROUTES) {
+      const s = of(r, c.name, route);
+      const rps = s.map((x) => x.rps);
+      const trips = r.roundTrips.get(c.name)?.[route];
+      const redis = (value: number, digits: number) => (c.redis ? f(value, digits) : '–');
+      lines.push(`| ${c.name} | ${route} | ${f(median(rps))} | ${f(min(rps))}–${f(max(rps))} | ${range(ratios(r, c.name, BARE, route))} | ` +
+        `${range(cpuRatios(r, c.name, BARE, route))} | ${f(median(s.map((x) => x.p50)), 2)} | ${f(median(s.map((x) => x.p99)), 2)} | ` +
+        `${f(median(s.map((x) => x.cpuUs)), 1)} | ${redis(median(s.map((x) => x.redisCmds)), 2)} | ${trips === undefined ? '–' : f(trips, 2)} | ` +
+        `${redis(median(s.map((x) => x.redisCpuUs)), 1)} | ${f(r.rssMb.get(c.name) ?? NaN)} |`);
+    }
+  }
+  return lines;
+}
+
+function targets(r: Results): string[] {
+  const has = r.contenders.some((c) => c.name === OURS_LOCKED);
+  if (!has) return ['(ours-redis-lock was not run: no targets checked)'];
+  const cpu = (route: Route) => of(r, OURS_LOCKED, route).map((s) => s.cpuUs);
+  const trips = r.roundTrips.get(OURS_LOCKED);
+  const handoff = r.handoff[0];
+  const ratio = (base: string, route: Route, target: number): [string, string, string, string] => {
+    const values = ratios(r, OURS_LOCKED, base, route);
+    return [`${route} ≥ ${target} × ${base}`, listRatio(values), listRatio(cpuRatios(r, OURS_LOCKED, base, route)), verdict(values, (v) => v >= target)];
+  };
+  const cpuRow = (route: Route, limit: number): [string, string, string, string] => {
+    const values = cpu(route);
+    return [`server CPU ≤ ${limit} µs per ${route}`, `${f(median(values), 1)} µs (${f(min(values), 1)}–${f(max(values), 1)})`, '', verdict(values, (v) => v <= limit)];
+  };
+  const single = (target: string, value: number | undefined, text: string, meets: (v: number) => boolean): [string, string, string, string] =>
+    [target, value === undefined ? '–' : text, '', value === undefined ? 'not measured' : meets(value) ? '**met**' : '**not met**'];
+  const rows = [
+    ratio(STRONGEST_RIVAL, '/inc', 1.3),
+    ratio(BARE, '/inc', 0.55),
+    ratio(BARE, '/read', 0.8),
+    cpuRow('/inc', 55),
+    cpuRow('/read', 40),
+    single('≤ 1 Redis round trip per read-only request', trips?.['/read'], f(trips?.['/read'] ?? NaN, 2), (v) => v <= 1),
+    single('≤ 2 Redis round trips per locked write', trips?.['/inc'], f(trips?.['/inc'] ?? NaN, 2), (v) => v <= 2),
+    single('lock hand-off median < 2 ms', handoff?.p50, `${f(handoff?.p50 ?? NaN, 2)} ms (p99 ${f(handoff?.p99 ?? NaN, 2)} ms)`, (v) => v < 2),
+  ];
+  return [
+    `Targets of issue #6 for \`${OURS_LOCKED}\` (ratios per round: median and range; "met" = in every round). ` +
+      'The CPU column is the same ratio computed from server CPU per request, which other load on the machine moves less.',
+    '',
+    '| target | measured | by server CPU | verdict |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ];
+}
+
+function listRatio(values: number[]): string {
+  return `${f(median(values), 2)}× (${f(min(values), 2)}–${f(max(values), 2)})`;
+}
+
+function range(values: number[]): string {
+  return `${f(median(values), 2)} (${f(min(values), 2)}–${f(max(values), 2)})`;
+}
+
+function extras(r: Results): string[] {
+  const lines: string[] = [];
+  if (r.contended.length > 0) {
+    lines.push(`One session, ${r.connections} connections on /inc (${r.duration} s): serialized throughput, and whether concurrent increments survive:`, '',
+      '| contender | req/s | p50 ms | responses | increments stored |', '| --- | ---: | ---: | ---: | ---: |',
+      ...r.contended.map((c) => `| ${c.contender} | ${f(c.rps)} | ${f(c.p50, 2)} | ${c.requests} | ${c.stored} (${f((100 * c.stored) / Math.max(1, c.requests))} %) |`), '');
+  }
+  if (r.handoff.length > 0) {
+    lines.push('Lock hand-off (RedisAdapter, locking on; from one holder\'s release() call to the next holder\'s lock() resolving):', '',
+      '| setup | holds | locks/s | median ms | p99 ms | > 10 ms |', '| --- | ---: | ---: | ---: | ---: | ---: |',
+      ...r.handoff.map((h) => `| ${h.mode} | ${h.holds} | ${f(h.perSecond)} | ${f(h.p50, 3)} | ${f(h.p99, 3)} | ${f(h.slowShare, 1)} % |`), '');
+  }
+  if (r.gc) {
+    const g = r.gc;
+    lines.push(`StreamAdapter gc over ${g.files} session files (half expired): ${f(g.ms)} ms (${f(g.usPerFile, 1)} µs per file); ` +
+      `removed ${g.removed}, ${g.remaining} left — ${g.correct ? 'exactly the expired half' : '**WRONG: not exactly the expired half**'}.`, '');
+  }
+  return lines;
+}
+
+/** The whole report, as Markdown (also what is printed). */
+export function renderReport(r: Results): string {
+  const m = r.machine;
+  const lines = [
+    '# koa-session-manager: benchmark',
+    '',
+    `${m.date} · commit ${m.commit} · ${m.cpus} × ${m.cpuModel} · Node ${m.node} · redis-server ${m.redis} · ${m.wrk}`,
+    `${r.rounds} rounds × ${r.duration} s per contender and route (warm-up ${r.warmup} s), ${r.connections} connections, ` +
+      `one session per connection; the whole run took ${f(r.elapsedS)} s. Load average before/after: ${m.loadBefore} / ${m.loadAfter} ` +
+      '(other work on the machine shares its cores: differences under ~15 % are noise).',
+    '',
+    ...mainTable(r),
+    '',
+    ...targets(r),
+    '',
+    ...extras(r),
+    'Contenders:',
+    '',
+    ...r.contenders.map((c) => `- \`${c.name}\`: ${c.label}${(r.notes.get(c.name) ?? []).map((n) => `; ${n}`).join('')}`),
+    '',
+    'Columns: req/s from wrk (median and range over the rounds); × bare Koa = req/s over bare Koa\'s in the same round; ' +
+      '× bare Koa (CPU) = bare Koa\'s server CPU per request over the contender\'s, per round; ' +
+      'p50/p99 = medians over the rounds of wrk\'s latency percentiles; CPU = the server process\'s user + system time ' +
+      'over the window / requests; Redis CPU = redis-server\'s (INFO cpu) over the window / requests; Redis cmds = INFO commandstats calls over the window / requests (commands inside Lua ' +
+      'scripts count too); round trips = commands clients sent, counted with MONITOR over 50 sequential requests after the ' +
+      'rounds (a script is one round trip); peak RSS = the server\'s maxRSS at the end. See bench/README.md.',
+  ];
+  if (r.problems.length > 0) lines.push('', '**Problems in this run:**', '', ...r.problems.map((p) => `- ${p}`));
+  return lines.join('\n') + '\n';
+}

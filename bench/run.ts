@@ -1,0 +1,162 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { startRedis, type RedisServer } from '../spec/helpers/redisServer';
+import { OURS_LOCKED, ROUTES, selectContenders, STRONGEST_RIVAL, type Route } from './contenders';
+import { measureGc } from './extras/gc';
+import { measureHandoff } from './extras/handoff';
+import { contended, measure, prepare, roundTrips, sanityCheck, warmUp, type Prepared, type Sample, type Setup } from './measure';
+import { parseOptions, type BenchOptions } from './options';
+import { renderReport, type Machine, type Results } from './report';
+import { shuffled } from './stats';
+import { wrkVersion } from './wrk';
+import { commitOf } from './commit';
+
+// `npm run bench`: a private redis-server, then every contender's server in its own process,
+// loaded by wrk in interleaved rounds; then the extras (lock hand-off, file gc); then the report.
+
+/** Contenders whose one-session contention is shown (the cookie store and the ceilings are not). */
+const CONTENDED = [OURS_LOCKED, 'ours-file', 'ours-redis', STRONGEST_RIVAL, 'express-session', 'fastify-session'];
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+function cpuModel(): string {
+  try {
+    return /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+  } catch {
+    return 'unknown CPU';
+  }
+}
+
+const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
+
+async function machine(redis: RedisServer, wrk: string, commit: string, loadBefore: string): Promise<Machine> {
+  const info = await redis.info('server').catch(() => '');
+  let date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  try {
+    date = `${execFileSync('date', ['-u', '+%Y-%m-%d %H:%M UTC'], { encoding: 'utf8' }).trim()}`;
+  } catch {
+    // the ISO date above
+  }
+  return {
+    date,
+    cpus: availableParallelism(),
+    cpuModel: cpuModel(),
+    node: process.version,
+    redis: /redis_version:(\S+)/.exec(info)?.[1] ?? '?',
+    wrk,
+    commit,
+    loadBefore,
+    loadAfter: load(),
+  };
+}
+
+async function rounds(prepared: Prepared[], options: BenchOptions, setup: Setup): Promise<Sample[]> {
+  const cells = prepared.flatMap((p) => ROUTES.map((route) => ({ p, route })));
+  const samples: Sample[] = [];
+  for (let round = 1; round <= options.rounds; round++) {
+    const order = shuffled(cells, round * 7919);
+    log(`round ${round}/${options.rounds}: ${order.length} windows of ${options.duration} s`);
+    for (const { p, route } of order) {
+      const sample = await measure(p, route as Route, round, setup, options.duration);
+      if (sample.errors > 0) log(`  ${p.contender.name} ${route}: ${sample.errors} errors`);
+      samples.push(sample);
+    }
+  }
+  return samples;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const wrk = wrkVersion();
+  const contenders = selectContenders(options.contenders);
+  const started = performance.now();
+  const loadBefore = load();
+  const commit = commitOf(); // when the servers load lib/, not when the report is written
+  const perWindow = options.duration + 1;
+  const expected = contenders.length * (2 * options.warmup + 2 * perWindow * options.rounds + 2) + options.handoffSeconds * 2 + 60;
+  log(`${contenders.length} contenders × 2 routes × ${options.rounds} rounds × ${options.duration} s, ${options.connections} connections (about ${Math.ceil(expected / 60)} min)`);
+
+  // The safety net: the whole run is bounded, whatever hangs.
+  setTimeout(() => {
+    log(`still running after ${Math.ceil(expected * 3)} s: giving up`);
+    process.exit(2);
+  }, expected * 3 * 1000).unref();
+  const redis = await startRedis();
+  const workDir = mkdtempSync(join(tmpdir(), 'ksm-bench-'));
+  const setup: Setup = { redisPort: redis.port, connections: options.connections, workDir, maxSeconds: Math.ceil(expected * 2 + 120) };
+  const prepared: Prepared[] = [];
+  const problems: string[] = [];
+  try {
+    for (const contender of contenders) {
+      const dataDir = join(workDir, contender.name);
+      mkdirSync(dataDir, { mode: 0o700 });
+      const p = await prepare(contender, setup, dataDir);
+      prepared.push(p);
+      log(`${contender.name}: listening on ${p.server.port}, ${p.cookies.length} sessions; warming up`);
+      await warmUp(p, setup, options.warmup);
+    }
+    const samples = await rounds(prepared, options, setup);
+
+    const trips = new Map<string, Record<Route, number>>();
+    const rssMb = new Map<string, number>();
+    const results: Results['contended'] = [];
+    for (const p of prepared) {
+      const problem = await sanityCheck(p);
+      if (problem) problems.push(problem);
+      if (p.contender.redis) trips.set(p.contender.name, await roundTrips(p, redis.port));
+      if (CONTENDED.includes(p.contender.name)) results.push(await contended(p, setup, options.duration));
+      rssMb.set(p.contender.name, (await p.server.usage()).maxRssKb / 1024);
+    }
+    for (const s of samples) if (s.errors > 0) problems.push(`${s.contender} ${s.route} round ${s.round}: ${s.errors} wrk errors`);
+    const notes = new Map(prepared.map((p) => [p.contender.name, p.server.notes]));
+    await Promise.all(prepared.splice(0).map((p) => p.server.stop()));
+
+    let handoff: Results['handoff'] = [];
+    if (options.handoffClients > 0) {
+      log(`lock hand-off: ${options.handoffClients} clients, ${options.handoffSeconds} s × 2`);
+      handoff = await measureHandoff(redis.port, options.handoffClients, options.handoffSeconds);
+    }
+    let gc: Results['gc'];
+    if (options.gcFiles > 0) {
+      log(`file gc: making ${options.gcFiles} session files`);
+      gc = await measureGc(options.gcFiles);
+    }
+
+    const report = renderReport({
+      machine: await machine(redis, wrk, commit, loadBefore),
+      rounds: options.rounds,
+      duration: options.duration,
+      warmup: options.warmup,
+      connections: options.connections,
+      elapsedS: (performance.now() - started) / 1000,
+      contenders,
+      samples,
+      roundTrips: trips,
+      rssMb,
+      notes,
+      contended: results,
+      handoff,
+      gc,
+      problems,
+    });
+    process.stdout.write(`\n${report}`);
+    if (options.out) {
+      mkdirSync(dirname(options.out), { recursive: true });
+      writeFileSync(options.out, report);
+      log(`written to ${options.out}`);
+    }
+  } finally {
+    await Promise.all(prepared.map((p) => p.server.stop()));
+    await redis.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`${error.message}\n`);
+  process.exitCode = 1;
+});
