@@ -2,7 +2,7 @@ import test from 'ava';
 import { StreamAdapter } from '../../lib';
 import { createApp } from '../../examples/basic/app';
 import { DownAdapter } from '../helpers/doubles';
-import { Client, listen, type Listening } from '../helpers/http';
+import { Client, form, listen, type Listening } from '../helpers/http';
 import { makeTempDir, type TempDir } from '../helpers/tmp';
 
 let dir: TempDir;
@@ -18,11 +18,6 @@ test.after.always(async () => {
   await dir?.remove();
 });
 
-const form = (fields: Record<string, string>): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams(fields).toString(),
-});
 const visits = (html: string): number => Number(/Visits in this session: <b>(\d+)<\/b>/.exec(html)?.[1]);
 const occurrences = (html: string, text: string): number => html.split(text).length - 1;
 

@@ -3,7 +3,7 @@ import test from 'ava';
 import { StreamAdapter, type Adapter, type LockHandle, type LockOptions } from '../../lib';
 import { createShop } from '../../examples/shop/app';
 import { DownAdapter } from '../helpers/doubles';
-import { Client, listen, type Listening } from '../helpers/http';
+import { Client, form, listen, type Listening } from '../helpers/http';
 import { makeTempDir, type TempDir } from '../helpers/tmp';
 
 let dir: TempDir;
@@ -23,11 +23,6 @@ test.after.always(async () => {
   await dir?.remove();
 });
 
-const form = (fields: Record<string, string>): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams(fields).toString(),
-});
 const POST: RequestInit = { method: 'POST' };
 const occurrences = (html: string, text: string): number => html.split(text).length - 1;
 const inputValue = (html: string, name: string): string | undefined =>

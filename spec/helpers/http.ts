@@ -27,6 +27,15 @@ export function listen(app: Koa): Promise<Listening> {
   });
 }
 
+/** A POST of urlencoded form fields, as a browser submits a form. */
+export function form(fields: Record<string, string>): RequestInit {
+  return {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  };
+}
+
 /** One Set-Cookie header, parsed. Attribute names are lower-cased. */
 export interface ParsedCookie {
   name: string;
