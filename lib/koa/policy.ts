@@ -42,6 +42,7 @@ export async function startSession(ctx: Context, wanted?: ResolvedPolicy): Promi
       throw new SessionPolicyConflict(`The session was already started with policy ${describePolicy(manager.getPolicy())}, so ${describePolicy(wanted)} cannot apply: ${why}`);
     }
   }
-  if (!manager.exists()) await manager.start();
+  // Once per request: a session closed early by writeClose() must not be locked and read again.
+  await (state.started ??= manager.exists() ? Promise.resolve(true) : manager.start());
   return state;
 }

@@ -17,6 +17,8 @@ export interface RequestState {
   /** Bags by session key, one per name and request: two views of one group would undo each other's writes. */
   bags?: Map<string, Bag>;
   flash?: Flash;
+  /** The start made for this request by sessionPolicy() or a decorator: at most one. */
+  started?: Promise<boolean>;
 }
 
 type WithState = Context & { [STATE]?: RequestState };

@@ -235,3 +235,18 @@ test('sessionBag(ctx, name) › one Bag per name and request, so two parts of a 
   t.deepEqual(await client.json('/bags', { method: 'POST' }), { same: true, stored: { theme: 'dark', lang: 'fr' } });
   t.throws(() => sessionBag({} as Koa.Context, 'prefs'), { instanceOf: SessionNotMounted });
 });
+
+test('sessionPolicy() › a second policy after writeClose() does not lock and read the session again', async (t) => {
+  const { spy, client } = await serve(t, {}, (router) => {
+    router.post('/closed-early', sessionPolicy(), async (ctx, next) => {
+      ctx.session.set('n', 7);
+      await ctx.session.writeClose();
+      await next();
+    }, sessionPolicy(), (ctx) => { ctx.body = { n: ctx.session.get('n') }; });
+  });
+  await client.fetch('/inc', { method: 'POST' });
+  spy.calls.length = 0;
+  t.deepEqual(await client.json('/closed-early', { method: 'POST' }), { n: 7 });
+  t.is(spy.count('lock'), 1);
+  t.is(spy.count('read'), 1);
+});
