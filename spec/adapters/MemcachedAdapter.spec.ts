@@ -268,7 +268,9 @@ test('MemcachedAdapter › faults › a hung server (SIGSTOP) fails a command af
   const started = performance.now();
   const err = await t.throwsAsync(a.read(id), STORE);
   const took = performance.now() - started;
-  t.true(took >= 250 && took < 1000, `${took} ms: ${err!.message}`);
+  // At the 0.3 s limit, not a hang; the upper bound leaves room for a CI box busy with other specs
+  // (it once took over 1 s there while a browser ran beside it).
+  t.true(took >= 250 && took < 2000, `${took} ms: ${err!.message}`);
   server.resume();
   t.is(await a.read(id), 'x');
 });
