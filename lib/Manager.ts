@@ -174,14 +174,19 @@ export class Manager {
   start(): Promise<boolean> {
     if (this.#status === ACTIVE) return Promise.resolve(true);
     // A second start() while the first is loading joins it instead of queueing for its own lock.
-    return (this.#starting ??= this.#start().finally(() => { this.#starting = undefined; }));
+    if (this.#starting !== undefined) return this.#starting;
+    if (this.#transport?.headersSent()) return Promise.resolve(false);
+    return (this.#starting = this.#start());
   }
 
+  /** Always awaits before it ends, so its `finally` runs after start() stored the promise. */
   async #start(): Promise<boolean> {
-    const transport = this.#transport;
-    if (transport?.headersSent()) return false;
     this.#data = NO_DATA; // nothing of an earlier session is readable while loading, or after a failure
-    this.#data = await this.#stored.open(this.#adapter, transport, this.#policy.lock);
+    try {
+      this.#data = await this.#stored.open(this.#adapter, this.#transport, this.#policy.lock);
+    } finally {
+      this.#starting = undefined;
+    }
     this.#status = ACTIVE;
     this.#requireStart = false;
     this.#emit('session:started', { id: this.#stored.id, isNew: this.#stored.isNew });

@@ -649,3 +649,30 @@ test('Manager › start › two calls at once share one load and one lock', asyn
   await t.notThrowsAsync(next.start(), 'the one lock was released');
   await next.writeClose();
 });
+
+test('Manager › start › a failed start is not kept: the next start() asks the store again', async (t) => {
+  const memory = new MemoryAdapter();
+  let down = true;
+  let reads = 0;
+  const flaky: MemoryAdapter = Object.create(memory);
+  flaky.read = (id: string) => {
+    reads++;
+    return down ? Promise.reject(new Error('store down')) : memory.read(id);
+  };
+  const session = new Manager({ locking: false }).setAdapter(flaky).setTransport(new FakeTransport('a'.repeat(32)));
+  await t.throwsAsync(session.start(), { code: 'ERR_SESSION_STORE' });
+  await t.throwsAsync(session.start(), { code: 'ERR_SESSION_STORE' }, 'a second try, not the first failure replayed');
+  t.false(session.exists());
+  down = false;
+  t.true(await session.start());
+  t.true(session.exists());
+  t.is(reads, 3);
+});
+
+test('Manager › start › headers sent after a failed start: the next start() resolves false', async (t) => {
+  const transport = new FakeTransport('a'.repeat(32));
+  const session = new Manager().setAdapter(new DownAdapter()).setTransport(transport);
+  await t.throwsAsync(session.start(), { code: 'ERR_SESSION_STORE' });
+  transport.sent = true;
+  t.false(await session.start());
+});

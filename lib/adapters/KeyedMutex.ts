@@ -7,6 +7,12 @@ interface Waiter {
   timer?: NodeJS.Timeout;
 }
 
+/** What a release that finished at once resolves: one shared promise, none made per call. */
+const DONE: Promise<void> = Promise.resolve();
+
+/** The holder's slot at the head of a queue (granted already). */
+const HOLDER: Waiter = { grant() {} };
+
 /** One request's hold on an in-process lock. */
 export class LocalLock implements LockHandle {
   /**
@@ -40,9 +46,10 @@ export class LocalLock implements LockHandle {
     return !this.#done;
   }
 
-  async release(): Promise<void> {
+  release(): Promise<void> {
     clearTimeout(this.#expiry);
     this.#free();
+    return DONE;
   }
 
   #free(): void {
@@ -60,12 +67,17 @@ export class KeyedMutex {
   /** Per key: the holder's slot first, then the waiters in arrival order. */
   readonly #queues = new Map<string, Waiter[]>();
 
+  /** The lock at once when nobody holds or waits for `key`, else undefined (no promise to await). */
+  tryLock(key: string, options: LockOptions): LocalLock | undefined {
+    if (this.#queues.has(key)) return undefined;
+    this.#queues.set(key, [HOLDER]);
+    return new LocalLock(key, 0, () => this.#next(key), options);
+  }
+
   lock(key: string, options: LockOptions): Promise<LocalLock> {
-    const queue = this.#queues.get(key);
-    if (queue === undefined) {
-      this.#queues.set(key, [{ grant() {} }]);
-      return Promise.resolve(new LocalLock(key, 0, () => this.#next(key), options));
-    }
+    const free = this.tryLock(key, options);
+    if (free !== undefined) return Promise.resolve(free);
+    const queue = this.#queues.get(key)!;
     const started = performance.now();
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {

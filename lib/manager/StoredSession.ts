@@ -11,6 +11,9 @@ import type { SessionTransport } from './SessionTransport';
 
 const debug = createDebug('koa-session-manager:manager');
 
+/** What release() resolves when there is nothing to release (no promise made per call). */
+const DONE: Promise<void> = Promise.resolve();
+
 /** Seconds the marker left by regenerateId() outlives the move: longer than any queued request. */
 const REGENERATED_MARKER_TTL = 60;
 
@@ -111,16 +114,23 @@ export class StoredSession {
   /** Lock (when enabled), read and decode `id`: its data, or why there is none. */
   async #load(adapter: Adapter, id: string, lock: boolean): Promise<Record<string, unknown> | 'missing' | 'invalid' | 'expired' | 'regenerated'> {
     const options = this.#lockOptions;
+    // The calls of every request (lock, read, write) are awaited here rather than through
+    // #store(): a closure and an async frame each, measurable on a Redis round trip.
     if (lock && options !== null && adapter.lock) {
-      this.#lock = await this.#store('lock', id, () => adapter.lock!(id, options));
+      try {
+        this.#lock = await adapter.lock(id, options);
+      } catch (err) {
+        throw this.#failure('lock', id, err);
+      }
       if (this.#lock.waitedMs > 0) this.#emit('session:lockWaited', { id, waitedMs: this.#lock.waitedMs });
     }
     let text: string | null;
     try {
-      text = await this.#store('read', id, () => adapter.read(id, this.#lock ?? undefined, ttlOf(this.#options)));
+      text = await adapter.read(id, this.#lock ?? undefined, ttlOf(this.#options));
     } catch (err) {
+      const error = this.#failure('read', id, err);
       await this.release();
-      throw err;
+      throw error;
     }
     if (text === null) {
       // The store keeps nothing past its TTL, so an id it does not know is expired, destroyed or made up.
@@ -177,7 +187,11 @@ export class StoredSession {
       await this.#store('write', moved.id, () => adapter.write(moved.id, old, oldTtl, lock));
       this.#movedFrom = null;
     } else if (text !== this.#raw || this.#options.lazyWrite === false || !adapter.updateTimestamp) {
-      await this.#store('write', id, () => adapter.write(id, text, ttl, lock));
+      try {
+        await adapter.write(id, text, ttl, lock);
+      } catch (err) {
+        throw this.#failure('write', id, err);
+      }
     } else if (!adapter.touchesOnRead) {
       await this.#store('touch', id, () => adapter.updateTimestamp!(id, text, ttl, lock));
     }
@@ -212,10 +226,14 @@ export class StoredSession {
     return id;
   }
 
-  async release(): Promise<void> {
+  release(): Promise<void> {
     const lock = this.#lock;
-    if (lock === null) return;
+    if (lock === null) return DONE;
     this.#lock = null;
+    return this.#release(lock);
+  }
+
+  async #release(lock: LockHandle): Promise<void> {
     try {
       await lock.release();
     } catch (err) {
@@ -231,16 +249,21 @@ export class StoredSession {
     return Math.max(0, Math.min(ttl, absolute - (Date.now() - this.#created) / 1000));
   }
 
-  /** Run one adapter call; anything but a SessionError becomes an AdapterRuntimeError. */
+  /** Run one adapter call; a failure is reported as {@link #failure} says. */
   async #store<T>(operation: string, id: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
-      const error = err instanceof SessionError ? err
-        : new AdapterRuntimeError(`Session store ${operation} failed: ${(err as Error)?.message ?? err}`, 'ERR_SESSION_STORE', { cause: err });
-      debug('store %s failed: %s', operation, error.message);
-      this.#emit('session:storeError', { id, operation, error });
-      throw error;
+      throw this.#failure(operation, id, err);
     }
+  }
+
+  /** A failed adapter call, emitted as session:storeError: a SessionError, else an AdapterRuntimeError. */
+  #failure(operation: string, id: string, err: unknown): SessionError {
+    const error = err instanceof SessionError ? err
+      : new AdapterRuntimeError(`Session store ${operation} failed: ${(err as Error)?.message ?? err}`, 'ERR_SESSION_STORE', { cause: err });
+    debug('store %s failed: %s', operation, error.message);
+    this.#emit('session:storeError', { id, operation, error });
+    return error;
   }
 }

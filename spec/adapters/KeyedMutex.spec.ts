@@ -17,6 +17,21 @@ test('KeyedMutex › lock › a free key is granted at once with waitedMs 0', as
   t.is(mutex.size, 0);
 });
 
+test('KeyedMutex › tryLock › grants a free key at once, and nothing while it is held or waited for', async (t) => {
+  const mutex = new KeyedMutex();
+  const held = mutex.tryLock('a', LONG);
+  t.truthy(held);
+  t.is(held!.waitedMs, 0);
+  t.is(mutex.tryLock('a', LONG), undefined, 'held: no second holder');
+  const waiter = mutex.lock('a', LONG);
+  await held!.release();
+  t.is(mutex.tryLock('a', LONG), undefined, 'the queued waiter is next, tryLock does not jump the queue');
+  const next = await waiter;
+  t.true(next.held);
+  await next.release();
+  t.truthy(mutex.tryLock('a', LONG), 'free again');
+});
+
 test('KeyedMutex › lock › different keys do not block each other', async (t) => {
   const mutex = new KeyedMutex();
   await mutex.lock('a', LONG);

@@ -1,6 +1,8 @@
 import type { LockHandle, LockOptions } from '../Adapter';
 import type { LocalLock } from '../KeyedMutex';
 
+const DONE: Promise<void> = Promise.resolve();
+
 /** What a RedisLock needs from its adapter: run the unlock and renew scripts. */
 export interface LockOwner {
   unlock(lock: RedisLock): Promise<void>;
@@ -59,19 +61,22 @@ export class RedisLock implements LockHandle {
   }
 
   /** The lock ended in Redis (a fenced write released it): stop renewing, free the local queue. */
-  async ended(): Promise<void> {
+  ended(): void {
     if (this.#done) return;
     this.#done = true;
     clearInterval(this.#renewal);
-    await this.local.release();
+    void this.local.release(); // in-process: settles at once
   }
 
-  async release(): Promise<void> {
-    if (this.#done) return;
+  release(): Promise<void> {
+    return this.#done ? DONE : this.#release();
+  }
+
+  async #release(): Promise<void> {
     try {
       await this.owner.unlock(this);
     } finally {
-      await this.ended();
+      this.ended();
     }
   }
 
