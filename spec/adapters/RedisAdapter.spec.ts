@@ -39,6 +39,27 @@ for (const [option, value] of [
   });
 }
 
+test('RedisAdapter › options › autoPipelining: off by default (measured cheaper), on when asked; a non-boolean is refused', (t) => {
+  t.false(adapter(t).client.options.enableAutoPipelining);
+  t.true(adapter(t, { autoPipelining: true }).client.options.enableAutoPipelining);
+  const err = t.throws(() => new RedisAdapter({ autoPipelining: 'yes' } as unknown as RedisAdapterOptions), { code: 'ERR_SESSION_INVALID_OPTION' });
+  t.is((err as Error & { option: string }).option, 'autoPipelining');
+});
+
+test('RedisAdapter › autoPipelining › locked increments from concurrent requests stay exact with it on', async (t) => {
+  const a = adapter(t, { lockingEnabled: true, autoPipelining: true });
+  const id = newId();
+  await Promise.all(Array.from({ length: 40 }, async () => {
+    const session = new Manager({ strict: false }).setAdapter(a).setTransport(new FakeTransport(id)); // adopts the new id
+    await session.start();
+    session.set('n', (session.get<number>('n') ?? 0) + 1);
+    await session.writeClose();
+  }));
+  const session = new Manager().setAdapter(a).setTransport(new FakeTransport(id));
+  await session.start();
+  t.is(session.get('n'), 40);
+});
+
 test('RedisAdapter › keys › data at <prefix>{<id>}, lock at <prefix>{<id>}.lock', async (t) => {
   const a = adapter(t, { lockingEnabled: true });
   const id = newId();

@@ -4,21 +4,24 @@ import { createHash } from 'node:crypto';
 export interface Script {
   readonly lua: string;
   readonly sha: string;
+  /** How many of the keys (data, lock, claim) it uses: only those are sent. */
+  readonly keys: 1 | 2 | 3;
 }
 
-function script(lua: string): Script {
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+function script(keys: Script['keys'], lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex'), keys };
 }
 
-// Every script takes KEYS[1] = data key, KEYS[2] = lock key, KEYS[3] = claim key (one Cluster
-// slot through the hash tag). A lock's value is the holder's token; releasing publishes on the
-// lock key so waiters in other processes wake at once instead of sleeping out lockWaitTime.
+// The scripts take KEYS[1] = data key, KEYS[2] = lock key, KEYS[3] = claim key (one Cluster
+// slot through the hash tag), the first `keys` of them. A lock's value is the holder's token;
+// releasing publishes on the lock key so waiters in other processes wake at once instead of
+// sleeping out lockWaitTime.
 // A waiter that was refused claims the next turn (KEYS[3], short-lived, renewed on each try):
 // without it, a process with a queue of its own requests would take the lock back from under
 // another process's waiter after every release, since its next request is already at hand.
 
 /** GET the data and, when ARGV[1] > 0, refresh its TTL (ms) in the same round trip. */
-export const READ = script(`
+export const READ = script(1, `
 local value = redis.call('GET', KEYS[1])
 if value and tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return value`);
@@ -28,7 +31,7 @@ return value`);
  * read the data: {1, data|false}. Refused: claim the turn for ARGV[3] ms if nobody has, and
  * return {0, ms worth waiting}.
  */
-export const LOCK_READ = script(`
+export const LOCK_READ = script(3, `
 local claim = redis.call('GET', KEYS[3])
 if (not claim or claim == ARGV[1]) and redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
   if claim then redis.call('DEL', KEYS[3]) end
@@ -40,7 +43,7 @@ if ttl < 0 then ttl = redis.call('PTTL', KEYS[3]) end
 return {0, ttl}`);
 
 /** Give up a claimed turn (a waiter that timed out). */
-export const UNCLAIM = script(`
+export const UNCLAIM = script(3, `
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 return 1`);
 
@@ -48,7 +51,7 @@ return 1`);
  * Fenced write and unlock: only while KEYS[2] still holds token ARGV[3], SET data ARGV[1] with TTL
  * ARGV[2] ms, then release the lock. 1 when written, 0 when the lock was lost (nothing changed).
  */
-export const WRITE_UNLOCK = script(`
+export const WRITE_UNLOCK = script(2, `
 if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('DEL', KEYS[2])
@@ -56,7 +59,7 @@ redis.call('PUBLISH', KEYS[2], '1')
 return 1`);
 
 /** Release the lock if token ARGV[1] still holds it; refresh the data TTL to ARGV[2] ms when > 0. */
-export const UNLOCK = script(`
+export const UNLOCK = script(2, `
 if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
@@ -64,6 +67,6 @@ redis.call('PUBLISH', KEYS[2], '1')
 return 1`);
 
 /** Extend the lock to ARGV[2] ms if token ARGV[1] still holds it. */
-export const RENEW = script(`
+export const RENEW = script(2, `
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 return redis.call('PEXPIRE', KEYS[2], ARGV[2])`);
