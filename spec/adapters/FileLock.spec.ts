@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { fork } from 'node:child_process';
-import { readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LockHandle, LockOptions } from '../../lib/adapters/Adapter';
@@ -92,11 +92,40 @@ test('FileLock › fencing: the expired holder’s write is refused and its rele
 
 test('FileLock › fencing: a write is refused once the lock file carries another holder’s token', async (t) => {
   const { savePath, a } = await twoAdapters(t);
-  const handle = await hold(t, a, 'abc', { wait: 1, expiry: 30 });
+  // Renewed every 0.2 s; the file is read back once 0.2 s have passed since the last refresh.
+  const handle = await hold(t, a, 'abc', { wait: 1, expiry: 0.6 });
   await a.write('abc', 'before', 60, handle);
   await writeFile(join(savePath, 'sess_abc.lock'), 'token-of-another-process');
+  await sleep(300);
   await t.throwsAsync(() => a.write('abc', 'after', 60, handle), LOCK_LOST);
   t.is(await a.read('abc'), 'before');
+  await handle.release();
+  t.is(await readFile(join(savePath, 'sess_abc.lock'), 'utf8'), 'token-of-another-process', 'the other holder’s file stays');
+});
+
+// Serial (ava runs serial tests before the others): it counts the reads of this module's fs.
+test.serial('FileLock › within expiry / 3 of taking the lock, a write and the release read no lock file', async (t) => {
+  const { savePath, a } = await twoAdapters(t);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fsp = require('node:fs/promises') as { readFile: (...args: unknown[]) => Promise<unknown> };
+  const original = fsp.readFile;
+  const lockReads: string[] = [];
+  fsp.readFile = (...args: unknown[]) => {
+    if (String(args[0]).endsWith('.lock')) lockReads.push(String(args[0]));
+    return original(...args);
+  };
+  t.teardown(() => { fsp.readFile = original; });
+  const handle = await a.lock('abc', { wait: 1, expiry: 30 });
+  await a.write('abc', 'data', 60, handle);
+  await handle.release();
+  t.deepEqual(lockReads, []);
+  t.deepEqual((await readdir(savePath)).sort(), ['sess_abc'], 'the lock file is removed');
+  // Past the window the file is read back before the write (a hand-built clock: expiry 0.15 s).
+  const late = await a.lock('abc', { wait: 1, expiry: 0.15, renew: false });
+  await sleep(60);
+  await a.write('abc', 'late', 60, late);
+  t.is(lockReads.length, 1, 'one read of the lock file once 50 ms (expiry / 3) had passed');
+  await late.release();
 });
 
 // Timing-sensitive: the renewal timer must run every expiry / 3 while the test waits.

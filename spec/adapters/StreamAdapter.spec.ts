@@ -269,3 +269,45 @@ test('StreamAdapter › write › rejects a TTL that is not a positive number an
   }
   t.deepEqual(await readdir(dir), []);
 });
+
+test('StreamAdapter › gc › many files at once: exactly the expired ones are removed and counted', async (t) => {
+  const dir = await tempDir(t);
+  const a = new StreamAdapter({ savePath: dir, prefix: 'sess_' });
+  const ids = Array.from({ length: 200 }, (_, i) => `s${i}`);
+  await Promise.all(ids.map((id) => a.write(id, 'x', 60)));
+  await Promise.all(ids.filter((_, i) => i % 2 === 0).map((id) => age(join(dir, `sess_${id}`), 100)));
+  t.is(await a.gc(3600), 100);
+  t.deepEqual((await readdir(dir)).sort(), ids.filter((_, i) => i % 2 === 1).map((id) => `sess_${id}`).sort());
+});
+
+// Serial: it replaces unlink() of node:fs/promises for this test file's process.
+test.serial('StreamAdapter › gc › a failing file rejects gc once with a store error, after the files in flight', async (t) => {
+  const dir = await tempDir(t);
+  const a = new StreamAdapter({ savePath: dir, prefix: 'sess_' });
+  const ids = Array.from({ length: 40 }, (_, i) => `s${i}`);
+  await Promise.all(ids.map((id) => a.write(id, 'x', 60)));
+  await Promise.all(ids.map((id) => age(join(dir, `sess_${id}`), 100)));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fsp = require('node:fs/promises') as { unlink: (path: string) => Promise<void> };
+  const original = fsp.unlink;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let failed = '';
+  fsp.unlink = async (path: string) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    await sleep(5);
+    inFlight--;
+    if (failed === '') {
+      failed = path; // the first file examined fails
+      throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+    }
+    return original(path);
+  };
+  t.teardown(() => { fsp.unlink = original; });
+  const err = await t.throwsAsync(a.gc(3600), { code: 'ERR_SESSION_STORE' });
+  t.is(err!.message, `Session file gc failed for ${failed}: EIO`);
+  t.is(inFlight, 0, 'nothing is still running when gc rejects');
+  t.true(maxInFlight > 1, `files are examined in parallel (at most ${maxInFlight} at once)`);
+  t.true((await readdir(dir)).length > 1, 'the sweep stopped at the failure');
+});
