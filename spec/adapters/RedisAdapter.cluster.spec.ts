@@ -13,9 +13,10 @@ const cluster = useRedisCluster(test);
 type Teardown = { teardown(fn: () => unknown): void };
 
 /**
- * An app-owned Cluster client, as the README tells users to build it: bounded node options, no
- * Cluster offline queue, auto-pipelining. The adapter never closes a client it was given, so
- * the test quits it.
+ * An app-owned Cluster client, as the README tells users to build it (bounded node options, no
+ * Cluster offline queue), with auto-pipelining on: an app may turn it on for its own client, and
+ * the scripts must still reach the right node. The adapter never closes a client it was given,
+ * so the test quits it.
  */
 function newCluster(): Cluster {
   const client = new Cluster(cluster().startupNodes, {

@@ -60,6 +60,35 @@ test('RedisAdapter › autoPipelining › locked increments from concurrent requ
   t.is(session.get('n'), 40);
 });
 
+/** Counts the socket writes of the adapter's client (a corked burst is one _writev). */
+function countWrites(a: RedisAdapter): { writes: number } {
+  const stream = (a.client as Redis).stream as unknown as { _write: (...args: unknown[]) => void; _writev: (...args: unknown[]) => void };
+  const counter = { writes: 0 };
+  const write = stream._write.bind(stream);
+  const writev = stream._writev.bind(stream);
+  stream._write = (...args) => { counter.writes++; write(...args); };
+  stream._writev = (...args) => { counter.writes++; writev(...args); };
+  return counter;
+}
+
+test('RedisAdapter › writes › the commands concurrent requests send in one tick leave in one socket write', async (t) => {
+  for (const options of [{}, { lockingEnabled: true }]) {
+    const a = adapter(t, options);
+    const warm = newId(); // connected, and the scripts loaded (a first EVALSHA meets NOSCRIPT)
+    const held = await a.lock?.(warm);
+    await a.write(warm, 'x', 60, held);
+    await a.read(warm, undefined, 60);
+    const counter = countWrites(a);
+    const ids = Array.from({ length: 5 }, () => newId());
+    await Promise.all(ids.map((id) => a.read(id, undefined, 60)));
+    t.is(counter.writes, 1, `5 reads, one write (${JSON.stringify(options)})`);
+    counter.writes = 0;
+    const locks = await Promise.all(ids.map((id) => a.lock ? a.lock(id) : Promise.resolve(undefined)));
+    await Promise.all(ids.map((id, i) => a.write(id, 'x', 60, locks[i])));
+    t.is(counter.writes, a.lock ? 2 : 1, 'the locks in one write, the fenced writes in another');
+  }
+});
+
 test('RedisAdapter › keys › data at <prefix>{<id>}, lock at <prefix>{<id>}.lock', async (t) => {
   const a = adapter(t, { lockingEnabled: true });
   const id = newId();
