@@ -17,6 +17,7 @@ export const STRONGEST_RIVAL = 'koa-session-ioredis-ap';
 export const CONTENDERS: readonly Contender[] = [
   { name: BARE, label: 'bare Koa, no session (the ceiling)', redis: false, ours: false },
   { name: 'raw-ioredis', label: 'Koa + ioredis GET (+SET), no session library (the Redis limit)', redis: true, ours: false },
+  { name: 'raw-ioredis-nopipe', label: 'Koa + ioredis GET (+SET), no session library (the Redis limit)', redis: true, ours: false },
   { name: 'koa-session-cookie', label: 'koa-session 7, cookie store (data in a signed cookie)', redis: false, ours: false },
   { name: 'koa-session-ioredis', label: 'koa-session 7 + ioredis store', redis: true, ours: false },
   { name: STRONGEST_RIVAL, label: 'koa-session 7 + ioredis store, enableAutoPipelining', redis: true, ours: false },
@@ -25,7 +26,6 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'ours-file', label: 'ours, StreamAdapter (files), locking on', redis: false, ours: true },
   { name: 'ours-redis', label: 'ours, RedisAdapter, locking off', redis: true, ours: true },
   { name: OURS_LOCKED, label: 'ours, RedisAdapter, locking on', redis: true, ours: true },
-  { name: 'raw-ioredis-nopipe', label: 'Koa + ioredis GET (+SET), no session library, no auto-pipelining', redis: true, ours: false, optional: true },
   { name: 'bare-express', label: 'bare express 5, no session', redis: false, ours: false, optional: true },
   { name: 'bare-fastify', label: 'bare fastify 5, no session', redis: false, ours: false, optional: true },
 ];

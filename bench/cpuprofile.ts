@@ -31,6 +31,7 @@ const LIB = /\/build\/lib\//;
 /** The bench's own app code (route handlers): what runs under it is not the library's. */
 const APP = /\/build\/bench\//;
 const REDIS_CLIENT = /node_modules\/(ioredis|@redis|redis)\//;
+const REDIS_ADAPTER = /lib\/adapters\/RedisAdapter\.js$/;
 
 /** Where a frame's code lives: our library file, a package, a Node internal, or a V8 pseudo-frame. */
 export function packageOf(frame: Frame): string {
@@ -92,10 +93,16 @@ export function summarize(path: string, top = 25): ProfileSummary {
     let inApp = false;
     let redisClient = false;
     const seen = new Set<string>(); // inclusive time counts each function once per stack
+    let socket = false; // node:net below our innermost frame
     for (let at: number | undefined = leaf.id; at !== undefined; at = parent.get(at)) {
       const frame = byId.get(at)!.callFrame;
       if (APP.test(frame.url) && !innermostOurs) inApp = true;
-      if (LIB.test(frame.url) && !inApp) innermostOurs ??= frame;
+      if (frame.url === 'node:net' && !innermostOurs) socket = true;
+      if (LIB.test(frame.url) && !inApp && !innermostOurs) {
+        innermostOurs = frame;
+        // RedisAdapter uncorks the client's socket: those writes are the Redis client's.
+        if (socket && REDIS_ADAPTER.test(frame.url)) redisClient = true;
+      }
       if (REDIS_CLIENT.test(frame.url)) redisClient = true;
       const key = frameName(frame);
       if (!seen.has(key)) total.add(key, us);
