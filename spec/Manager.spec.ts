@@ -1,6 +1,7 @@
 import test from 'ava';
 import { Manager, type ManagerOptions } from '../lib/Manager';
 import { MemoryAdapter } from '../lib/adapters/MemoryAdapter';
+import { SessionLockTimeout } from '../lib/errors';
 import { NoopAdapter } from '../lib/adapters/NoopAdapter';
 import { CountingEmitter, DownAdapter, FakeTransport, SpyAdapter } from './helpers/doubles';
 
@@ -543,6 +544,29 @@ test('Manager › store down › start rejects with AdapterRuntimeError, never a
   t.regex(err!.message, /ECONNREFUSED/);
   t.false(session.exists());
   t.deepEqual(errors, ['read existingSession1'], 'the event names the session whose read failed');
+});
+
+test('Manager › store down › a failed lock or write is reported as session:storeError with its operation, a SessionError as it is', async (t) => {
+  const events = new CountingEmitter();
+  const errors: string[] = [];
+  events.on('session:storeError', (e) => errors.push(`${e.operation} ${e.id} ${(e.error as Error & { code?: string }).code}`));
+  const store = new MemoryAdapter();
+  const noLock = Object.assign(Object.create(store), { lock: async () => { throw new Error('lock table full'); } });
+  const locked = new Manager({ events }).setAdapter(noLock).setTransport(new FakeTransport('lockedSession2'));
+  const err = await t.throwsAsync(locked.start(), { code: 'ERR_SESSION_STORE' });
+  t.regex(err!.message, /Session store lock failed: lock table full/);
+  const timeout = Object.assign(Object.create(store), { lock: async () => { throw new SessionLockTimeout('x.lock', 5); } });
+  await t.throwsAsync(new Manager({ events }).setAdapter(timeout).setTransport(new FakeTransport('lockedSession3')).start(), { code: 'ERR_SESSION_LOCK_TIMEOUT' });
+  const noWrite = Object.assign(Object.create(store), { write: async () => { throw new Error('disk full'); } });
+  const writing = new Manager({ events, locking: false }).setAdapter(noWrite);
+  await writing.start();
+  writing.set('a', 1);
+  await t.throwsAsync(writing.writeClose(), { code: 'ERR_SESSION_STORE', message: /Session store write failed: disk full/ });
+  t.deepEqual(errors, [
+    'lock lockedSession2 ERR_SESSION_STORE',
+    'lock lockedSession3 ERR_SESSION_LOCK_TIMEOUT',
+    `write ${writing.getId()} ERR_SESSION_STORE`,
+  ]);
 });
 
 test('Manager › store down › a failed read releases the lock', async (t) => {

@@ -11,19 +11,21 @@ import type { LocalLock } from './KeyedMutex';
  * The file holds `<token>\n<expiry>`. The holder refreshes its mtime every `expiry / 3` seconds;
  * a file older than the expiry written in it belongs to a holder that died and is taken over.
  *
- * `held()` reads the file back only once `expiry / 3` has passed since this holder last set its
- * mtime (created or renewed it): before that no other process can take it over, since a
- * takeover needs a file idle for the whole expiry. A locked request within that time costs no
- * lock-file read on write and on release (they were 10 of some 25 file operations per request).
- * A lock file replaced by hand in that time is therefore noticed only at the next check.
+ * `held()` (before a write, and before the release removes the file) is one `stat`: the file at
+ * the path must still be the one this holder created, with the mtime it last gave it (its
+ * stamp). A takeover removes the file and creates another, a rewrite changes the mtime: either
+ * way the stamp no longer matches, whatever the clocks say. (Reading the token back cost five
+ * file operations per check; a locked write made two checks.) The renewal, which moves the mtime,
+ * confirms the token and takes the new stamp; checks wait for a renewal in flight.
  */
 export class FileLock implements LockHandle {
   #renewal: NodeJS.Timeout | undefined;
+  /** A renewal in flight: it moves the mtime, so a check waits for it. */
+  #renewing: Promise<void> | undefined;
   #released = false;
-  /** When this holder last set the file's mtime (performance.now() ms). */
-  #refreshedAt: number;
-  /** How long after a refresh `held()` is answered without reading the file. */
-  readonly #trustMs: number;
+  #lost = false;
+  /** The identity and mtime of this holder's lock file, as it last left it. */
+  #stamp: Stamp;
 
   private constructor(
     private readonly local: LocalLock,
@@ -31,10 +33,9 @@ export class FileLock implements LockHandle {
     readonly waitedMs: number,
     options: LockOptions,
     private readonly content: string,
-    createdAt: number,
+    stamp: Stamp,
   ) {
-    this.#refreshedAt = createdAt;
-    this.#trustMs = (options.expiry * 1000) / 3;
+    this.#stamp = stamp;
     if (options.renew !== false) {
       this.#renewal = setInterval(() => void this.#renew(), (options.expiry * 1000) / 3);
       this.#renewal.unref();
@@ -55,14 +56,25 @@ export class FileLock implements LockHandle {
     try {
       for (let attempt = 0; ; attempt++) {
         if (!(await claim.otherHasTurn())) {
+          let created = false;
           try {
-            const createdAt = performance.now(); // before the file exists: its mtime is later
             await writeFile(path, content, { flag: 'wx', mode: 0o600 });
-            await claim.drop();
-            const waitedMs = attempt === 0 ? local.waitedMs : performance.now() - started;
-            return new FileLock(local, path, waitedMs, options, content, createdAt);
+            created = true;
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
+          }
+          // Just created with O_EXCL: nobody can have taken a brand-new file over, so the stat
+          // alone is the stamp (the renewal reads the token back as well).
+          const stamp = created
+            ? await stampOf(path).catch(async (err: unknown) => {
+              await unlink(path).catch(() => undefined); // not a lock anyone holds
+              throw err;
+            })
+            : undefined;
+          if (stamp !== undefined) {
+            await claim.drop();
+            const waitedMs = attempt === 0 ? local.waitedMs : performance.now() - started;
+            return new FileLock(local, path, waitedMs, options, content, stamp);
           }
           if (await abandoned(path, options.expiry)) continue;
           await claim.take();
@@ -77,15 +89,17 @@ export class FileLock implements LockHandle {
     }
   }
 
-  /**
-   * True while the lock file still carries this request's token and the lock did not expire
-   * (read back from the file once `expiry / 3` has passed since this holder last refreshed it).
-   */
+  /** True while the file at the path is still this holder's lock file (one stat) and the lock did not expire. */
   async held(): Promise<boolean> {
-    if (this.#released || this.local.lost) return false;
-    if (performance.now() - this.#refreshedAt < this.#trustMs) return true;
+    if (this.#renewing) await this.#renewing;
+    if (this.#released || this.#lost || this.local.lost) return false;
+    return this.#matches();
+  }
+
+  async #matches(): Promise<boolean> {
     try {
-      return (await readFile(this.path, 'utf8')) === this.content;
+      const { ino, mtimeMs } = await stat(this.path);
+      return ino === this.#stamp.ino && mtimeMs === this.#stamp.mtimeMs;
     } catch {
       return false;
     }
@@ -104,19 +118,53 @@ export class FileLock implements LockHandle {
     }
   }
 
-  async #renew(): Promise<void> {
-    if (!(await this.held())) {
-      clearInterval(this.#renewal);
+  #renew(): void {
+    this.#renewing ??= this.#refresh().finally(() => { this.#renewing = undefined; });
+  }
+
+  /** Move the mtime, then take the new stamp if the file still carries this holder's token. */
+  async #refresh(): Promise<void> {
+    if (this.#released || this.#lost || this.local.lost) return;
+    if (!(await this.#matches())) {
+      this.#lose();
       return;
     }
-    const at = performance.now();
     const now = new Date();
     try {
       await utimes(this.path, now, now);
-      this.#refreshedAt = at;
     } catch {
-      // Not refreshed: the next check reads the file.
+      return; // not moved: the stamp still holds, the next renewal tries again
     }
+    const stamp = await stampOf(this.path, this.content).catch(() => undefined);
+    if (stamp === undefined) this.#lose(); // taken over at that moment, or unreadable: refuse writes
+    else this.#stamp = stamp;
+  }
+
+  #lose(): void {
+    this.#lost = true;
+    clearInterval(this.#renewal);
+  }
+}
+
+/** Which file a lock is, and the mtime its holder last gave it. */
+interface Stamp {
+  readonly ino: number;
+  readonly mtimeMs: number;
+}
+
+/**
+ * The stamp of the lock file at `path`; with `content`, only if the file carries it (this
+ * holder's token). Undefined when the file is gone or another holder's. The content is read
+ * after the stat: a file replaced in between carries another token.
+ */
+async function stampOf(path: string, content?: string): Promise<Stamp | undefined> {
+  try {
+    const { ino, mtimeMs } = await stat(path);
+    if (content === undefined) return { ino, mtimeMs };
+    return (await readFile(path, 'utf8')) === content ? { ino, mtimeMs } : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw lockError(path, err);
   }
 }
 

@@ -117,6 +117,7 @@ export class RedisAdapter extends AbstractAdapter {
     this.#lockDefaults = { wait: (retries * waitTime) / 1e6, expiry: positive('lockExpiry', options.lockExpiry, 30) };
     this.#pollMs = waitTime / 1000;
     if (options.client) {
+      if (options.autoPipelining !== undefined) throw new InvalidOption('autoPipelining', 'applies to the adapter\'s own client: set enableAutoPipelining on the client you pass');
       this.client = options.client;
       this.#owned = false;
     } else {

@@ -16,8 +16,12 @@ export interface StreamAdapterOptions {
   prefix?: string;
 }
 
-/** Files gc() examines at once. */
-const GC_PARALLEL = 16;
+/**
+ * Files gc() examines at once: libuv's thread pool size (4 unless UV_THREADPOOL_SIZE says
+ * otherwise), so a background sweep keeps the pool busy without queueing every request's file
+ * operations behind a long line of its own.
+ */
+const GC_PARALLEL = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 
 const SAFE_PREFIX = /^[A-Za-z0-9_.-]*$/;
 /** What follows the prefix in the names gc may remove: a session, its temp file, its lock file. */
@@ -165,7 +169,7 @@ export class StreamAdapter extends AbstractAdapter {
     } catch (err) {
       throw storeError('gc', this.savePath, err);
     }
-    // GC_PARALLEL files at a time (one at a time left the thread pool idle: 3x slower over 100k
+    // GC_PARALLEL files at a time (one at a time left the thread pool idle: ~3x slower over 100k
     // files); the first failure stops the sweep and is reported once every file in flight is done.
     let removed = 0;
     let next = 0;

@@ -92,40 +92,51 @@ test('FileLock › fencing: the expired holder’s write is refused and its rele
 
 test('FileLock › fencing: a write is refused once the lock file carries another holder’s token', async (t) => {
   const { savePath, a } = await twoAdapters(t);
-  // Renewed every 0.2 s; the file is read back once 0.2 s have passed since the last refresh.
-  const handle = await hold(t, a, 'abc', { wait: 1, expiry: 0.6 });
+  const handle = await hold(t, a, 'abc', { wait: 1, expiry: 30 });
   await a.write('abc', 'before', 60, handle);
   await writeFile(join(savePath, 'sess_abc.lock'), 'token-of-another-process');
-  await sleep(300);
   await t.throwsAsync(() => a.write('abc', 'after', 60, handle), LOCK_LOST);
   t.is(await a.read('abc'), 'before');
   await handle.release();
   t.is(await readFile(join(savePath, 'sess_abc.lock'), 'utf8'), 'token-of-another-process', 'the other holder’s file stays');
 });
 
-// Serial (ava runs serial tests before the others): it counts the reads of this module's fs.
-test.serial('FileLock › within expiry / 3 of taking the lock, a write and the release read no lock file', async (t) => {
+test('FileLock › fencing: taken over because its mtime looked stale to another process (its clock ahead, a suspend), the holder is refused and removes nothing', async (t) => {
+  const { savePath, a, b } = await twoAdapters(t);
+  const stale = await hold(t, a, 'abc', { wait: 1, expiry: 30 });
+  const lockPath = join(savePath, 'sess_abc.lock');
+  const past = new Date(Date.now() - 31_000);
+  await utimes(lockPath, past, past); // what a's file looks like to a process whose clock is 31 s ahead
+  const current = await hold(t, b, 'abc', { wait: 2, expiry: 30 });
+  const bFile = await readFile(lockPath, 'utf8');
+  await b.write('abc', 'new', 60, current);
+  await t.throwsAsync(() => a.write('abc', 'old', 60, stale), LOCK_LOST);
+  await stale.release();
+  t.is(await a.read('abc'), 'new');
+  t.is(await readFile(lockPath, 'utf8'), bFile, 'b’s lock file stays');
+  await t.throwsAsync(() => a.lock('abc', { wait: 0.2, expiry: 30 }), LOCK_TIMEOUT);
+});
+
+// Serial (ava runs serial tests before the others): it counts this module's fs calls.
+test.serial('FileLock › a locked write and its release check the lock file with one stat each, never a read', async (t) => {
   const { savePath, a } = await twoAdapters(t);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fsp = require('node:fs/promises') as { readFile: (...args: unknown[]) => Promise<unknown> };
-  const original = fsp.readFile;
-  const lockReads: string[] = [];
-  fsp.readFile = (...args: unknown[]) => {
-    if (String(args[0]).endsWith('.lock')) lockReads.push(String(args[0]));
-    return original(...args);
-  };
-  t.teardown(() => { fsp.readFile = original; });
+  const fsp = require('node:fs/promises') as Record<'readFile' | 'stat', (...args: unknown[]) => Promise<unknown>>;
+  const calls: string[] = [];
+  for (const name of ['readFile', 'stat'] as const) {
+    const original = fsp[name];
+    fsp[name] = (...args: unknown[]) => {
+      if (String(args[0]).endsWith('.lock')) calls.push(name);
+      return original(...args);
+    };
+    t.teardown(() => { fsp[name] = original; });
+  }
   const handle = await a.lock('abc', { wait: 1, expiry: 30 });
+  t.deepEqual(calls, ['stat'], 'taking the lock: its stamp');
   await a.write('abc', 'data', 60, handle);
   await handle.release();
-  t.deepEqual(lockReads, []);
+  t.deepEqual(calls, ['stat', 'stat', 'stat'], 'the write and the release: one stat each');
   t.deepEqual((await readdir(savePath)).sort(), ['sess_abc'], 'the lock file is removed');
-  // Past the window the file is read back before the write (a hand-built clock: expiry 0.15 s).
-  const late = await a.lock('abc', { wait: 1, expiry: 0.15, renew: false });
-  await sleep(60);
-  await a.write('abc', 'late', 60, late);
-  t.is(lockReads.length, 1, 'one read of the lock file once 50 ms (expiry / 3) had passed');
-  await late.release();
 });
 
 // Timing-sensitive: the renewal timer must run every expiry / 3 while the test waits.

@@ -2,6 +2,7 @@ import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { RedisAdapter, type RedisAdapterOptions } from '../../lib/adapters/RedisAdapter';
+import * as scripts from '../../lib/adapters/redis/scripts';
 import { Manager } from '../../lib/Manager';
 import { adapterContract, newId } from '../helpers/adapterContract';
 import { FakeTransport } from '../helpers/doubles';
@@ -44,6 +45,17 @@ test('RedisAdapter › options › autoPipelining: off by default (measured chea
   t.true(adapter(t, { autoPipelining: true }).client.options.enableAutoPipelining);
   const err = t.throws(() => new RedisAdapter({ autoPipelining: 'yes' } as unknown as RedisAdapterOptions), { code: 'ERR_SESSION_INVALID_OPTION' });
   t.is((err as Error & { option: string }).option, 'autoPipelining');
+  const client = new Redis({ port: redis().port, lazyConnect: true });
+  t.teardown(() => client.disconnect());
+  const withClient = t.throws(() => new RedisAdapter({ client, autoPipelining: true }), { code: 'ERR_SESSION_INVALID_OPTION' });
+  t.regex(withClient!.message, /enableAutoPipelining on the client you pass/);
+});
+
+test('RedisAdapter › scripts › each script declares exactly the keys its Lua uses (Cluster needs every key declared)', (t) => {
+  for (const [name, script] of Object.entries(scripts)) {
+    const used = [...script.lua.matchAll(/KEYS\[(\d)\]/g)].map((m) => Number(m[1]));
+    t.is(Math.max(...used), script.keys, `${name} uses KEYS[${Math.max(...used)}], declares ${script.keys}`);
+  }
 });
 
 test('RedisAdapter › autoPipelining › locked increments from concurrent requests stay exact with it on', async (t) => {
