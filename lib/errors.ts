@@ -140,3 +140,24 @@ export class SessionNotMounted extends SessionError {
     super(message, 'ERR_SESSION_NOT_MOUNTED');
   }
 }
+
+/**
+ * The serialized session is larger than `maxSize`: nothing was written (the stored session is
+ * unchanged) and the lock was released. Raise `maxSize`, or keep large data elsewhere.
+ */
+export class SessionTooLarge extends SessionError {
+  constructor(readonly size: number, readonly maxSize: number) {
+    super(`The session is ${size} bytes serialized, over maxSize (${maxSize}); nothing was written`, 'ERR_SESSION_TOO_LARGE');
+  }
+}
+
+/**
+ * A value the serializer cannot keep as it is (a function, a symbol, a BigInt, a cycle, a class
+ * instance, a non-finite number, a key such as `__proto__`): refused by `set()` instead of
+ * coming back changed or lost after the next request.
+ */
+export class InvalidSessionValue extends SessionError {
+  constructor(readonly key: string, reason: string) {
+    super(`Session value "${key}" cannot be stored: ${reason}`, 'ERR_SESSION_INVALID_VALUE');
+  }
+}

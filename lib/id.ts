@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** The id alphabet (PHP's 6-bits-per-character set, Phalcon's cookie check). */
 export const ID_PATTERN = /^[a-zA-Z0-9,-]{1,128}$/;
@@ -30,4 +30,20 @@ const DIGITS_ONLY = /^[0-9]+$/;
 /** Phalcon's session-name rule: Unicode letters and numbers, `_`, `-`; not ASCII digits only. */
 export function isValidName(name: unknown): name is string {
   return typeof name === 'string' && NAME_PATTERN.test(name) && !DIGITS_ONLY.test(name);
+}
+
+/**
+ * A short, stable stand-in for a session id in messages and logs (`id#` + 8 characters of its
+ * SHA-256): enough to match two log lines, useless for taking over the session.
+ *
+ * @example
+ * idTag('kX3v9QmZ...'); // 'id#Qm3f0aZ1'
+ */
+export function idTag(id: string): string {
+  return `id#${createHash('sha256').update(id).digest('base64url').slice(0, 8)}`;
+}
+
+/** `text` (a key, a path) with every occurrence of `id` replaced by its {@link idTag}. */
+export function redactId(text: string, id: string): string {
+  return id === '' ? text : text.replaceAll(id, idTag(id));
 }

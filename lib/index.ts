@@ -7,13 +7,14 @@ export {
   SessionError, InvalidSessionAdapter, InvalidSessionId, InvalidSessionName, SessionAlreadyStarted,
   SessionModificationDenied, AdapterRuntimeError, SessionLockTimeout, SessionLockLost, InvalidSavePath,
   SavePathUnavailable, InvalidOption, FlashMessageNotStringOrArray, SessionNotStarted, SessionPolicyConflict,
-  SessionNotMounted,
+  SessionNotMounted, SessionTooLarge, InvalidSessionValue,
 } from './errors';
-export { generateId, isValidId, isValidName } from './id';
+export { generateId, isValidId, isValidName, idTag } from './id';
 export type { SessionEventMap, SessionEventName } from './events';
 export type { Serializer } from './serializers/Serializer';
 export { JsonSerializer } from './serializers/JsonSerializer';
-export type { Adapter, LockHandle, LockOptions } from './adapters/Adapter';
+export type { Adapter, LockHandle, LockOptions, WriteOptions } from './adapters/Adapter';
+export { MOVE_MARKER_PREFIX, isMoveMarker } from './adapters/Adapter';
 export { AbstractAdapter } from './adapters/AbstractAdapter';
 export { NoopAdapter } from './adapters/NoopAdapter';
 export { MemoryAdapter } from './adapters/MemoryAdapter';

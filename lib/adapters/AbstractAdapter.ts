@@ -1,6 +1,6 @@
 import { InvalidOption, InvalidSessionId } from '../errors';
 import { isValidId } from '../id';
-import type { Adapter, LockHandle, LockOptions } from './Adapter';
+import type { Adapter, LockHandle, LockOptions, WriteOptions } from './Adapter';
 
 /** Lock defaults of the adapters that have no options of their own: Phalcon's 5 s wait, 30 s expiry. */
 export const DEFAULT_LOCK: Readonly<LockOptions> = Object.freeze({ wait: 5, expiry: 30 });
@@ -35,8 +35,8 @@ export abstract class AbstractAdapter implements Adapter {
   }
 
   abstract read(id: string, lock?: LockHandle): Promise<string | null>;
-  abstract write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void>;
-  abstract destroy(id: string): Promise<void>;
+  abstract write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean | void>;
+  abstract destroy(id: string): Promise<string | null | void>;
   abstract gc(maxLifetime: number): Promise<number>;
 }
 

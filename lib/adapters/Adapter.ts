@@ -16,7 +16,10 @@
  * @example
  * class MyAdapter implements Adapter {
  *   async read(id) { return (await db.get(id)) ?? null; }
- *   async write(id, data, ttl) { await db.set(id, data, { ttl }); }
+ *   async write(id, data, ttl, lock, options) {
+ *     if (options?.existing) return db.update(id, data, { ttl, unlessMarker: isMoveMarker });
+ *     await db.set(id, data, { ttl });
+ *   }
  *   async destroy(id) { await db.del(id); }
  *   async gc() { return 0; }
  * }
@@ -43,11 +46,23 @@ export interface Adapter {
    * Required. Store `data` under `id` for `ttl` seconds. With `lock`, the write is fenced: if
    * the handle no longer holds the lock, reject with `SessionLockLost` and change nothing. An
    * adapter may release the lock in the same step (the Manager releases it right after).
+   *
+   * With `options.existing` the write is an update: it happens only while a live record of `id`
+   * is stored that is not a move marker ({@link isMoveMarker}); otherwise nothing changes and
+   * the write resolves `false`. The check and the write are one step in the store where it can
+   * (a script, a rename, `replace`), so a request that read a session before another request
+   * destroyed it (logout) or moved it away (sign-in) cannot bring it back.
+   * Resolves `false` only for a refused update; `true` or nothing when written.
    */
-  write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void>;
+  write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean | void>;
 
-  /** Required. Remove `id`; resolves for an unknown id too. */
-  destroy(id: string): Promise<void>;
+  /**
+   * Required. Remove `id`; resolves for an unknown id too. May resolve the text it removed (null
+   * when there was none): the Manager then follows a move marker that appeared after its read,
+   * so a logout that races a sign-in also ends the session the sign-in made. An adapter that
+   * cannot tell resolves nothing.
+   */
+  destroy(id: string): Promise<string | null | void>;
 
   /** Required. Remove records idle for more than `maxLifetime` seconds; resolves how many. */
   gc(maxLifetime: number): Promise<number>;
@@ -57,9 +72,11 @@ export interface Adapter {
 
   /**
    * Optional (lazy write). Extend the life of `id` to `ttl` seconds from now without rewriting
-   * the data. Must never recreate a record that is gone (destroyed or expired).
+   * the data. Must never recreate a record that is gone (destroyed or expired), and never
+   * extend a move marker (it lives the time it was written with). Resolves `false` when there
+   * was no live session record to touch.
    */
-  updateTimestamp?(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void>;
+  updateTimestamp?(id: string, data: string, ttl: number, lock?: LockHandle): Promise<boolean | void>;
 
   /**
    * Optional (per-session locking). Wait until this request holds the lock of `id`, at most
@@ -70,6 +87,29 @@ export interface Adapter {
 
   /** Optional. Release what the adapter owns (clients it created, timers) at app shutdown. */
   close?(): Promise<void>;
+}
+
+/** How one `write` is done. */
+export interface WriteOptions {
+  /**
+   * Update only: write while a live record of the id is stored that is not a move marker;
+   * otherwise change nothing and resolve `false`. @default false (create or replace)
+   */
+  existing?: boolean;
+}
+
+/**
+ * How every stored move marker begins. `regenerateId()` leaves one under the id it moved away
+ * from, for at most a minute; it names the new id, which is never sent to a client. The
+ * Manager writes and reads markers; an adapter only recognises them: an update
+ * (`existing: true`) never replaces one, and no read or touch extends one's life. No
+ * serializer output begins with a NUL character.
+ */
+export const MOVE_MARKER_PREFIX = '\u0000moved:';
+
+/** True when stored `data` is a move marker (see {@link MOVE_MARKER_PREFIX}). */
+export function isMoveMarker(data: string | null | undefined): boolean {
+  return typeof data === 'string' && data.startsWith(MOVE_MARKER_PREFIX);
 }
 
 /** How a session lock is taken. */
