@@ -1,11 +1,12 @@
 import type { Adapter } from './adapters/Adapter';
-import { InvalidSessionId, InvalidSessionName, SessionAlreadyStarted, SessionModificationDenied, SessionNotStarted } from './errors';
+import { checkOptionKeys } from './closedOptions';
+import { InvalidOption, InvalidSessionId, InvalidSessionName, InvalidSessionValue, SessionAlreadyStarted, SessionModificationDenied, SessionNotStarted } from './errors';
 import type { SessionEventName } from './events';
 import { isValidId, isValidName } from './id';
 import { emptyData } from './record';
 import { withPropertyAccess } from './propertyAccess';
 import { emit, type EventPayload } from './manager/emit';
-import type { ManagerOptions } from './manager/ManagerOptions';
+import { MANAGER_OPTION_KEYS, serializerOf, type ManagerOptions } from './manager/ManagerOptions';
 import type { SessionTransport } from './manager/SessionTransport';
 import { StoredSession } from './manager/StoredSession';
 import { DEFAULT_POLICY, resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from './manager/SessionPolicy';
@@ -102,8 +103,13 @@ export class Manager {
     return { ...this.#options };
   }
 
-  /** Replaces every option (Phalcon): a later call without `uniqueId` removes the namespace. */
+  /**
+   * Replaces every option (Phalcon): a later call without `uniqueId` removes the namespace.
+   * An unknown key throws `InvalidOption` (Phalcon would keep it and ignore it).
+   */
   setOptions(options: ManagerOptions): void {
+    if (typeof options !== 'object' || options === null) throw new InvalidOption('options', 'must be an object');
+    checkOptionKeys('', options, MANAGER_OPTION_KEYS);
     // A copy: the middleware hands every request's Manager the same options object.
     this.#options = { ...options };
     const u = options.uniqueId;
@@ -226,9 +232,9 @@ export class Manager {
     if (this.#policy.readOnly) throw new SessionModificationDenied(READ_ONLY_MESSAGE);
     this.#status = NONE;
     this.#data = NO_DATA;
-    const id = await this.#stored.destroy(this.#adapter!);
+    const { id, followed } = await this.#stored.destroy(this.#adapter!);
     this.#transport?.clearId(this.getName());
-    this.#emit('session:destroyed', { id });
+    this.#emit('session:destroyed', followed.length > 0 ? { id, followed } : { id });
   }
 
   /**
@@ -237,13 +243,14 @@ export class Manager {
    * working: its data is replaced by a short-lived marker (at most 60 s), so a request of the
    * same browser still in flight with the old cookie gets a throwaway session that is neither
    * stored nor sent (its changes are dropped), instead of a session whose cookie would sign the
-   * user out. With `deleteOld` false the old id keeps a copy of the data (PHP).
+   * user out. With `deleteOld` false the old id keeps a copy of the data as it is at this call
+   * (PHP): what is set afterwards (the signed-in user) stays under the new id only.
    */
   async regenerateId(deleteOld = true): Promise<this> {
     if (this.#status === CLOSED) throw new SessionModificationDenied('The session was closed (writeClose() or abort()); its id cannot change any more');
     if (this.#status !== ACTIVE) return this.#self;
     if (this.#policy.readOnly) throw new SessionModificationDenied(READ_ONLY_MESSAGE);
-    this.#stored.regenerate(!deleteOld);
+    this.#stored.regenerate(!deleteOld, this.#data);
     return this.#self;
   }
 
@@ -259,9 +266,24 @@ export class Manager {
 
   set<K extends keyof SessionData>(key: K, value: SessionData[K]): void;
   set(key: string, value: unknown): void;
-  /** Store `value` under `key`; a silent no-op before start (Phalcon), throws after writeClose(). */
+  /**
+   * Store `value` under `key`; a silent no-op before start (Phalcon), throws after writeClose().
+   * `undefined` removes the key. A value the serializer cannot keep as it is (with JSON: a
+   * function, symbol, BigInt, cycle, Date, Map, class instance, NaN…) throws
+   * `InvalidSessionValue` naming the key, instead of coming back changed after the next request.
+   */
   set(key: string, value: unknown): void {
-    if (this.#writable()) this.#data[this.#uniquePrefix + key] = value;
+    if (!this.#writable()) return;
+    if (value === undefined) {
+      delete this.#data[this.#uniquePrefix + key];
+      return;
+    }
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+      throw new InvalidSessionValue(key, 'this key name is dropped when the session is read back (prototype pollution guard)');
+    }
+    const refused = serializerOf(this.#options).check?.(value);
+    if (refused !== undefined) throw new InvalidSessionValue(key, refused);
+    this.#data[this.#uniquePrefix + key] = value;
   }
 
   /** True when `key` holds a value other than null (PHP `isset`). */

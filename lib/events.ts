@@ -28,7 +28,17 @@ export interface SessionEventMap {
   /** A cookie outside the id alphabet (`id`), or stored data that could not be decoded (`data`). */
   'session:invalid': Base & { id?: string; reason: 'id' | 'data' };
   'session:regenerated': Base & { id: string; oldId: string };
-  'session:destroyed': Base & { id: string };
+  /**
+   * `id` is the session destroyed. `followed` lists the ids ended with it because a sign-in had
+   * just moved the session there (a logout racing the sign-in); never sent to a client.
+   */
+  'session:destroyed': Base & { id: string; followed?: string[] };
+  /**
+   * This request's changes (or touch) were not stored because another request destroyed the
+   * session or moved it to a new id (sign-in) after this one read it: nothing is brought back,
+   * and no cookie is sent for it.
+   */
+  'session:discarded': Base & { id: string; reason: 'gone' };
   /** The request waited for another request of the same session. */
   'session:lockWaited': Base & { id: string; waitedMs: number };
   /** An adapter call failed (the error is also thrown, except for `unlock` and `gc`). */

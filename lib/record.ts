@@ -1,3 +1,4 @@
+import { MOVE_MARKER_PREFIX } from './adapters/Adapter';
 import type { Serializer } from './serializers/Serializer';
 
 /** What the Manager stores for one session: the creation time (for the absolute lifetime) and the data. */
@@ -6,8 +7,18 @@ export interface SessionRecord {
   c: number;
   /** The session data. */
   d: Record<string, unknown>;
-  /** Set on the short-lived marker left under an id that `regenerateId()` moved away from. */
+  /** Set on a move marker written by an earlier version (before markers named their target). */
   r?: 1;
+}
+
+/** The move marker left under an id that `regenerateId()` moved away from: it names the new id. */
+export function encodeMarker(to: string): string {
+  return MOVE_MARKER_PREFIX + to;
+}
+
+/** The id a move marker points to ('' when it names none), or undefined when `text` is no marker. */
+export function markerTarget(text: string): string | undefined {
+  return text.startsWith(MOVE_MARKER_PREFIX) ? text.slice(MOVE_MARKER_PREFIX.length) : undefined;
 }
 
 /** An empty data object with no prototype, so keys such as `toString` or `__proto__` are plain keys. */

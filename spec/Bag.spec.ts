@@ -46,7 +46,7 @@ test('Bag › construction › reads the group stored under its name', async (t)
   t.deepEqual(bag.keys(false), ['Items']);
 });
 
-for (const stored of [[1, 2], 'text', 7, null, new Date(0)]) {
+for (const stored of [[1, 2], 'text', 7, null]) {
   test(`Bag › construction › starts empty when the session holds ${JSON.stringify(stored)}`, async (t) => {
     const m = await started();
     m.set('cart', stored);
@@ -135,13 +135,10 @@ test('Bag › set › the same casing keeps its position, a new casing moves to 
   t.deepEqual(bag.keys(false), ['b', 'A']);
 });
 
-test('Bag › set › a key named __proto__ is a plain item', async (t) => {
-  const { m, bag } = await bagWith({});
-  bag.set('__proto__', 1);
-  t.is(bag.get('__proto__'), 1);
-  const written = m.get<Record<string, unknown>>('cart')!;
-  t.true(Object.hasOwn(written, '__proto__'));
-  t.is(Object.getPrototypeOf(written), Object.prototype);
+test('Bag › set › a key named __proto__ is refused: a reload would drop it', async (t) => {
+  const { m, bag } = await bagWith({ kept: 1 });
+  t.throws(() => bag.set('__proto__', 1), { code: 'ERR_SESSION_INVALID_VALUE' });
+  t.deepEqual({ ...m.get<Record<string, unknown>>('cart')! }, { kept: 1 });
 });
 
 test('Bag › has › is true for a key holding null (unlike Manager)', async (t) => {

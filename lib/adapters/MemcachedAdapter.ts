@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Server } from 'memjs';
 import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
-import type { LockHandle, LockOptions } from './Adapter';
+import { checkOptionKeys } from '../closedOptions';
+import { redactId } from '../id';
+import { isMoveMarker, type LockHandle, type LockOptions, type WriteOptions } from './Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
 import { KeyedMutex } from './KeyedMutex';
 import { expiry } from './memcached/expiry';
@@ -31,7 +33,11 @@ export interface MemcachedAdapterOptions {
   prefix?: string;
   /** Store TTL in seconds when the middleware sets no `lifetime`. @default 3600 */
   lifetime?: number;
-  /** Per-session locking. @default false (Phalcon has none for memcached); turn it on unless every route only reads */
+  /**
+   * Per-session locking: the requests of one session take turns, so none loses another's writes
+   * (Phalcon has none for memcached; README, Decisions). `false` for an app whose every route
+   * only reads. @default true
+   */
   lockingEnabled?: boolean;
   /** Seconds after which the lock of a holder that stopped renewing it expires. @default 30 */
   lockExpiry?: number;
@@ -40,6 +46,18 @@ export interface MemcachedAdapterOptions {
   /** Microseconds; the longest pause between two tries for a lock held in another process. @default 50000 */
   lockWaitTime?: number;
 }
+
+const OPTION_KEYS: readonly (keyof MemcachedAdapterOptions)[] = [
+  'servers', 'client', 'saslAuthData', 'persistentId', 'memjsClient', 'prefix', 'lifetime', 'lockingEnabled', 'lockExpiry',
+  'lockRetries', 'lockWaitTime',
+];
+
+const OPTION_HINTS: Readonly<Record<string, string>> = {
+  host: 'use `servers: [{ host, port, weight }]`',
+  port: 'use `servers: [{ host, port, weight }]`',
+  locking: 'use `lockingEnabled` (and `lockExpiry`, `lockRetries`, `lockWaitTime`)',
+  ttl: 'use `lifetime` (seconds), or the middleware\'s `lifetime`',
+};
 
 /** What one try for the lock gave: the lock, or a refusal with or without the next turn. */
 type Try = 'locked' | 'claimed' | 'waiting';
@@ -80,6 +98,8 @@ export class MemcachedAdapter extends AbstractAdapter {
   readonly #mutex = new KeyedMutex();
 
   constructor(options: MemcachedAdapterOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new InvalidOption('MemcachedAdapter', 'takes an options object: new MemcachedAdapter({ servers: [{ host, port }] })');
+    checkOptionKeys('MemcachedAdapter', options, OPTION_KEYS, OPTION_HINTS);
     super(checkPrefix(options.prefix ?? 'sess-memc-'));
     this.lifetime = positive('lifetime', options.lifetime, 3600);
     const retries = positive('lockRetries', options.lockRetries, 100, true);
@@ -90,9 +110,9 @@ export class MemcachedAdapter extends AbstractAdapter {
     if (options.persistentId !== undefined && typeof options.persistentId !== 'string') throw new InvalidOption('persistentId', 'must be a string');
     const app = options.memjsClient;
     if (app !== undefined) {
-      const commands = ['get', 'set', 'add', 'touch', 'delete'] as const;
+      const commands = ['get', 'set', 'add', 'replace', 'touch', 'delete'] as const;
       if (typeof app !== 'object' || app === null || commands.some((c) => typeof app[c] !== 'function')) {
-        throw new InvalidOption('memjsClient', 'must be a memjs Client (get, set, add, touch, delete)');
+        throw new InvalidOption('memjsClient', 'must be a memjs Client (get, set, add, replace, touch, delete)');
       }
       for (const other of ['servers', 'client', 'saslAuthData'] as const) {
         if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with memjsClient: configure the client you pass');
@@ -111,7 +131,7 @@ export class MemcachedAdapter extends AbstractAdapter {
       if (servers.length > 1) this.#ring = new HashRing(servers);
     }
     this.clients = this.#shards.map((shard) => shard.client);
-    if (options.lockingEnabled) this.lock = (id, request = {}) => this.#lock(id, request);
+    if (options.lockingEnabled !== false) this.lock = (id, request = {}) => this.#lock(id, request);
   }
 
   /** `host:port` of the server that holds the session `id` (`memjsClient` for an app's client). */
@@ -124,19 +144,36 @@ export class MemcachedAdapter extends AbstractAdapter {
     return shard.get(key);
   }
 
-  async write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void> {
+  async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
     const { key, shard } = this.#at(id);
     const expires = ttlExpiry(ttl);
+    const fenced = lock instanceof MemcachedLock && lock.dataKey === key;
+    const update = options?.existing === true;
     // Fenced as far as memcached allows: the check and the set are two commands (no CAS), so a
-    // lock that expires or is evicted between them goes unnoticed.
-    if (lock instanceof MemcachedLock && lock.dataKey === key && !(await lock.owned())) throw new SessionLockLost(lock.lockKey);
-    await shard.set(key, data, expires);
+    // lock that expires or is evicted between them goes unnoticed. The lock and the record are
+    // checked at once (one round trip of waiting).
+    const [owned, current] = await Promise.all([fenced ? lock.owned() : true, update ? shard.get(key) : null]);
+    if (!owned) throw new SessionLockLost(redactId((lock as MemcachedLock).lockKey, id));
+    if (!update) {
+      await shard.set(key, data, expires);
+      return true;
+    }
+    // An update: `replace` stores only over an existing item, so a record destroyed after the
+    // check stays destroyed; a marker written in that one round trip is the window left.
+    if (current === null || isMoveMarker(current)) return false;
+    return shard.replace(key, data, expires);
   }
 
-  /** memcached `touch`: a new expiry, the data untouched; a missing record stays missing. */
-  async updateTimestamp(id: string, _data: string, ttl: number): Promise<void> {
+  /**
+   * memcached `touch`: a new expiry, the data untouched; a missing record stays missing and a
+   * move marker keeps its own expiry (one `get` first: memcached cannot touch conditionally).
+   */
+  async updateTimestamp(id: string, _data: string, ttl: number): Promise<boolean> {
     const { key, shard } = this.#at(id);
-    await shard.touch(key, ttlExpiry(ttl));
+    const expires = ttlExpiry(ttl);
+    const current = await shard.get(key);
+    if (current === null || isMoveMarker(current)) return false;
+    return shard.touch(key, expires);
   }
 
   async validateId(id: string): Promise<boolean> {
@@ -144,9 +181,12 @@ export class MemcachedAdapter extends AbstractAdapter {
     return (await shard.get(key)) !== null;
   }
 
-  async destroy(id: string): Promise<void> {
+  /** Resolves what was stored (a get before the delete: two commands), null when nothing. */
+  async destroy(id: string): Promise<string | null> {
     const { key, shard } = this.#at(id);
+    const current = await shard.get(key);
     await shard.delete(key);
+    return current;
   }
 
   /** Memcached expires records by their TTL: nothing to sweep. */
@@ -189,7 +229,7 @@ export class MemcachedAdapter extends AbstractAdapter {
         }
         claimed ||= outcome === 'claimed';
         const remaining = deadline - performance.now();
-        if (remaining <= 0) throw new SessionLockTimeout(lockKey, performance.now() - started);
+        if (remaining <= 0) throw new SessionLockTimeout(redactId(lockKey, id), performance.now() - started);
         // No pub/sub in memcached: poll, from 1 ms doubling up to lockWaitTime.
         await sleep(Math.min(pause, this.#pollMs, remaining));
         pause *= 2;

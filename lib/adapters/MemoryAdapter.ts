@@ -1,5 +1,7 @@
+import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, SessionLockLost } from '../errors';
-import type { LockHandle, LockOptions } from './Adapter';
+import { redactId } from '../id';
+import { isMoveMarker, type LockHandle, type LockOptions, type WriteOptions } from './Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
 import { KeyedMutex, LocalLock } from './KeyedMutex';
 
@@ -16,6 +18,11 @@ interface Entry {
   expires: number;
 }
 
+/** A live session record (not a move marker). */
+function isSession(entry: Entry | undefined): entry is Entry {
+  return entry !== undefined && !isMoveMarker(entry.data);
+}
+
 /**
  * Sessions in this process's memory, with per-session locking. Bounded and self-expiring; for
  * tests, development and single-process apps that can lose sessions on restart.
@@ -29,6 +36,7 @@ export class MemoryAdapter extends AbstractAdapter {
   readonly #mutex = new KeyedMutex();
 
   constructor(options: MemoryAdapterOptions = {}) {
+    checkOptionKeys('MemoryAdapter', options, ['maxEntries', 'prefix']);
     super(options.prefix ?? '');
     const max = options.maxEntries ?? 10000;
     if (!Number.isInteger(max) || max < 1) throw new InvalidOption('maxEntries', 'must be a positive integer');
@@ -44,26 +52,34 @@ export class MemoryAdapter extends AbstractAdapter {
     return this.#live(this.key(id))?.data ?? null;
   }
 
-  async write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void> {
+  async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
     const key = this.key(id);
     const expires = Date.now() + ttlMs(ttl);
-    if (lock instanceof LocalLock && !lock.held) throw new SessionLockLost(key);
+    if (lock instanceof LocalLock && !lock.held) throw new SessionLockLost(redactId(key, id));
+    if (options?.existing && !isSession(this.#live(key))) return false;
     this.#entries.delete(key); // re-insert: Map order is then least recently written first
     this.#entries.set(key, { data, expires });
     if (this.#entries.size > this.maxEntries) this.#evict();
+    return true;
   }
 
-  async updateTimestamp(id: string, _data: string, ttl: number): Promise<void> {
+  /** Never extends a move marker: it lives the time it was written with. */
+  async updateTimestamp(id: string, _data: string, ttl: number): Promise<boolean> {
     const entry = this.#live(this.key(id));
-    if (entry) entry.expires = Date.now() + ttlMs(ttl);
+    if (!isSession(entry)) return false;
+    entry.expires = Date.now() + ttlMs(ttl);
+    return true;
   }
 
   async validateId(id: string): Promise<boolean> {
     return this.#live(this.key(id)) !== undefined;
   }
 
-  async destroy(id: string): Promise<void> {
-    this.#entries.delete(this.key(id));
+  async destroy(id: string): Promise<string | null> {
+    const key = this.key(id);
+    const entry = this.#live(key);
+    this.#entries.delete(key);
+    return entry?.data ?? null;
   }
 
   async lock(id: string, options: Partial<LockOptions> = {}): Promise<LockHandle> {

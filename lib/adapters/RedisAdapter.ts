@@ -1,11 +1,13 @@
 import createDebug from 'debug';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { AdapterRuntimeError, InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
-import type { LockHandle, LockOptions } from './Adapter';
-import { AbstractAdapter, lockOptions } from './AbstractAdapter';
+import { checkOptionKeys } from '../closedOptions';
+import { redactId } from '../id';
+import type { LockHandle, LockOptions, WriteOptions } from './Adapter';
+import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
 import { KeyedMutex } from './KeyedMutex';
 import { RedisLock, type LockOwner } from './redis/RedisLock';
-import { LOCK_READ, READ, RENEW, UNCLAIM, UNLOCK, WRITE_UNLOCK, type Script } from './redis/scripts';
+import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK, type Script } from './redis/scripts';
 import { Wakeups } from './redis/Wakeups';
 
 const debug = createDebug('koa-session-manager:redis');
@@ -14,6 +16,11 @@ const debug = createDebug('koa-session-manager:redis');
 export interface RedisAdapterOptions {
   /** A ready ioredis `Redis` or `Cluster` the app owns; the adapter never closes it. */
   client?: Redis | Cluster;
+  /**
+   * A connection URL instead of host/port/index/auth: `redis://[user:pass@]host[:port][/db]`, or
+   * `rediss://…` for TLS (ioredis' URL rules).
+   */
+  url?: string;
   /** @default '127.0.0.1' */
   host?: string;
   /** @default 6379 */
@@ -34,7 +41,11 @@ export interface RedisAdapterOptions {
   timeout?: number;
   /** Reply timeout in seconds for every command (Phalcon `readTimeout`). @default 1 */
   readTimeout?: number;
-  /** Per-session locking. @default false (Phalcon); turn it on unless every route only reads */
+  /**
+   * Per-session locking: the requests of one session take turns, so none loses another's
+   * writes. Phalcon's default is off; ours is on (README, Decisions). `false` for an app whose
+   * every route only reads. @default true
+   */
   lockingEnabled?: boolean;
   /** Seconds after which the lock of a holder that stopped renewing it expires. @default 30 */
   lockExpiry?: number;
@@ -53,6 +64,22 @@ export interface RedisAdapterOptions {
 }
 
 type Client = Redis | Cluster;
+
+const OPTION_KEYS: readonly (keyof RedisAdapterOptions)[] = [
+  'client', 'url', 'host', 'port', 'socket', 'index', 'auth', 'persistent', 'prefix', 'lifetime', 'timeout', 'readTimeout',
+  'lockingEnabled', 'lockExpiry', 'lockRetries', 'lockWaitTime', 'autoPipelining',
+];
+
+const OPTION_HINTS: Readonly<Record<string, string>> = {
+  password: 'use `auth` (a password, [user, password] or { user, pass }), or credentials in `url`',
+  username: 'use `auth: [user, password]`, or credentials in `url`',
+  db: 'use `index` (Phalcon\'s name for the database number)',
+  database: 'use `index` (Phalcon\'s name for the database number)',
+  path: 'use `socket` for a Unix socket path',
+  tls: 'use a `rediss://` url, or pass your own ioredis `client` with its tls options',
+  locking: 'use `lockingEnabled` (and `lockExpiry`, `lockRetries`, `lockWaitTime`)',
+  ttl: 'use `lifetime` (seconds), or the middleware\'s `lifetime`',
+};
 
 function positive(option: string, value: unknown, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
@@ -76,7 +103,7 @@ const ms = (seconds: number): number => Math.max(1, Math.round(seconds * 1000));
  * share one Cluster slot (hash tag).
  *
  * @example
- * app.use(session({ adapter: new RedisAdapter({ host: '127.0.0.1', lockingEnabled: true }) }));
+ * app.use(session({ adapter: new RedisAdapter({ url: process.env.REDIS_URL }) }));
  */
 export class RedisAdapter extends AbstractAdapter {
   /** ioredis options that keep a session store bounded when Redis is down, slow or restarted. */
@@ -109,6 +136,9 @@ export class RedisAdapter extends AbstractAdapter {
   #corked = false;
 
   constructor(options: RedisAdapterOptions = {}) {
+    if (typeof options === 'string') throw new InvalidOption('RedisAdapter', "takes an options object: new RedisAdapter({ url: 'redis://…' })");
+    if (typeof options !== 'object' || options === null) throw new InvalidOption('RedisAdapter', 'takes an options object');
+    checkOptionKeys('RedisAdapter', options, OPTION_KEYS, OPTION_HINTS);
     super(options.prefix ?? 'sess-reds-');
     this.lifetime = positive('lifetime', options.lifetime, 3600);
     this.#timeoutMs = ms(positive('readTimeout', options.readTimeout, 1));
@@ -116,24 +146,28 @@ export class RedisAdapter extends AbstractAdapter {
     const waitTime = positive('lockWaitTime', options.lockWaitTime, 50000, true);
     this.#lockDefaults = { wait: (retries * waitTime) / 1e6, expiry: positive('lockExpiry', options.lockExpiry, 30) };
     this.#pollMs = waitTime / 1000;
+    if (options.lockingEnabled !== undefined && typeof options.lockingEnabled !== 'boolean') throw new InvalidOption('lockingEnabled', 'must be true or false');
     if (options.client) {
       if (options.autoPipelining !== undefined) throw new InvalidOption('autoPipelining', 'applies to the adapter\'s own client: set enableAutoPipelining on the client you pass');
+      for (const other of ['url', 'host', 'port', 'socket', 'index', 'auth'] as const) {
+        if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with client: configure the client you pass');
+      }
       this.client = options.client;
       this.#owned = false;
     } else {
       if (options.autoPipelining !== undefined && typeof options.autoPipelining !== 'boolean') throw new InvalidOption('autoPipelining', 'must be true or false');
-      this.client = new Redis({
+      const own: RedisOptions = {
         ...RedisAdapter.clientOptions(this.#timeoutMs),
         enableAutoPipelining: options.autoPipelining === true,
         connectTimeout: ms(positive('timeout', options.timeout, 1)),
-        ...connection(options),
-      });
+      };
+      this.client = options.url !== undefined ? new Redis(checkUrl(options), own) : new Redis({ ...own, ...connection(options) });
       this.client.on('error', (err: Error) => debug('redis: %s', err.message));
       this.#owned = true;
     }
     this.#corkable = !('isCluster' in this.client && this.client.isCluster) && this.client.options.enableAutoPipelining !== true;
     this.#wakeups = new Wakeups(this.client);
-    if (options.lockingEnabled) this.lock = (id, request = {}) => this.#lock(id, request);
+    if (options.lockingEnabled !== false) this.lock = (id, request = {}) => this.#lock(id, request);
   }
 
   async read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null> {
@@ -148,26 +182,31 @@ export class RedisAdapter extends AbstractAdapter {
     return (await this.#eval(READ, key, [ttl ? ms(ttl) : 0])) as string | null;
   }
 
-  async write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void> {
+  async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
     const key = this.key(id);
-    const px = ms(ttl);
+    const px = ms(ttlMs(ttl) / 1000);
+    const update = options?.existing === true ? '1' : '0';
     if (lock instanceof RedisLock && lock.dataKey === key) {
-      if (!lock.held) throw new SessionLockLost(lock.lockKey);
+      if (!lock.held) throw new SessionLockLost(redactId(lock.lockKey, id));
       // On a failure the lock stays: the Manager's release() tries again, else it expires.
-      const written = await this.#eval(WRITE_UNLOCK, key, [data, px, lock.token]);
+      // The token is checked inside Redis: a lock that expired or was deleted there while this
+      // process still counted it as held refuses the write (fenced), whatever `held` says.
+      const written = await this.#eval(WRITE_UNLOCK, key, [data, px, lock.token, update]);
       lock.ended();
-      if (written !== 1) throw new SessionLockLost(lock.lockKey);
-      return;
+      if (written === 0) throw new SessionLockLost(redactId(lock.lockKey, id));
+      return written === 1;
     }
+    if (update === '1') return (await this.#eval(WRITE, key, [data, px, update])) === 1;
     if (this.client.status !== 'ready') await this.#ready();
     this.#coalesce();
     await this.client.set(key, data, 'PX', px);
+    return true;
   }
 
-  async updateTimestamp(id: string, _data: string, ttl: number): Promise<void> {
+  /** Refreshes a stored session's TTL; a missing record or a move marker is left as it is. */
+  async updateTimestamp(id: string, _data: string, ttl: number): Promise<boolean> {
     const key = this.key(id);
-    if (this.client.status !== 'ready') await this.#ready();
-    await this.client.pexpire(key, ms(ttl));
+    return (await this.#eval(TOUCH, key, [ms(ttlMs(ttl) / 1000)])) === 1;
   }
 
   async validateId(id: string): Promise<boolean> {
@@ -176,10 +215,9 @@ export class RedisAdapter extends AbstractAdapter {
     return (await this.client.exists(key)) === 1;
   }
 
-  async destroy(id: string): Promise<void> {
-    const key = this.key(id);
-    if (this.client.status !== 'ready') await this.#ready();
-    await this.client.del(key);
+  /** Resolves what was stored (so a move marker removed here can be followed), null when nothing. */
+  async destroy(id: string): Promise<string | null> {
+    return (await this.#eval(DESTROY, this.key(id), [])) as string | null;
   }
 
   /** Redis expires records by their TTL: nothing to sweep. */
@@ -218,7 +256,7 @@ export class RedisAdapter extends AbstractAdapter {
         }
         refused = true;
         const remaining = deadline - performance.now();
-        if (remaining <= 0) throw new SessionLockTimeout(lockKey, performance.now() - started);
+        if (remaining <= 0) throw new SessionLockTimeout(redactId(lockKey, id), performance.now() - started);
         if (listener === undefined) {
           listener = await this.#wakeups.listen(lockKey);
           continue; // a release during the subscription was not heard: try again at once
@@ -238,7 +276,8 @@ export class RedisAdapter extends AbstractAdapter {
     unlock: async (lock) => {
       await this.#eval(UNLOCK, lock.dataKey, [lock.token, lock.touchMs]);
     },
-    renew: async (lock) => (await this.#eval(RENEW, lock.dataKey, [lock.token, ms(this.#lockDefaults.expiry)])) === 1,
+    // The expiry the lock was taken with (locking: { expiry }), not the adapter's default.
+    renew: async (lock) => (await this.#eval(RENEW, lock.dataKey, [lock.token, ms(lock.expiry)])) === 1,
   };
 
   /**
@@ -301,6 +340,16 @@ export class RedisAdapter extends AbstractAdapter {
       clearTimeout(timer);
     }
   }
+}
+
+/** The `url` option, checked: a string with a redis:// or rediss:// scheme, alone. */
+function checkUrl(options: RedisAdapterOptions): string {
+  const url = options.url;
+  if (typeof url !== 'string' || !/^rediss?:\/\//i.test(url)) throw new InvalidOption('url', "must be a redis:// or rediss:// URL");
+  for (const other of ['host', 'port', 'socket', 'index', 'auth'] as const) {
+    if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with url: put it in the URL');
+  }
+  return url;
 }
 
 /** ioredis connection options from Phalcon's. */

@@ -3,7 +3,10 @@ import type { LockOptions } from '../adapters/Adapter';
 import type { Serializer } from '../serializers/Serializer';
 import { JsonSerializer } from '../serializers/JsonSerializer';
 
-/** Manager options. Unknown keys are kept, as Phalcon keeps them. */
+/**
+ * Manager options. The object is closed: an unknown key throws `InvalidOption` naming it
+ * (Phalcon keeps unknown keys; a misspelt option silently ignored is how sessions get lost).
+ */
 export interface ManagerOptions {
   /** Namespace for every key: `uniqueId#key`. */
   uniqueId?: string;
@@ -24,7 +27,24 @@ export interface ManagerOptions {
   locking?: boolean | Partial<LockOptions>;
   /** Where `session:*` events go (an EventEmitter, or the Koa app). */
   events?: EventEmitter;
-  [option: string]: unknown;
+  /**
+   * The largest serialized record, in bytes (UTF-8). A commit over it throws `SessionTooLarge`
+   * before anything is written, and the lock is released. @default 1048576 (1 MiB)
+   */
+  maxSize?: number;
+}
+
+/** Every key a ManagerOptions object may hold. */
+export const MANAGER_OPTION_KEYS: readonly (keyof ManagerOptions)[] = [
+  'uniqueId', 'lifetime', 'absoluteLifetime', 'strict', 'lazyWrite', 'serializer', 'locking', 'events', 'maxSize',
+];
+
+/** @see ManagerOptions.maxSize */
+export const DEFAULT_MAX_SIZE = 1024 * 1024;
+
+/** The byte limit of one serialized record. */
+export function maxSizeOf(options: ManagerOptions): number {
+  return options.maxSize ?? DEFAULT_MAX_SIZE;
 }
 
 /** Locking on with the adapter's own defaults. */

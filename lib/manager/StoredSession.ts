@@ -1,12 +1,12 @@
 import createDebug from 'debug';
-import type { Adapter, LockHandle, LockOptions } from '../adapters/Adapter';
-import { AdapterRuntimeError, InvalidSessionAdapter, SessionError } from '../errors';
+import type { Adapter, LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
+import { AdapterRuntimeError, InvalidSessionAdapter, InvalidSessionValue, SessionError, SessionTooLarge } from '../errors';
 import type { SessionEventName } from '../events';
-import { generateId, isValidId } from '../id';
+import { generateId, idTag, isValidId } from '../id';
 import type { Manager } from '../Manager';
-import { decodeRecord, emptyData, encodeRecord } from '../record';
+import { decodeRecord, emptyData, encodeMarker, encodeRecord, markerTarget } from '../record';
 import type { EventPayload } from './emit';
-import { absoluteLifetimeOf, lockOptionsOf, serializerOf, ttlOf, type ManagerOptions } from './ManagerOptions';
+import { absoluteLifetimeOf, lockOptionsOf, maxSizeOf, serializerOf, ttlOf, type ManagerOptions } from './ManagerOptions';
 import type { SessionTransport } from './SessionTransport';
 
 const debug = createDebug('koa-session-manager:manager');
@@ -16,6 +16,12 @@ const DONE: Promise<void> = Promise.resolve();
 
 /** Seconds the marker left by regenerateId() outlives the move: longer than any queued request. */
 const REGENERATED_MARKER_TTL = 60;
+
+/** How many move markers a destroy follows (a session regenerated twice within a minute has two). */
+const MAX_MARKER_HOPS = 4;
+
+/** The write options of an update (a session this request read). */
+const EXISTING: WriteOptions = Object.freeze({ existing: true });
 
 /** The Manager's `#emit`. */
 export type Emit = <E extends SessionEventName>(event: E, payload: EventPayload<E>) => void;
@@ -53,12 +59,15 @@ export class StoredSession {
    * replace the cookie of the signed-in session in the browser.
    */
   #orphan = false;
+  /** For an orphan: the id its cookie named and the id the marker there points to (never sent). */
+  #orphanOf: { id: string; movedTo: string } | null = null;
   /**
    * Set by regenerateId(): the stored id the data moves away from. The move happens at commit:
-   * the new record first, then the old id's marker (or copy) under the old lock, so a store
-   * failure in between leaves the old session whole.
+   * the new record first, then the old id's marker (or `copy`, the record as it was when
+   * regenerateId(false) was called) under the old lock, so a store failure in between leaves
+   * the old session whole.
    */
-  #movedFrom: { id: string; keepCopy: boolean } | null = null;
+  #movedFrom: { id: string; copy: string | null } | null = null;
 
   constructor(manager: Manager, emit: Emit) {
     this.#manager = manager;
@@ -95,6 +104,7 @@ export class StoredSession {
     this.#created = Date.now();
     this.#raw = null;
     this.#orphan = false;
+    this.#orphanOf = null;
     this.#movedFrom = null;
     const loaded = id === '' ? 'missing' : await this.#load(adapter, id, lock);
     if (typeof loaded !== 'object') {
@@ -137,16 +147,18 @@ export class StoredSession {
       this.#emit('session:expired', { id, reason: 'missing' });
       return 'missing';
     }
-    const record = decodeRecord(serializerOf(this.#options), text);
-    if (record === null) {
-      debug('undecodable data for %s', id);
-      this.#emit('session:invalid', { id, reason: 'data' });
-      return 'invalid';
-    }
-    if (record.r === 1) {
+    const movedTo = markerTarget(text);
+    const record = movedTo === undefined ? decodeRecord(serializerOf(this.#options), text) : null;
+    if (movedTo !== undefined || record?.r === 1) {
       this.#orphan = true;
+      this.#orphanOf = { id, movedTo: movedTo ?? '' };
       this.#emit('session:expired', { id, reason: 'regenerated' });
       return 'regenerated';
+    }
+    if (record === null) {
+      debug('undecodable data for %s', idTag(id));
+      this.#emit('session:invalid', { id, reason: 'data' });
+      return 'invalid';
     }
     const absolute = absoluteLifetimeOf(this.#options);
     if (absolute > 0 && Date.now() - record.c >= absolute * 1000) {
@@ -166,7 +178,7 @@ export class StoredSession {
   async persist(adapter: Adapter, transport: SessionTransport | null, data: Record<string, unknown>): Promise<void> {
     const id = this.id;
     if (this.#orphan) {
-      debug('request of a regenerated id: nothing is stored (%s)', id);
+      debug('request of a regenerated id: nothing is stored (%s)', idTag(id));
       return;
     }
     const moved = this.#movedFrom;
@@ -177,53 +189,113 @@ export class StoredSession {
       if (this.#sentCookie !== undefined && this.#sentCookie !== id) transport?.clearId(this.#manager.getName());
       return;
     }
-    const text = encodeRecord(serializerOf(this.#options), { c: this.#created, d: data });
+    const text = this.#encode(data);
     const ttl = ttlOf(this.#options);
     const lock = this.#lock ?? undefined;
     if (moved !== null) {
       await this.#store('write', id, () => adapter.write(id, text, ttl));
-      const old = moved.keepCopy ? text : encodeRecord(serializerOf(this.#options), { c: this.#created, d: {}, r: 1 });
-      const oldTtl = moved.keepCopy ? ttl : Math.min(ttl, REGENERATED_MARKER_TTL);
-      await this.#store('write', moved.id, () => adapter.write(moved.id, old, oldTtl, lock));
+      const old = moved.copy ?? encodeMarker(id);
+      const oldTtl = moved.copy !== null ? ttl : Math.min(ttl, REGENERATED_MARKER_TTL);
+      // An update: if a logout destroyed the old session meanwhile, the sign-in must not live on.
+      const kept = await this.#store('write', moved.id, () => adapter.write(moved.id, old, oldTtl, lock, EXISTING));
       this.#movedFrom = null;
+      if (kept === false) {
+        await this.#store('destroy', id, () => adapter.destroy(id));
+        return this.#discard(moved.id);
+      }
     } else if (text !== this.#raw || this.#options.lazyWrite === false || !adapter.updateTimestamp) {
+      // A session this request read is only updated: one that another request destroyed or
+      // moved away since is not brought back. Only a session this request made is created.
+      let written: boolean | void;
       try {
-        await adapter.write(id, text, ttl, lock);
+        written = await adapter.write(id, text, ttl, lock, this.#raw === null ? undefined : EXISTING);
       } catch (err) {
         throw this.#failure('write', id, err);
       }
+      if (written === false) return this.#discard(id);
     } else if (!adapter.touchesOnRead) {
-      await this.#store('touch', id, () => adapter.updateTimestamp!(id, text, ttl, lock));
+      const touched = await this.#store('touch', id, () => adapter.updateTimestamp!(id, text, ttl, lock));
+      if (touched === false) return this.#discard(id);
     }
     this.#raw = text;
     transport?.writeId(this.#manager.getName(), id, this.#cookieMaxAge(ttl));
   }
 
-  /** regenerateId(): a new id; the data leaves the stored id at the commit. */
-  regenerate(keepCopy: boolean): void {
+  /**
+   * The record text of `data`; `SessionTooLarge` over `maxSize` (nothing is written), and
+   * `InvalidSessionValue` for a value the serializer refuses (changed in place after set()).
+   */
+  #encode(data: Record<string, unknown>): string {
+    let text: string;
+    try {
+      text = encodeRecord(serializerOf(this.#options), { c: this.#created, d: data });
+    } catch (err) {
+      throw new InvalidSessionValue('(session)', (err as Error)?.message ?? String(err));
+    }
+    const max = maxSizeOf(this.#options);
+    // A UTF-16 unit is at most 3 UTF-8 bytes: count exactly only when it may matter.
+    if (text.length * 3 > max) {
+      const size = Buffer.byteLength(text);
+      if (size > max) throw new SessionTooLarge(size, max);
+    }
+    return text;
+  }
+
+  /** Another request destroyed or moved the session since this one read it: store nothing, send no cookie. */
+  #discard(id: string): void {
+    debug('session gone since it was read; changes dropped (%s)', idTag(id));
+    this.#raw = null;
+    this.#orphan = true;
+    this.#emit('session:discarded', { id, reason: 'gone' });
+  }
+
+  /**
+   * regenerateId(): a new id; the data leaves the stored id at the commit. With `keepCopy`
+   * (regenerateId(false)) the old id keeps the record as it is now, not as it will be at the
+   * commit: what is set after the call (the signed-in user) never reaches the old id.
+   */
+  regenerate(keepCopy: boolean, data: Record<string, unknown>): void {
     const oldId = this.id;
-    if (this.#movedFrom) this.#movedFrom.keepCopy = keepCopy;
-    else if (this.#raw !== null) this.#movedFrom = { id: oldId, keepCopy };
+    const copy = keepCopy ? this.#encode(data) : null;
+    if (this.#movedFrom) this.#movedFrom.copy = copy;
+    else if (this.#raw !== null) this.#movedFrom = { id: oldId, copy };
     this.id = generateId();
     this.#raw = null;
     this.#orphan = false;
+    this.#orphanOf = null;
     this.#emit('session:regenerated', { id: this.id, oldId });
   }
 
-  /** destroy(): remove the stored record and release the lock; resolves the id removed. */
-  async destroy(adapter: Adapter): Promise<string> {
+  /**
+   * destroy(): remove the stored record and release the lock; resolves the id removed and the
+   * ids ended with it. A move marker — found when the session was read (this request came with
+   * the pre-sign-in cookie), or removed now (a sign-in committed after this request read) — is
+   * followed: a logout racing a sign-in also ends the session the sign-in made.
+   */
+  async destroy(adapter: Adapter): Promise<{ id: string; followed: string[] }> {
+    const orphanOf = this.#orphanOf;
     // After regenerateId() the new id is not stored yet: what exists is the old one.
-    const id = this.#movedFrom?.id ?? this.id;
+    const id = orphanOf?.id ?? this.#movedFrom?.id ?? this.id;
     this.id = '';
     this.#movedFrom = null;
+    this.#orphanOf = null;
+    const followed: string[] = [];
     try {
-      await this.#store('destroy', id, () => adapter.destroy(id));
+      let removed = await this.#store('destroy', id, () => adapter.destroy(id));
+      let next = markerTarget(typeof removed === 'string' ? removed : '') || orphanOf?.movedTo;
+      for (let hop = 0; next && hop < MAX_MARKER_HOPS && isValidId(next); hop++) {
+        const target = next;
+        followed.push(target);
+        removed = await this.#store('destroy', target, () => adapter.destroy(target));
+        next = markerTarget(typeof removed === 'string' ? removed : '');
+      }
     } finally {
       await this.release();
     }
     this.#raw = null;
+    this.#orphan = false;
     this.#cookieSpent = true;
-    return id;
+    return { id, followed };
   }
 
   release(): Promise<void> {
@@ -262,7 +334,7 @@ export class StoredSession {
   #failure(operation: string, id: string, err: unknown): SessionError {
     const error = err instanceof SessionError ? err
       : new AdapterRuntimeError(`Session store ${operation} failed: ${(err as Error)?.message ?? err}`, 'ERR_SESSION_STORE', { cause: err });
-    debug('store %s failed: %s', operation, error.message);
+    debug('store %s failed for %s: %s', operation, idTag(id), error.message);
     this.#emit('session:storeError', { id, operation, error });
     return error;
   }

@@ -12,4 +12,10 @@
 export interface Serializer {
   stringify(value: unknown): string;
   parse(text: string): unknown;
+  /**
+   * Optional: why `value` would not come back as it is after `stringify` and `parse` (a
+   * sentence), or undefined when it would. `set()` refuses such a value with
+   * `InvalidSessionValue`, so nothing changes type or vanishes silently.
+   */
+  check?(value: unknown): string | undefined;
 }

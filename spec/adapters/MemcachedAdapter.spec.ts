@@ -1,3 +1,4 @@
+import { idTag } from '../../lib/id';
 import test, { type ExecutionContext, type TestFn } from 'ava';
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,18 +45,25 @@ const contractTest: TestFn = new Proxy(skipSubSecond(test, test.skip), {
 });
 
 adapterContract(contractTest, 'MemcachedAdapter', async () => {
-  const a = new MemcachedAdapter({ servers: [at(memcached())], lockingEnabled: true });
+  const a = new MemcachedAdapter({ servers: [at(memcached())] });
   return { adapter: a, cleanup: () => a.close() };
-}, { locking: true, persistent: true });
+}, {
+  locking: true,
+  persistent: true,
+  lockLoss: {
+    lose: async (_adapter, id) => void (await memcached().command(`delete sess-memc-${id}.lock`)),
+    twin: async () => new MemcachedAdapter({ servers: [at(memcached())] }),
+  },
+});
 
-test('MemcachedAdapter › options › Phalcon defaults: prefix sess-memc-, lifetime 3600, one server at 127.0.0.1:11211, locking off', (t) => {
+test('MemcachedAdapter › options › Phalcon defaults: prefix sess-memc-, lifetime 3600, one server at 127.0.0.1:11211, locking on unless lockingEnabled is false', (t) => {
   const a = new MemcachedAdapter({ persistentId: 'ph-mcid-' });
   t.teardown(() => a.close());
   t.is(a.prefix, 'sess-memc-');
   t.is(a.lifetime, 3600);
   t.is(a.serverFor('abc'), '127.0.0.1:11211');
-  t.is(a.lock, undefined, 'no lock() unless lockingEnabled');
-  t.is(typeof adapter(t, { lockingEnabled: true }).lock, 'function');
+  t.is(typeof a.lock, 'function', 'locking is on by default (Phalcon: off)');
+  t.is(adapter(t, { lockingEnabled: false }).lock, undefined, 'an explicit lockingEnabled: false is honoured');
 });
 
 test('MemcachedAdapter › options › memjs options are merged over bounded defaults; SASL credentials reach every server', (t) => {
@@ -348,7 +356,8 @@ test('MemcachedAdapter › locking › a lock that cannot be had fails after loc
   const held = await adapter(t, options).lock!(id);
   const started = performance.now();
   const err = await t.throwsAsync(adapter(t, options).lock!(id), { code: 'ERR_SESSION_LOCK_TIMEOUT' });
-  t.regex(err!.message, new RegExp(`^Could not acquire the session lock with key: sess-memc-${id}\\.lock`));
+  t.regex(err!.message, new RegExp(`^Could not acquire the session lock with key: sess-memc-${idTag(id)}\\.lock`));
+  t.false(err!.message.includes(id), 'the id never appears in a message');
   const waited = performance.now() - started;
   t.true(waited >= 150 && waited < 1000, String(waited));
   t.is(await memcached().get(`sess-memc-${id}.claim`), null, 'the waiter gave its claimed turn up');

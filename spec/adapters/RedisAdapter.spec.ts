@@ -1,3 +1,4 @@
+import { idTag } from '../../lib/id';
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -19,16 +20,23 @@ function adapter(t: { teardown(fn: () => unknown): void }, options: RedisAdapter
 }
 
 adapterContract(test, 'RedisAdapter', async () => {
-  const a = new RedisAdapter({ port: redis().port, lockingEnabled: true });
+  const a = new RedisAdapter({ port: redis().port });
   return { adapter: a, cleanup: () => a.close() };
-}, { locking: true, persistent: true });
+}, {
+  locking: true,
+  persistent: true,
+  lockLoss: {
+    lose: async (_adapter, id) => void (await cli('DEL', `sess-reds-{${id}}.lock`)),
+    twin: async () => new RedisAdapter({ port: redis().port }),
+  },
+});
 
-test('RedisAdapter › options › Phalcon defaults: prefix sess-reds-, lifetime 3600, locking off', (t) => {
+test('RedisAdapter › options › Phalcon defaults: prefix sess-reds-, lifetime 3600, locking on unless lockingEnabled is false', (t) => {
   const a = adapter(t);
   t.is(a.prefix, 'sess-reds-');
   t.is(a.lifetime, 3600);
-  t.is(a.lock, undefined, 'no lock() unless lockingEnabled');
-  t.is(typeof adapter(t, { lockingEnabled: true }).lock, 'function');
+  t.is(typeof a.lock, 'function', 'locking is on by default (Phalcon: off)');
+  t.is(adapter(t, { lockingEnabled: false }).lock, undefined, 'an explicit lockingEnabled: false is honoured');
 });
 
 for (const [option, value] of [
@@ -208,7 +216,8 @@ test('RedisAdapter › locking › a lock that cannot be had fails after lockRet
   const other = adapter(t, { lockingEnabled: true, lockRetries: 4, lockWaitTime: 50_000 });
   const started = performance.now();
   const err = await t.throwsAsync(other.lock!(id), { code: 'ERR_SESSION_LOCK_TIMEOUT' });
-  t.regex(err!.message, new RegExp(`^Could not acquire the session lock with key: sess-reds-\\{${id}\\}\\.lock`));
+  t.regex(err!.message, new RegExp(`^Could not acquire the session lock with key: sess-reds-\\{${idTag(id)}\\}\\.lock`));
+  t.false(err!.message.includes(id), 'the id never appears in a message');
   const waited = performance.now() - started;
   t.true(waited >= 150 && waited < 1000, String(waited));
   await held.release();

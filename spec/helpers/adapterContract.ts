@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext, TestFn } from 'ava';
-import type { Adapter, LockHandle, LockOptions } from '../../lib/adapters/Adapter';
+import { MOVE_MARKER_PREFIX, type Adapter, type LockHandle, type LockOptions } from '../../lib/adapters/Adapter';
 
 /** What the contract may expect of an adapter. */
 export interface ContractFeatures {
@@ -9,6 +9,15 @@ export interface ContractFeatures {
   locking: boolean;
   /** What is written can be read back (false for a null adapter). */
   persistent: boolean;
+  /**
+   * For a store shared by processes: lose a lock inside the store behind its holder's back (the
+   * lock key deleted, the lock file removed), and a second adapter on the same store, standing
+   * for another process (its own in-process queue).
+   */
+  lockLoss?: {
+    lose(adapter: Adapter, id: string): Promise<void>;
+    twin(adapter: Adapter): Promise<Adapter>;
+  };
 }
 
 /** Builds a fresh adapter for one test; `cleanup` runs when that test ends. */
@@ -59,15 +68,77 @@ export function adapterContract(test: TestFn, name: string, make: MakeAdapter, f
 
   test(title('destroy succeeds for a missing id'), async (t) => {
     const a = await setup(t);
-    await t.notThrowsAsync(a.destroy(newId()));
+    const removed = await a.destroy(newId());
+    t.true(removed === null || removed === undefined, `resolved ${String(removed)}`);
   });
 
-  test(title('gc resolves a number'), async (t) => {
+  if (!features.persistent) {
+    test(title('gc resolves 0: there is nothing to collect'), async (t) => {
+      const a = await setup(t);
+      t.is(await a.gc(1440), 0);
+    });
+    return;
+  }
+
+  test(title('destroy resolves the data it removed, so a move marker can be followed'), async (t) => {
     const a = await setup(t);
-    t.is(typeof (await a.gc(1440)), 'number');
+    const [id, marker] = [newId(), newId()];
+    await a.write(id, 'gone now', 60);
+    await a.write(marker, `${MOVE_MARKER_PREFIX}${newId()}`, 60);
+    t.is(await a.destroy(id), 'gone now');
+    t.true((await a.destroy(marker))?.startsWith(MOVE_MARKER_PREFIX));
+    t.is(await a.read(marker), null);
   });
 
-  if (!features.persistent) return;
+  test(title('update (existing) › writes over a live record and resolves true'), async (t) => {
+    const a = await setup(t);
+    const id = newId();
+    await a.write(id, 'one', 60);
+    t.not(await a.write(id, 'two', 60, undefined, { existing: true }), false);
+    t.is(await a.read(id), 'two');
+  });
+
+  test(title('update (existing) › never brings back a destroyed, expired or missing record'), async (t) => {
+    const a = await setup(t);
+    const [destroyed, expired, missing] = [newId(), newId(), newId()];
+    await a.write(destroyed, 'x', 60);
+    await a.destroy(destroyed);
+    await a.write(expired, 'x', 1);
+    await sleep(2200); // memcached's whole seconds, and room for a loaded machine
+    for (const id of [destroyed, expired, missing]) {
+      t.is(await a.write(id, 'back', 60, undefined, { existing: true }), false);
+      t.is(await a.read(id), null);
+    }
+  });
+
+  test(title('update (existing) › never replaces a move marker'), async (t) => {
+    const a = await setup(t);
+    const id = newId();
+    const marker = `${MOVE_MARKER_PREFIX}${newId()}`;
+    await a.write(id, marker, 60);
+    t.is(await a.write(id, 'the old session again', 60, undefined, { existing: true }), false);
+    t.is(await a.read(id), marker);
+  });
+
+  test(title('a move marker lives the time it was written with: no touch or read extends it'), async (t) => {
+    const a = await setup(t);
+    const id = newId();
+    const marker = `${MOVE_MARKER_PREFIX}${newId()}`;
+    await a.write(id, marker, 1);
+    if (a.updateTimestamp) t.not(await a.updateTimestamp(id, marker, 60), true, 'a touch reports no session');
+    t.is(await a.read(id, undefined, 60), marker);
+    await sleep(2200); // 1 s TTL, memcached's whole seconds, and room for a loaded machine
+    t.is(await a.read(id), null);
+  });
+
+  test(title('gc resolves a count and removes nothing live'), async (t) => {
+    const a = await setup(t);
+    const id = newId();
+    await a.write(id, 'live', 60);
+    const removed = await a.gc(1440);
+    t.true(Number.isInteger(removed) && removed >= 0, `resolved ${removed}`);
+    t.is(await a.read(id), 'live');
+  });
 
   for (const [what, data] of [
     ['plain text', '{"userId":42}'],
@@ -167,8 +238,8 @@ export function adapterContract(test: TestFn, name: string, make: MakeAdapter, f
     const [destroyed, missing] = [newId(), newId()];
     await a.write(destroyed, 'x', 60);
     await a.destroy(destroyed);
-    await a.updateTimestamp(destroyed, 'x', 60);
-    await a.updateTimestamp(missing, 'x', 60);
+    t.not(await a.updateTimestamp(destroyed, 'x', 60), true);
+    t.not(await a.updateTimestamp(missing, 'x', 60), true);
     t.is(await a.read(destroyed), null);
     t.is(await a.read(missing), null);
   });
@@ -224,6 +295,7 @@ export function adapterContract(test: TestFn, name: string, make: MakeAdapter, f
   });
 
   if (features.locking) lockingContract(test, title, setup, locker);
+  if (features.locking && features.lockLoss) lockLossContract(test, title, setup, locker, features.lockLoss);
 }
 
 type Setup = (t: ExecutionContext) => Promise<Adapter>;
@@ -356,5 +428,47 @@ function lockingContract(test: TestFn, title: (what: string) => string, setup: S
     await sleep(100);
     await t.notThrowsAsync(a.write(id, 'mine', 60, held));
     t.is(await a.read(id), 'mine');
+  });
+}
+
+/** Whether the handle still counts itself as holding its lock (a getter, or FileLock's async check). */
+async function believesHeld(handle: LockHandle): Promise<boolean> {
+  const held = (handle as unknown as { held: boolean | (() => Promise<boolean>) }).held;
+  return typeof held === 'function' ? held.call(handle) : held;
+}
+
+/**
+ * The fence inside the store: a lock lost there while its holder still counts it as held (a
+ * long GC pause, a failover, an operator's DEL) must not let the holder overwrite what the next
+ * holder wrote. The in-process flags cannot decide these specs: only the store's own check can.
+ */
+function lockLossContract(test: TestFn, title: (what: string) => string, setup: Setup, locker: Locker, loss: NonNullable<ContractFeatures['lockLoss']>): void {
+  test(title('lock loss in the store › the late write of the holder that lost it is refused, the newer data kept'), async (t) => {
+    const a = await setup(t);
+    const other = await loss.twin(a);
+    t.teardown(() => other.close?.());
+    const id = newId();
+    await a.write(id, 'before', 60);
+    const first = await locker(t, a)(id, { wait: 2, expiry: 30 });
+    await loss.lose(a, id);
+    const second = await locker(t, other)(id, { wait: 2, expiry: 30 });
+    t.is(await other.read(id, second), 'before');
+    await other.write(id, 'newer', 60, second);
+    await second.release();
+    await t.throwsAsync(() => a.write(id, 'stale', 60, first), LOCK_LOST);
+    t.is(await a.read(id), 'newer');
+  });
+
+  test(title('lock loss in the store › noticed by the renewal: the holder stops counting it as held'), async (t) => {
+    const a = await setup(t);
+    const id = newId();
+    await a.write(id, 'before', 60);
+    const held = await locker(t, a)(id, { wait: 2, expiry: 0.9 }); // renewed every 0.3 s
+    await loss.lose(a, id);
+    const deadline = Date.now() + 10_000;
+    while (await believesHeld(held) && Date.now() < deadline) await sleep(50);
+    t.false(await believesHeld(held), 'a renewal found the lock gone');
+    await t.throwsAsync(() => a.write(id, 'stale', 60, held), LOCK_LOST);
+    t.is(await a.read(id), 'before');
   });
 }

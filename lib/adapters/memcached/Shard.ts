@@ -8,6 +8,7 @@ export interface MemjsClient {
   get(key: string): Promise<{ value: Buffer | string | null }>;
   set(key: string, value: string, options: { expires: number }): Promise<boolean | null>;
   add(key: string, value: string, options: { expires: number }): Promise<boolean | null>;
+  replace(key: string, value: string, options: { expires: number }): Promise<boolean | null>;
   touch(key: string, expires: number): Promise<boolean | null>;
   delete(key: string): Promise<boolean | null>;
 }
@@ -46,6 +47,11 @@ export class Shard {
   /** Store only if `key` is absent (atomic in memcached); true when stored. */
   async add(key: string, value: string, expires: number): Promise<boolean> {
     return (await this.#run('add', () => this.client.add(key, value, { expires }))) === true;
+  }
+
+  /** Store only if `key` exists (atomic in memcached); true when stored. */
+  async replace(key: string, value: string, expires: number): Promise<boolean> {
+    return (await this.#run('replace', () => this.client.replace(key, value, { expires }))) === true;
   }
 
   /** A new expiry for an existing item, data unchanged; false when there is none. */

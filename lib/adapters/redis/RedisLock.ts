@@ -22,6 +22,8 @@ export class RedisLock implements LockHandle {
   #renewal: NodeJS.Timeout | undefined;
   #done = false;
   #lost = false;
+  /** Seconds: the expiry this lock was taken with, which every renewal extends it to. */
+  readonly expiry: number;
 
   constructor(
     private readonly owner: LockOwner,
@@ -33,6 +35,7 @@ export class RedisLock implements LockHandle {
     options: LockOptions,
   ) {
     this.#prefetched = data;
+    this.expiry = options.expiry;
     if (options.renew !== false) {
       this.#renewal = setInterval(() => void this.#renew(), (options.expiry * 1000) / 3);
       this.#renewal.unref();

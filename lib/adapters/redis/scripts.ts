@@ -20,10 +20,35 @@ function script(keys: Script['keys'], lua: string): Script {
 // without it, a process with a queue of its own requests would take the lock back from under
 // another process's waiter after every release, since its next request is already at hand.
 
-/** GET the data and, when ARGV[1] > 0, refresh its TTL (ms) in the same round trip. */
-export const READ = script(1, `
+// A move marker (a value beginning with "\0moved:", see MOVE_MARKER_PREFIX) lives the time it was
+// written with: no read or touch extends it, and an update (ARGV flag '1') never replaces it.
+const SESSION = `local function session(value) return value and string.sub(value, 1, 7) ~= '\\0moved:' end
+`;
+
+/** GET the data and, when ARGV[1] > 0 and it is a session (no marker), refresh its TTL (ms) in the same round trip. */
+export const READ = script(1, `${SESSION}
 local value = redis.call('GET', KEYS[1])
-if value and tonumber(ARGV[1]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if tonumber(ARGV[1]) > 0 and session(value) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return value`);
+
+/** Extend a session's TTL to ARGV[1] ms: 1, or 0 when there is no session (missing, or a marker). */
+export const TOUCH = script(1, `${SESSION}
+if not session(redis.call('GET', KEYS[1])) then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[1])`);
+
+/**
+ * SET data ARGV[1] with TTL ARGV[2] ms; with ARGV[3] == '1' only over a stored session (an
+ * update never brings back a destroyed record nor replaces a move marker). 1 when written, 0 not.
+ */
+export const WRITE = script(1, `${SESSION}
+if ARGV[3] == '1' and not session(redis.call('GET', KEYS[1])) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`);
+
+/** DEL the data and return what it held (GETDEL, also on Redis before 6.2). */
+export const DESTROY = script(1, `
+local value = redis.call('GET', KEYS[1])
+if value then redis.call('DEL', KEYS[1]) end
 return value`);
 
 /**
@@ -49,18 +74,22 @@ return 1`);
 
 /**
  * Fenced write and unlock: only while KEYS[2] still holds token ARGV[3], SET data ARGV[1] with TTL
- * ARGV[2] ms, then release the lock. 1 when written, 0 when the lock was lost (nothing changed).
+ * ARGV[2] ms, then release the lock. With ARGV[4] == '1' (an update) only over a stored session.
+ * 1 when written, 0 when the lock was lost (nothing changed), 2 when the update found no session
+ * (nothing written, the lock released).
  */
-export const WRITE_UNLOCK = script(2, `
+export const WRITE_UNLOCK = script(2, `${SESSION}
 if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local result = 1
+if ARGV[4] == '1' and not session(redis.call('GET', KEYS[1])) then result = 2
+else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 redis.call('DEL', KEYS[2])
 redis.call('PUBLISH', KEYS[2], '1')
-return 1`);
+return result`);
 
-/** Release the lock if token ARGV[1] still holds it; refresh the data TTL to ARGV[2] ms when > 0. */
-export const UNLOCK = script(2, `
-if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+/** Release the lock if token ARGV[1] still holds it; refresh a session's TTL to ARGV[2] ms when > 0. */
+export const UNLOCK = script(2, `${SESSION}
+if tonumber(ARGV[2]) > 0 and session(redis.call('GET', KEYS[1])) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('PUBLISH', KEYS[2], '1')
