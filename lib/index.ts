@@ -30,4 +30,5 @@ export { sessionPolicy } from './koa/policy';
 export { sessionBag } from './koa/state';
 export type { SessionMiddleware } from './koa/middleware';
 export type { SessionOptions } from './koa/options';
-export type { CookieOptions } from './koa/cookie';
+export type { CookieOptions, CacheLimiter } from './koa/cookie';
+export { checkOptionKeys } from './closedOptions';

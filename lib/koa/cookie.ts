@@ -1,4 +1,6 @@
 import type { Context } from 'koa';
+import { checkOptionKeys } from '../closedOptions';
+import { InvalidOption } from '../errors';
 import type { SessionTransport } from '../Manager';
 
 /** Cookie attributes of the session cookie. */
@@ -9,23 +11,106 @@ export interface CookieOptions {
   domain?: string;
   /** @default true */
   httpOnly?: boolean;
-  /** @default 'lax' */
+  /** `'none'` needs `secure: true`. @default 'lax' */
   sameSite?: 'lax' | 'strict' | 'none' | false;
   /**
    * `'auto'` sets Secure when the request came over HTTPS (or through a trusted proxy that says
-   * so: Koa's `app.proxy`), and never throws over plain HTTP. `true` always sets it.
+   * so: Koa's `app.proxy`), and never throws over plain HTTP. `true` always sets it; a cookie
+   * name starting with `__Secure-` or `__Host-`, or `sameSite: 'none'`, needs `true`.
    * @default 'auto'
    */
   secure?: boolean | 'auto';
+  /**
+   * A cookie without Max-Age or Expires, which the browser forgets when it closes (PHP's
+   * `session.cookie_lifetime = 0`); the store still keeps the session for the idle `lifetime`.
+   * @default false
+   */
+  browserSession?: boolean;
 }
 
-/** The parts of every Set-Cookie value that do not depend on the request, built once. */
-export function cookieSuffix(options: Required<Omit<CookieOptions, 'domain' | 'secure'>> & Pick<CookieOptions, 'domain'>): string {
-  let suffix = `; Path=${options.path}`;
-  if (options.domain) suffix += `; Domain=${options.domain}`;
-  if (options.sameSite) suffix += `; SameSite=${options.sameSite[0].toUpperCase()}${options.sameSite.slice(1)}`;
-  if (options.httpOnly) suffix += '; HttpOnly';
-  return suffix;
+/**
+ * PHP's `session.cache_limiter`, for the responses that set or clear the session cookie:
+ * `'nocache'` forbids every cache, `'private'` and `'private_no_expire'` allow only the
+ * browser's own, `''` sends nothing. (PHP's `'public'` is not offered: a shared cache would
+ * hand one visitor's session cookie to the next.)
+ */
+export type CacheLimiter = 'nocache' | 'private' | 'private_no_expire' | '';
+
+/** What the transport of every request needs, computed once per middleware. */
+export interface CookieSettings {
+  /** The Set-Cookie attributes that do not depend on the request (`; Path=/; HttpOnly`…). */
+  readonly suffix: string;
+  readonly secure: boolean | 'auto';
+  readonly browserSession: boolean;
+  /** Headers set with the cookie, flat: name, value, name, value… */
+  readonly cacheHeaders: readonly string[];
+}
+
+const COOKIE_KEYS: readonly (keyof CookieOptions)[] = ['path', 'domain', 'httpOnly', 'sameSite', 'secure', 'browserSession'];
+
+const LIFETIME_HINT = 'the cookie lives as long as the session: top-level `lifetime`, in seconds (the store TTL and the cookie Max-Age alike); `cookie.browserSession: true` for a cookie that ends with the browser';
+const COOKIE_HINTS: Readonly<Record<string, string>> = {
+  maxAge: LIFETIME_HINT,
+  expires: LIFETIME_HINT,
+  signed: 'not needed: nothing is signed; session ids are 24 random bytes from the CSPRNG and are checked against the store on the server',
+  overwrite: 'not needed: the middleware replaces its own Set-Cookie and keeps every other one',
+  name: 'use the top-level `name`',
+};
+
+const DOMAIN = /^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
+
+/**
+ * Check `cookie` (session() option `cookie`) for the cookie named `name`, with the rules
+ * browsers enforce (a cookie breaking them is dropped silently), and build its settings.
+ */
+export function resolveCookie(cookie: CookieOptions, name: string): Omit<CookieSettings, 'cacheHeaders'> {
+  if (typeof cookie !== 'object' || cookie === null) throw new InvalidOption('cookie', 'must be an object');
+  checkOptionKeys('cookie', cookie, COOKIE_KEYS, COOKIE_HINTS);
+  const path = cookie.path ?? '/';
+  if (typeof path !== 'string' || !/^\/[\x20-\x3a\x3c-\x7e]*$/.test(path)) throw new InvalidOption('cookie.path', 'must start with "/" and hold no ";" or control characters');
+  const domain = cookie.domain;
+  if (domain !== undefined && (typeof domain !== 'string' || !DOMAIN.test(domain))) throw new InvalidOption('cookie.domain', 'must be a domain name');
+  const sameSite = cookie.sameSite ?? 'lax';
+  if (!['lax', 'strict', 'none', false].includes(sameSite)) throw new InvalidOption('cookie.sameSite', "must be 'lax', 'strict', 'none' or false");
+  const secure = cookie.secure ?? 'auto';
+  if (secure !== 'auto' && typeof secure !== 'boolean') throw new InvalidOption('cookie.secure', "must be true, false or 'auto'");
+  if (sameSite === 'none' && secure !== true) {
+    throw new InvalidOption('cookie.sameSite', "'none' needs cookie.secure: true (browsers drop a SameSite=None cookie without Secure, and 'auto' leaves Secure out over plain HTTP)");
+  }
+  // Browsers match the prefixes ignoring case (RFC 6265bis), so `__host-sid` is bound as well.
+  const prefix = /^__host-/i.test(name) ? '__Host-' : /^__secure-/i.test(name) ? '__Secure-' : '';
+  if (prefix !== '') {
+    const rule = `a cookie named "${name}" (prefix ${prefix}) is dropped by browsers unless`;
+    if (secure !== true) throw new InvalidOption('cookie.secure', `must be true: ${rule} it is Secure`);
+    if (prefix === '__Host-' && path !== '/') throw new InvalidOption('cookie.path', `must be '/': ${rule} its Path is /`);
+    if (prefix === '__Host-' && domain !== undefined) throw new InvalidOption('cookie.domain', `must be left out: ${rule} it is host-only (no Domain)`);
+  }
+  const httpOnly = cookie.httpOnly ?? true;
+  if (typeof httpOnly !== 'boolean') throw new InvalidOption('cookie.httpOnly', 'must be true or false');
+  const browserSession = cookie.browserSession ?? false;
+  if (typeof browserSession !== 'boolean') throw new InvalidOption('cookie.browserSession', 'must be true or false');
+
+  let suffix = `; Path=${path}`;
+  if (domain) suffix += `; Domain=${domain}`;
+  if (sameSite) suffix += `; SameSite=${sameSite[0].toUpperCase()}${sameSite.slice(1)}`;
+  if (httpOnly) suffix += '; HttpOnly';
+  return { suffix, secure, browserSession };
+}
+
+/** PHP's date for "already expired" (ext/session/session.c), sent by 'nocache' and 'private'. */
+const PHP_EXPIRED = 'Thu, 19 Nov 1981 08:52:00 GMT';
+
+/**
+ * The headers of `limiter`, as PHP's ext/session sends them (without its Last-Modified of the
+ * script file); `maxAge` in seconds.
+ */
+export function cacheHeadersOf(limiter: CacheLimiter, maxAge: number): readonly string[] {
+  switch (limiter) {
+    case 'nocache': return ['Expires', PHP_EXPIRED, 'Cache-Control', 'no-store, no-cache, must-revalidate', 'Pragma', 'no-cache'];
+    case 'private': return ['Expires', PHP_EXPIRED, 'Cache-Control', `private, max-age=${maxAge}`];
+    case 'private_no_expire': return ['Cache-Control', `private, max-age=${maxAge}`];
+    default: return [];
+  }
 }
 
 /** The first value of cookie `name` in a Cookie header, without building a map of all cookies. */
@@ -56,23 +141,32 @@ function expiresIn(seconds: number): string {
   return expiresText;
 }
 
-/** The Koa side of a Manager: reads the Cookie header, writes Set-Cookie. */
+/**
+ * The Koa side of a Manager: reads the Cookie header, writes Set-Cookie, and with every
+ * Set-Cookie of the session the cache headers (a shared cache must never store a response that
+ * carries a session cookie, whatever Cache-Control the route set).
+ */
 export class KoaTransport implements SessionTransport {
-  constructor(readonly context: Context, private readonly suffix: string, private readonly secure: boolean | 'auto') {}
+  constructor(readonly context: Context, private readonly settings: CookieSettings) {}
 
   readId(name: string): string | undefined {
     return readCookie(this.context.request.header.cookie, name);
   }
 
   writeId(name: string, id: string, maxAge: number): void {
+    const { suffix } = this.settings;
+    if (this.settings.browserSession) {
+      this.#set(name, `${name}=${id}${suffix}`);
+      return;
+    }
     // Rounded up: the cookie may outlive the record by under a second (the server still checks),
     // but must not vanish while the record is alive.
     const seconds = Math.ceil(maxAge);
-    this.#set(name, `${name}=${id}; Max-Age=${seconds}; Expires=${expiresIn(seconds)}${this.suffix}`);
+    this.#set(name, `${name}=${id}; Max-Age=${seconds}; Expires=${expiresIn(seconds)}${suffix}`);
   }
 
   clearId(name: string): void {
-    this.#set(name, `${name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${this.suffix}`);
+    this.#set(name, `${name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${this.settings.suffix}`);
   }
 
   headersSent(): boolean {
@@ -81,9 +175,11 @@ export class KoaTransport implements SessionTransport {
 
   /** Replaces an earlier Set-Cookie of the same name from this response, keeps all others. */
   #set(name: string, value: string): void {
-    const secure = this.secure === 'auto' ? this.context.secure : this.secure;
+    const secure = this.settings.secure === 'auto' ? this.context.secure : this.settings.secure;
     const cookie = secure ? `${value}; Secure` : value;
     const response = this.context.response;
+    const headers = this.settings.cacheHeaders;
+    for (let i = 0; i < headers.length; i += 2) response.set(headers[i], headers[i + 1]);
     const previous = response.get('Set-Cookie') as string | string[] | undefined;
     if (!previous || previous.length === 0) {
       response.set('Set-Cookie', [cookie]);

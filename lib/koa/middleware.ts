@@ -35,7 +35,7 @@ export interface SessionMiddleware extends Middleware {
  */
 export function session(options: SessionOptions = {}): SessionMiddleware {
   const resolved = resolveOptions(options);
-  const { adapter, manager: managerOptions, name, cookieSuffix, secure } = resolved;
+  const { adapter, manager: managerOptions, name, cookie } = resolved;
   const lazy = resolved.start === 'lazy';
   const collect = garbageCollector(resolved);
 
@@ -47,7 +47,7 @@ export function session(options: SessionOptions = {}): SessionMiddleware {
     const raw = unwrap(manager); // the middleware's calls skip the property-access proxy
     raw.setAdapter(adapter); // (chained calls would return to the proxy)
     raw.setName(name);
-    raw.setTransport(new KoaTransport(ctx, cookieSuffix, secure));
+    raw.setTransport(new KoaTransport(ctx, cookie));
     ctx.session = manager;
     setRequestState(ctx, { manager, raw, options: resolved });
     if (lazy) raw[REQUIRE_START]();
@@ -61,7 +61,7 @@ export function session(options: SessionOptions = {}): SessionMiddleware {
         // The handler's own error wins; the store error was emitted as session:storeError.
         debug('commit failed after a handler error: %s', (commitError as Error).message);
       }
-      keepSessionCookie(ctx, name, err);
+      keepSessionCookie(ctx, name, cookie.cacheHeaders, err);
       throw err;
     } finally {
       collect();
@@ -95,9 +95,9 @@ function garbageCollector({ gc, adapter, lifetime, events }: ResolvedOptions): (
 /**
  * Koa's error response removes every header, the session cookie too: a new session (or one
  * whose id was just regenerated) would be stored but never reach the browser. Koa re-applies
- * `err.headers`, so the cookie goes there.
+ * `err.headers`, so the cookie goes there, with the cache headers that keep it out of shared caches.
  */
-function keepSessionCookie(ctx: Context, name: string, err: unknown): void {
+function keepSessionCookie(ctx: Context, name: string, cacheHeaders: readonly string[], err: unknown): void {
   const cookies = ctx.response.get('Set-Cookie') as string | string[] | undefined;
   const ours = (Array.isArray(cookies) ? cookies : cookies ? [cookies] : []).filter((c) => c.startsWith(`${name}=`));
   if (ours.length === 0 || typeof err !== 'object' || err === null || Object.isFrozen(err)) return;
@@ -106,5 +106,9 @@ function keepSessionCookie(ctx: Context, name: string, err: unknown): void {
   const existing = headers['Set-Cookie'] ?? headers['set-cookie'];
   headers['Set-Cookie'] = [...(Array.isArray(existing) ? existing : existing ? [existing] : []), ...ours];
   delete headers['set-cookie'];
+  for (let i = 0; i < cacheHeaders.length; i += 2) {
+    for (const key of Object.keys(headers)) if (key.toLowerCase() === cacheHeaders[i].toLowerCase()) delete headers[key];
+    headers[cacheHeaders[i]] = cacheHeaders[i + 1];
+  }
   carrier.headers = headers;
 }

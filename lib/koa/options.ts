@@ -4,14 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Adapter, LockOptions } from '../adapters/Adapter';
 import { StreamAdapter } from '../adapters/StreamAdapter';
+import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, SavePathUnavailable } from '../errors';
 import type { FlashOptions } from '../Flash';
 import { isValidName } from '../id';
 import type { ManagerOptions } from '../Manager';
+import { DEFAULT_MAX_SIZE } from '../manager/ManagerOptions';
 import type { Serializer } from '../serializers/Serializer';
-import { cookieSuffix, type CookieOptions } from './cookie';
+import { cacheHeadersOf, resolveCookie, type CacheLimiter, type CookieOptions, type CookieSettings } from './cookie';
 
-/** Options of the `session()` middleware; every one is checked when the middleware is made. */
+/**
+ * Options of the `session()` middleware; every one is checked when the middleware is made, and
+ * an unknown key (here, in `cookie`, `locking` or `gc`) throws `InvalidOption` naming the option
+ * to use instead.
+ */
 export interface SessionOptions {
   /** Where sessions are stored. @default a StreamAdapter in `<os tmpdir>/koa-session-manager-<uid>` (mode 0700) */
   adapter?: Adapter;
@@ -19,9 +25,12 @@ export interface SessionOptions {
   name?: string;
   /** Cookie attributes. */
   cookie?: CookieOptions;
-  /** Idle lifetime in seconds: store TTL and cookie Max-Age. @default 3600 */
+  /**
+   * Idle lifetime in seconds: store TTL and cookie Max-Age; at most 34560000 (400 days, the
+   * browsers' cap on a cookie's lifetime). @default the adapter's `lifetime`, else 3600
+   */
   lifetime?: number;
-  /** Absolute lifetime in seconds from creation, whatever the activity; 0 for none. @default 0 */
+  /** Absolute lifetime in seconds from creation, whatever the activity; 0 for none; at most 400 days. @default 0 */
   absoluteLifetime?: number;
   /** Replace an id the store does not know by a fresh one. @default true */
   strict?: boolean;
@@ -57,6 +66,25 @@ export interface SessionOptions {
    * @default 'eager'
    */
   start?: 'eager' | 'lazy';
+  /**
+   * The largest serialized session record, in bytes: a commit over it throws `SessionTooLarge`
+   * and writes nothing. @default 1048576 (1 MiB)
+   */
+  maxSize?: number;
+  /**
+   * Cache headers sent with every response that sets or clears the session cookie, replacing
+   * the route's (PHP's `session.cache_limiter`): `'nocache'` sends `Cache-Control: no-store,
+   * no-cache, must-revalidate`, `Pragma: no-cache` and an `Expires` in the past; `'private'`
+   * sends `Cache-Control: private, max-age=<cacheExpire>` and an `Expires` in the past;
+   * `'private_no_expire'` the `Cache-Control` only; `''` nothing (the app sees to it).
+   * @default 'nocache'
+   */
+  cacheLimiter?: CacheLimiter;
+  /**
+   * The `max-age` of `cacheLimiter: 'private'` and `'private_no_expire'`, in seconds (PHP's
+   * `session.cache_expire` is in minutes: 180 there is 10800 here). @default 10800
+   */
+  cacheExpire?: number;
 }
 
 /** Everything the per-request path needs, computed once. */
@@ -64,8 +92,7 @@ export interface ResolvedOptions {
   adapter: Adapter;
   name: string;
   manager: ManagerOptions;
-  cookieSuffix: string;
-  secure: boolean | 'auto';
+  cookie: CookieSettings;
   lifetime: number;
   gc: false | { probability: number } | { interval: number };
   events: EventEmitter;
@@ -74,12 +101,27 @@ export interface ResolvedOptions {
   start: 'eager' | 'lazy';
 }
 
+/** 400 days: browsers cap a cookie's lifetime there (RFC 6265bis), so no session outlives it. */
+const MAX_LIFETIME = 400 * 86400;
+
 function seconds(option: string, value: unknown, fallback: number, allowZero = false): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
     throw new InvalidOption(option, `must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds`);
   }
   return value;
+}
+
+/** `seconds()` of a session lifetime, which a cookie must be able to carry. */
+function lifetimeSeconds(option: string, value: unknown, fallback: number, allowZero = false): number {
+  const result = seconds(option, value, fallback, allowZero);
+  if (result > MAX_LIFETIME) {
+    const asMs = Math.round(result / 1000);
+    const guess = asMs >= 1 && asMs <= MAX_LIFETIME ? `: did you mean ${asMs}?` : '';
+    const from = value === undefined ? " (taken from the adapter's lifetime)" : '';
+    throw new InvalidOption(option, `is in seconds, not milliseconds, and at most ${MAX_LIFETIME} (400 days, the longest browsers keep a cookie); ${result}${from} is ${Math.round(result / 86400)} days${guess}`);
+  }
+  return result;
 }
 
 function flag(option: string, value: unknown, fallback: boolean): boolean {
@@ -108,9 +150,76 @@ function isAdapter(value: unknown): value is Adapter {
   return typeof a === 'object' && a !== null && ['read', 'write', 'destroy', 'gc'].every((m) => typeof a[m as keyof Adapter] === 'function');
 }
 
+const SESSION_KEYS: readonly (keyof SessionOptions)[] = [
+  'adapter', 'name', 'cookie', 'lifetime', 'absoluteLifetime', 'strict', 'lazyWrite', 'uniqueId', 'serializer',
+  'locking', 'gc', 'events', 'flash', 'persistentName', 'start', 'maxSize', 'cacheLimiter', 'cacheExpire',
+];
+
+const NOT_SIGNED = 'not needed: nothing is signed; session ids are 24 random bytes from the CSPRNG, checked against the store on the server (strict mode)';
+const IN_COOKIE = (key: string) => `a cookie attribute: use \`cookie: { ${key} }\``;
+
+/** Options of koa-session, express-session, @fastify/session and PHP/Phalcon, and what to use here. */
+const SESSION_HINTS: Readonly<Record<string, string>> = {
+  store: 'use `adapter`: an adapter instance such as new StreamAdapter({ savePath }), new RedisAdapter({ … }) or new MemcachedAdapter({ … }) (express-session\'s `store`)',
+  maxAge: 'use `lifetime`, in seconds (koa-session\'s and express-session\'s maxAge is in milliseconds): it is the idle lifetime, the store TTL and the cookie Max-Age',
+  expires: 'use `lifetime` (idle seconds: store TTL and cookie Max-Age), or `cookie.browserSession: true` for a cookie that ends with the browser',
+  key: 'use `name`: the cookie name (koa-session\'s `key`)',
+  cookieName: 'use `name`: the cookie name',
+  secret: NOT_SIGNED,
+  secrets: NOT_SIGNED,
+  keys: NOT_SIGNED,
+  signed: NOT_SIGNED,
+  genid: 'ids are always 24 random bytes from node:crypto (see generateId()); there is no generator option',
+  idLength: 'ids are always 24 random bytes from node:crypto; there is no length option',
+  rolling: 'not needed: every request that starts the session (unless read-only) refreshes the store TTL and sends the cookie again with a full Max-Age; `absoluteLifetime` caps the whole session',
+  renew: 'not needed: the idle `lifetime` starts again at every request that starts the session (unless read-only), in the store and in the cookie',
+  resave: 'not needed: changed data is written, unchanged data only refreshes the TTL (`lazyWrite: true`); `lazyWrite: false` writes every time',
+  saveUninitialized: 'not needed: a new session that holds nothing is never stored and gets no cookie; it is saved once something is set',
+  unset: 'not needed: ctx.session.remove(key) removes a key, ctx.session.destroy() removes the session',
+  autoCommit: 'not needed: the middleware always commits after the route, also when it throws; `await ctx.session.writeClose()` commits early',
+  proxy: 'set `app.proxy = true` on the Koa app: with `cookie.secure: \'auto\'` a request a trusted proxy marks as HTTPS (X-Forwarded-Proto) gets a Secure cookie',
+  encode: 'use `serializer`: { stringify, parse }',
+  decode: 'use `serializer`: { stringify, parse }',
+  path: IN_COOKIE('path'),
+  domain: IN_COOKIE('domain'),
+  httpOnly: IN_COOKIE('httpOnly'),
+  secure: IN_COOKIE('secure'),
+  sameSite: IN_COOKIE('sameSite'),
+  overwrite: 'not needed: the middleware replaces its own Set-Cookie and keeps every other one',
+  savePath: 'an adapter option: `adapter: new StreamAdapter({ savePath })`',
+  prefix: 'an adapter option (the key prefix in the store): e.g. `adapter: new RedisAdapter({ prefix })`',
+  host: 'an adapter option: e.g. `adapter: new RedisAdapter({ host, port })`',
+  port: 'an adapter option: e.g. `adapter: new RedisAdapter({ host, port })`',
+  use_strict_mode: 'use `strict`',
+  lazy_write: 'use `lazyWrite`',
+  gc_maxlifetime: 'use `lifetime` (seconds)',
+  gc_probability: 'use `gc: { probability: gc_probability / gc_divisor }`',
+  gc_divisor: 'use `gc: { probability: gc_probability / gc_divisor }`',
+  cookie_lifetime: 'the cookie follows `lifetime`; `cookie.browserSession: true` is PHP\'s cookie_lifetime = 0',
+  cache_limiter: 'use `cacheLimiter`',
+  cache_expire: 'use `cacheExpire`, in seconds (PHP\'s is in minutes)',
+};
+
+const LOCKING_KEYS: readonly (keyof LockOptions)[] = ['wait', 'expiry', 'renew'];
+const LOCKING_HINTS: Readonly<Record<string, string>> = {
+  timeout: 'use `wait`: the longest wait for the lock, in seconds',
+  ttl: 'use `expiry`: seconds after which a dead holder\'s lock is taken over',
+  retries: 'not needed: a waiter gets the lock when it is released; `wait` bounds the wait, in seconds',
+  retryDelay: 'not needed: a waiter gets the lock when it is released; `wait` bounds the wait, in seconds',
+};
+
+const GC_KEYS: readonly string[] = ['probability', 'interval'];
+const GC_HINTS: Readonly<Record<string, string>> = {
+  divisor: '`probability` is a share from 0 to 1: PHP\'s gc_probability / gc_divisor',
+  maxLifetime: 'expired means idle for longer than the top-level `lifetime`',
+};
+
+const CACHE_LIMITERS: readonly unknown[] = ['nocache', 'private', 'private_no_expire', ''];
+
 /** Check every option and fill in the defaults; throws InvalidOption naming the first bad one. */
 export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOption('options', 'must be an object');
+  checkOptionKeys('', options, SESSION_KEYS, SESSION_HINTS);
   if (options.adapter !== undefined && !isAdapter(options.adapter)) {
     throw new InvalidOption('adapter', 'must implement read, write, destroy and gc');
   }
@@ -119,37 +228,30 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   if (!isValidName(name) || !/^[A-Za-z0-9_-]+$/.test(name)) {
     throw new InvalidOption('name', 'may hold only ASCII letters, digits, "_" and "-", and not only digits');
   }
-  const cookie = options.cookie ?? {};
-  const path = cookie.path ?? '/';
-  if (typeof path !== 'string' || !/^\/[\x20-\x3a\x3c-\x7e]*$/.test(path)) throw new InvalidOption('cookie.path', 'must start with "/" and hold no ";" or control characters');
-  if (cookie.domain !== undefined && !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(cookie.domain)) {
-    throw new InvalidOption('cookie.domain', 'must be a domain name');
-  }
-  const sameSite = cookie.sameSite ?? 'lax';
-  if (!['lax', 'strict', 'none', false].includes(sameSite)) throw new InvalidOption('cookie.sameSite', "must be 'lax', 'strict', 'none' or false");
-  const secure = cookie.secure ?? 'auto';
-  if (secure !== 'auto' && typeof secure !== 'boolean') throw new InvalidOption('cookie.secure', "must be true, false or 'auto'");
-  if (sameSite === 'none' && secure === false) throw new InvalidOption('cookie.sameSite', "'none' needs a Secure cookie (cookie.secure true or 'auto')");
-  const httpOnly = flag('cookie.httpOnly', cookie.httpOnly, true);
+  const cookie = resolveCookie(options.cookie ?? {}, name);
 
   const adapter = options.adapter ?? defaultAdapter();
   // One lifetime: the middleware's, else the one the adapter was configured with (Phalcon's
   // adapter `lifetime` option), else an hour.
-  const lifetime = seconds('lifetime', options.lifetime, adapter.lifetime ?? 3600);
-  const absoluteLifetime = seconds('absoluteLifetime', options.absoluteLifetime, 0, true);
+  const lifetime = lifetimeSeconds('lifetime', options.lifetime, adapter.lifetime ?? 3600);
+  const absoluteLifetime = lifetimeSeconds('absoluteLifetime', options.absoluteLifetime, 0, true);
   const locking = options.locking ?? true;
   if (typeof locking === 'object' && locking !== null) {
+    checkOptionKeys('locking', locking, LOCKING_KEYS, LOCKING_HINTS);
     seconds('locking.wait', locking.wait, 5, true);
     seconds('locking.expiry', locking.expiry, 30);
+    flag('locking.renew', locking.renew, true);
   } else if (typeof locking !== 'boolean') {
-    throw new InvalidOption('locking', 'must be a boolean or { wait, expiry }');
+    throw new InvalidOption('locking', 'must be a boolean or { wait, expiry, renew }');
   }
   const gc = options.gc ?? { probability: 0.01 };
   if (gc !== false) {
-    const ok = typeof gc === 'object' && gc !== null
-      && ('probability' in gc ? typeof gc.probability === 'number' && gc.probability >= 0 && gc.probability <= 1
-        : 'interval' in gc && typeof gc.interval === 'number' && gc.interval > 0);
-    if (!ok) throw new InvalidOption('gc', 'must be false, { probability: 0..1 } or { interval: seconds > 0 }');
+    if (typeof gc !== 'object' || gc === null) throw new InvalidOption('gc', 'must be false, { probability: 0..1 } or { interval: seconds > 0 }');
+    checkOptionKeys('gc', gc, GC_KEYS, GC_HINTS);
+    const ok = 'probability' in gc
+      ? !('interval' in gc) && typeof gc.probability === 'number' && gc.probability >= 0 && gc.probability <= 1
+      : 'interval' in gc && typeof gc.interval === 'number' && gc.interval > 0;
+    if (!ok) throw new InvalidOption('gc', 'must be false, { probability: 0..1 } or { interval: seconds > 0 } (one of the two)');
   }
   if (options.uniqueId !== undefined && typeof options.uniqueId !== 'string') throw new InvalidOption('uniqueId', 'must be a string');
   const serializer = options.serializer;
@@ -163,6 +265,15 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
 
   const start = options.start ?? 'eager';
   if (start !== 'eager' && start !== 'lazy') throw new InvalidOption('start', "must be 'eager' or 'lazy'");
+  const maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
+  if (!Number.isSafeInteger(maxSize) || maxSize <= 0) throw new InvalidOption('maxSize', 'must be a positive whole number of bytes');
+  const cacheLimiter = options.cacheLimiter ?? 'nocache';
+  if ((cacheLimiter as string) === 'public') {
+    throw new InvalidOption('cacheLimiter', "'public' is refused: a shared cache could keep a response that sets a session cookie and hand that cookie to other visitors; use 'private', or '' to set the cache headers yourself");
+  }
+  if (!CACHE_LIMITERS.includes(cacheLimiter)) throw new InvalidOption('cacheLimiter', "must be 'nocache', 'private', 'private_no_expire' or ''");
+  const cacheExpire = options.cacheExpire ?? 10800;
+  if (!Number.isSafeInteger(cacheExpire) || cacheExpire < 0) throw new InvalidOption('cacheExpire', 'must be a whole number of seconds, 0 or more');
 
   return {
     start,
@@ -177,9 +288,9 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
       serializer,
       locking,
       events,
+      maxSize,
     },
-    cookieSuffix: cookieSuffix({ path, domain: cookie.domain, sameSite, httpOnly }),
-    secure,
+    cookie: { ...cookie, cacheHeaders: cacheHeadersOf(cacheLimiter, cacheExpire) },
     lifetime,
     gc,
     events,

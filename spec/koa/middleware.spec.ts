@@ -39,6 +39,9 @@ async function serve(t: { teardown(fn: () => unknown): void }, options: SessionO
         return;
       case '/logout': await ctx.session.destroy(); ctx.body = 'out'; return;
       case '/throw': ctx.session.set('beforeThrow', true); throw new Error('handler failed: secret detail');
+      case '/cached-throw':
+        ctx.session.set('seen', true);
+        throw Object.assign(new Error('Not here'), { status: 404, expose: true, headers: { 'cache-control': 'public, max-age=600' } });
       case '/login-then-throw': await ctx.session.regenerateId(); ctx.session.set('user', 'ann'); throw new Error('audit log down');
       case '/flash': ctx.flash.success('Saved <b>'); ctx.redirect('/show'); return;
       case '/show': ctx.body = ctx.flash.output(); return;
@@ -219,7 +222,7 @@ test('session() › commit › the data is stored before the response reaches th
   const slow = new MemoryAdapter();
   const write = slow.write.bind(slow);
   let writtenAt = 0;
-  slow.write = async (...args) => { await sleep(150); await write(...args); writtenAt = Date.now(); };
+  slow.write = async (...args) => { await sleep(150); const written = await write(...args); writtenAt = Date.now(); return written; };
   const { client } = await serve(t, { adapter: slow });
   await client.fetch('/inc');
   const receivedAt = Date.now();
@@ -260,6 +263,15 @@ test('session() › a handler that throws › a new session still gets its cooki
   const id = client.jar.get('sid');
   t.truthy(id, 'the cookie survived the error response');
   t.true(JSON.parse((await store.read(id!))!).d.beforeThrow);
+});
+
+test('session() › a handler that throws › the error response that keeps the cookie is not publicly cacheable either', async (t) => {
+  const { client } = await serve(t);
+  const res = await client.fetch('/cached-throw');
+  t.is(res.status, 404);
+  t.truthy(client.jar.get('sid'), 'the cookie survived the error response');
+  t.is(res.headers.get('cache-control'), 'no-store, no-cache, must-revalidate', "the error's own public Cache-Control is replaced");
+  t.is(res.headers.get('pragma'), 'no-cache');
 });
 
 test('session() › a handler that throws after regenerateId() › the browser gets the new id, nothing is lost', async (t) => {
