@@ -708,3 +708,27 @@ test('Manager › start › headers sent after a failed start: the next start() 
   transport.sent = true;
   t.false(await session.start());
 });
+
+test('Manager › set › refuses, naming the key, what would come back changed after a reload; nothing is set', async (t) => {
+  const { session } = setup();
+  await session.start();
+  for (const value of [() => 1, 10n, new Date(0), new Map([[1, 2]]), Number.NaN]) {
+    const err = t.throws(() => session.set('bad', value), { code: 'ERR_SESSION_INVALID_VALUE' });
+    t.regex(err!.message, /"bad"/);
+    t.false(session.has('bad'));
+  }
+});
+
+test('Manager › set › undefined removes the key', async (t) => {
+  const { session } = setup();
+  await session.start();
+  session.set('a', 1);
+  session.set('a', undefined);
+  t.false(session.has('a'));
+  t.deepEqual(Object.keys(JSON.parse(JSON.stringify({ ...(session as unknown as object) }))), []);
+});
+
+test('Manager › options › an unknown option throws InvalidOption naming it', (t) => {
+  const err = t.throws(() => new Manager({ uniqeId: 'x' } as ManagerOptions), { code: 'ERR_SESSION_INVALID_OPTION' });
+  t.regex(err!.message, /uniqeId.*did you mean "uniqueId"/);
+});
