@@ -9,14 +9,7 @@ import { RedisAdapter, type Adapter } from '../../lib';
 export function adapterFromEnv(): Adapter | undefined {
   const url = process.env.REDIS_URL;
   if (!url) return undefined;
-  const { hostname, port, pathname, password } = new URL(url);
-  return new RedisAdapter({
-    host: hostname,
-    port: Number(port || 6379),
-    index: Number(pathname.slice(1) || 0),
-    auth: password ? decodeURIComponent(password) : undefined,
-    lockingEnabled: true,
-  });
+  return new RedisAdapter({ url });
 }
 
 /**

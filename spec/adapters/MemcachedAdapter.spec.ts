@@ -170,25 +170,30 @@ test('MemcachedAdapter › TTL › a record never dies before its TTL, whatever 
 });
 
 test('MemcachedAdapter › TTL › in whole seconds: gone within a second past its TTL, validateId agrees, a touch extends, shortens, never revives; gc keeps live records', async (t) => {
+  // Margins of 1.5 s around memcached's whole-second expiry (a record lives its TTL and at most
+  // about 2 s more): wide enough for a loaded 2-core machine, not a wall-clock window.
   const a = adapter(t);
-  const [expired, touched, live, shortened] = [newId(), newId(), newId(), newId()];
+  const [expired, touched, live, shortened, destroyed] = [newId(), newId(), newId(), newId(), newId()];
   await a.write(expired, 'x', 1);
   await a.write(touched, 'kept', 1);
   await a.write(live, 'live', 60);
   await a.write(shortened, 'x', 60);
+  await a.write(destroyed, 'x', 60);
+  await a.destroy(destroyed);
   await a.updateTimestamp(shortened, 'x', 1);
-  await sleep(700);
-  await a.updateTimestamp(touched, 'kept', 2);
-  await sleep(1500); // 2.2 s: past the written TTL (at most 2 s), within the touched one (at least 2 s from 0.7)
+  await a.updateTimestamp(touched, 'kept', 6);
+  await sleep(3500); // past the 1 s TTLs (at most 2 s), well within the touched 6 s
   t.is(await a.read(expired), null);
   t.false(await a.validateId(expired));
+  t.false(await a.validateId(destroyed), 'validateId is false for a destroyed id');
+  t.false(await a.validateId(newId()), 'validateId is false for an id never written');
   t.is(await a.read(shortened), null, 'updateTimestamp applies the shorter TTL it is given');
   t.is(await a.read(touched), 'kept', 'updateTimestamp extended the life');
-  await a.updateTimestamp(expired, 'x', 60);
+  t.not(await a.updateTimestamp(expired, 'x', 60), true);
   t.is(await a.read(expired), null, 'a touch never revives an expired record');
   t.is(await a.gc(1), 0);
   t.true(await a.validateId(live));
-  await sleep(1600); // 3.8 s: past the touched TTL (at most 3 s from 0.7)
+  await sleep(5000); // 8.5 s: past the touched TTL (at most 8 s)
   t.is(await a.read(touched), null);
 });
 

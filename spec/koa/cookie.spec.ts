@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { LockHandle, WriteOptions } from '../../lib/adapters/Adapter';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
 import { InvalidOption } from '../../lib/errors';
+import { readCookie } from '../../lib/koa/cookie';
 import { session } from '../../lib/koa/middleware';
 import type { SessionOptions } from '../../lib/koa/options';
 import { Client, listen } from '../helpers/http';
@@ -150,4 +151,13 @@ test('cookie rules › the prefixes bind whatever their case, as browsers match 
 
 test('cookie rules › browserSession must be a boolean', (t) => {
   t.is(refusal(t, { cookie: { browserSession: 'yes' as unknown as boolean } }).option, 'cookie.browserSession');
+});
+
+test('readCookie › finds the cookie after others, and not inside another cookie\'s name or value', (t) => {
+  t.is(readCookie('theme=dark; sid=abc123', 'sid'), 'abc123');
+  t.is(readCookie('a=1;sid=first; sid=second', 'sid'), 'first', 'the first of two, as browsers send the most specific path first');
+  t.is(readCookie('xsid=evil; sid=good', 'sid'), 'good', 'a name that ends with ours is another cookie');
+  t.is(readCookie('note=sid=evil; sid=good', 'sid'), 'good', 'a value that holds "sid=" is not our cookie');
+  t.is(readCookie('theme=dark', 'sid'), undefined);
+  t.is(readCookie(undefined, 'sid'), undefined);
 });
