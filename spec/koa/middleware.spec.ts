@@ -219,13 +219,23 @@ test('session() › hostile cookies › give a fresh session, never an error', a
 });
 
 test('session() › commit › the data is stored before the response reaches the client', async (t) => {
+  // A gate, not a time window: the write waits until the spec opens it, so a commit that is
+  // not awaited lets the response through however long the wait.
   const slow = new MemoryAdapter();
   const write = slow.write.bind(slow);
+  let writing!: () => void;
+  let open!: () => void;
+  const started = new Promise<void>((resolve) => { writing = resolve; });
+  const gate = new Promise<void>((resolve) => { open = resolve; });
   let writtenAt = 0;
-  slow.write = async (...args) => { await sleep(150); const written = await write(...args); writtenAt = Date.now(); return written; };
+  slow.write = async (...args) => { writing(); await gate; const written = await write(...args); writtenAt = performance.now(); return written; };
   const { client } = await serve(t, { adapter: slow });
-  await client.fetch('/inc');
-  const receivedAt = Date.now();
+  let receivedAt = 0;
+  const response = client.fetch('/inc').then((res) => { receivedAt = performance.now(); return res; });
+  await started;
+  t.is(await Promise.race([response.then(() => 'response'), sleep(1000).then(() => 'still held')]), 'still held', 'no response while the write is held');
+  open();
+  t.is((await response).status, 200);
   t.true(writtenAt > 0 && writtenAt <= receivedAt);
 });
 
