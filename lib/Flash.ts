@@ -1,4 +1,5 @@
 import type { Manager } from './Manager';
+import { checkOptionKeys } from './closedOptions';
 import { FlashMessageNotStringOrArray, InvalidOption } from './errors';
 
 /**
@@ -36,6 +37,31 @@ export interface FlashOptions {
   cssIconClasses?: FlashClasses;
   /** Template with `%cssClass%`, `%cssIconClass%` and `%message%`, used verbatim; '' for the default `<div>`. @default '' */
   customTemplate?: string;
+  /** Most messages kept per type, a positive integer or `Infinity`; one more drops the oldest (a page flashing on every request must not grow the session until it fails). @default 100 */
+  maxMessages?: number;
+}
+
+const FLASH_KEYS: readonly (keyof FlashOptions)[] = ['sessionKey', 'autoescape', 'automaticHtml', 'cssClasses', 'cssIconClasses', 'customTemplate', 'maxMessages'];
+
+/** Phalcon's options that have no counterpart here, and why. */
+const FLASH_HINTS: Readonly<Record<string, string>> = {
+  implicitFlush: 'not needed: output() returns the HTML (Node has no output buffer to echo into)',
+};
+
+/**
+ * Throws `InvalidOption` for an unknown key or a bad `sessionKey` / `maxMessages`, as `new Flash()`
+ * does: `session()` can call it so that a mistake fails at startup, not at the first flash.
+ *
+ * @example
+ * checkFlashOptions({ maxMessages: 20 });
+ */
+export function checkFlashOptions(options: FlashOptions): void {
+  checkOptionKeys('flash', options, FLASH_KEYS, FLASH_HINTS);
+  const { sessionKey, maxMessages } = options;
+  if (sessionKey != null && (typeof sessionKey !== 'string' || sessionKey === '')) throw new InvalidOption('flash.sessionKey', 'must be a non-empty string');
+  if (maxMessages !== undefined && !(Number.isSafeInteger(maxMessages) && maxMessages >= 1) && maxMessages !== Infinity) {
+    throw new InvalidOption('flash.maxMessages', 'must be a positive integer, or Infinity for no bound');
+  }
 }
 
 /**
@@ -105,12 +131,13 @@ export class Flash {
   #cssClasses: FlashClasses;
   #cssIconClasses: FlashClasses;
   #customTemplate: string;
+  readonly #maxMessages: number;
 
   constructor(session: FlashSession, options: FlashOptions = {}) {
-    const sessionKey = options.sessionKey ?? '_flashMessages';
-    if (typeof sessionKey !== 'string' || sessionKey === '') throw new InvalidOption('sessionKey', 'must be a non-empty string');
+    checkFlashOptions(options);
     this.#session = session;
-    this.#sessionKey = sessionKey;
+    this.#sessionKey = options.sessionKey ?? '_flashMessages';
+    this.#maxMessages = options.maxMessages ?? 100;
     this.#autoescape = options.autoescape ?? true;
     this.#automaticHtml = options.automaticHtml ?? true;
     this.#cssClasses = copyClasses(options.cssClasses ?? DEFAULT_CSS_CLASSES);
@@ -139,10 +166,12 @@ export class Flash {
   success(message: string): void { this.message('success', message); }
   warning(message: string): void { this.message('warning', message); }
 
-  /** Store a raw message of any type; dropped when the session is not started. */
+  /** Store a raw message of any type, dropping its oldest past `maxMessages`; dropped when the session is not started. */
   message(type: string, message: string): void {
     const map = this.#read();
-    put(map, type, [...listOf(Object.hasOwn(map, type) ? map[type] : undefined), message]);
+    const list = [...listOf(Object.hasOwn(map, type) ? map[type] : undefined), message];
+    if (list.length > this.#maxMessages) list.splice(0, list.length - this.#maxMessages);
+    put(map, type, list);
     this.#session.set(this.#sessionKey, map);
   }
 

@@ -13,11 +13,21 @@ type WithBound = KeyedView & { [BOUND]?: Map<PropertyKey, unknown> };
 /** A view answers this key with its target (a WeakMap entry per request cost more, measured). */
 const TARGET = Symbol('koa-session-manager.target');
 
+/** The key `await` and `Promise.resolve()` probe: never routed to the data (see withPropertyAccess). */
+const THEN = 'then';
+
 /**
  * `view.foo` reads `get('foo')`, `view.foo = 1` calls `set`, `'foo' in view` calls `has`,
  * `delete view.foo` calls `remove` (Phalcon's magic accessors). Members of the class win.
  * Methods come back bound to the target, cached once per instance: `#private` fields cannot be
  * reached through a proxy.
+ *
+ * `then` is reserved, as if it were a member: `view.then` is undefined and `'then' in view` is
+ * false, so `await view` (or returning the view from an async function) gives the view itself
+ * instead of treating the stored data as a thenable (which, before a lazy start, rejected).
+ * `view.then = x` and `delete view.then` throw a TypeError, as for members: a value written
+ * that way could never be read back the same way. `get('then')` / `set('then', x)` still reach
+ * a key named `then`.
  *
  * @example
  * constructor() { return withPropertyAccess(this); }
@@ -47,18 +57,19 @@ const PROPERTY_ACCESS: ProxyHandler<WithBound> = {
       if (fn === undefined) cache.set(key, (fn = value.bind(target)));
       return fn;
     }
-    return target.get(key);
+    // After the member test, so member reads (the common case) pay no extra comparison.
+    return key === THEN ? undefined : target.get(key);
   },
   set(target, key, value) {
-    if (typeof key === 'symbol' || key in target) return false;
+    if (typeof key === 'symbol' || key in target || key === THEN) return false;
     target.set(key, value);
     return true;
   },
   has(target, key) {
-    return key in target || (typeof key === 'string' && target.has(key));
+    return key in target || (typeof key === 'string' && key !== THEN && target.has(key));
   },
   deleteProperty(target, key) {
-    if (typeof key === 'symbol' || key in target) return false;
+    if (typeof key === 'symbol' || key in target || key === THEN) return false;
     target.remove(key);
     return true;
   },

@@ -1,5 +1,6 @@
 import test from 'ava';
-import { Flash, type FlashClasses } from '../lib/Flash';
+import { InvalidOption } from '../lib/errors';
+import { checkFlashOptions, Flash, type FlashClasses, type FlashOptions, type FlashSession } from '../lib/Flash';
 import { Manager, type ManagerOptions } from '../lib/Manager';
 import type { Adapter } from '../lib/adapters/Adapter';
 import { NoopAdapter } from '../lib/adapters/NoopAdapter';
@@ -64,6 +65,53 @@ test('Flash › sessionKey › an empty key throws at construction, naming the o
   t.throws(() => new Flash(m, { sessionKey: '' }), { code: 'ERR_SESSION_INVALID_OPTION', message: /sessionKey/ });
 });
 
+test('Flash › maxMessages › 100 per type by default: each message past it drops the oldest of its type', async (t) => {
+  const { m, flash } = await setup();
+  for (let n = 1; n <= 250; n++) flash.notice(`n${n}`);
+  flash.error('e');
+  const stored = m.get('_flashMessages') as Record<string, string[]>;
+  t.is(stored.notice.length, 100, 'a page that flashes on every request and never shows them stays bounded');
+  t.is(stored.notice[0], 'n151');
+  t.is(stored.notice[99], 'n250');
+  t.deepEqual(stored.error, ['e'], 'other types keep their own count');
+});
+
+test('Flash › maxMessages › a custom bound keeps the newest, in order; Infinity keeps all', async (t) => {
+  const m = await started();
+  const flash = new Flash(m, { maxMessages: 2 });
+  for (const text of ['a', 'b', 'c']) flash.warning(text);
+  t.deepEqual(flash.getMessages('warning'), ['b', 'c']);
+  m.set('_flashMessages', { warning: ['w1', 'w2', 'w3', 'w4'] }); // stored under a larger bound
+  flash.warning('w5');
+  t.deepEqual(flash.getMessages('warning'), ['w4', 'w5']);
+  const unbounded = new Flash(m, { maxMessages: Infinity });
+  for (let n = 0; n < 150; n++) unbounded.success('s');
+  t.is(unbounded.getMessages('success').length, 150);
+});
+
+test('Flash › maxMessages › anything but a positive integer or Infinity throws at construction, naming the option', async (t) => {
+  const m = await started();
+  for (const bad of [0, -1, 1.5, NaN, -Infinity, '10', null]) {
+    const err = t.throws(() => new Flash(m, { maxMessages: bad as number }), { instanceOf: InvalidOption }, String(bad));
+    t.is(err?.option, 'flash.maxMessages');
+  }
+  t.notThrows(() => new Flash(m, { maxMessages: 1 }));
+  t.notThrows(() => new Flash(m, { maxMessages: undefined }), 'undefined is the default');
+  t.is(t.throws(() => checkFlashOptions({ maxMessages: 0 }), { instanceOf: InvalidOption })?.option, 'flash.maxMessages', 'the same check, for session() at startup');
+  t.notThrows(() => checkFlashOptions({ maxMessages: 5, sessionKey: 'notices' }));
+});
+
+test('Flash › options › an unknown key throws InvalidOption naming it (and the option it misspells)', async (t) => {
+  const m = await started();
+  const typo = t.throws(() => new Flash(m, { maxMessage: 5 } as FlashOptions), { instanceOf: InvalidOption });
+  t.is(typo?.option, 'flash.maxMessage');
+  t.regex(typo!.message, /did you mean "maxMessages"/);
+  const phalcon = t.throws(() => new Flash(m, { implicitFlush: false } as FlashOptions), { instanceOf: InvalidOption });
+  t.is(phalcon?.option, 'flash.implicitFlush');
+  t.regex(phalcon!.message, /output\(\) returns the HTML/);
+  t.is(t.throws(() => new Flash(m, { colour: 'red' } as FlashOptions), { instanceOf: InvalidOption })?.option, 'flash.colour');
+});
+
 test('Flash › storage › a stored value that is not a plain object reads as empty', async (t) => {
   const { m, flash } = await setup();
   for (const bad of ['text', 42, ['error'], true]) {
@@ -75,8 +123,10 @@ test('Flash › storage › a stored value that is not a plain object reads as e
   t.deepEqual(m.get('_flashMessages'), { error: ['e'] });
 });
 
-test('Flash › storage › a type named __proto__ or constructor is an ordinary type', async (t) => {
-  const { flash } = await setup();
+test('Flash › storage › a type named __proto__ or constructor is an ordinary type for Flash itself', (t) => {
+  // A store that keeps any key (the Manager's JSON check refuses these names: see the next spec).
+  const data = new Map<string, unknown>();
+  const flash = new Flash({ get: (key: string) => data.get(key) ?? null, set: (key: string, value: unknown) => { data.set(key, value); }, remove: (key: string) => { data.delete(key); } } as FlashSession);
   t.false(flash.has('constructor'));
   flash.message('__proto__', 'p');
   flash.message('constructor', 'c');
@@ -87,6 +137,15 @@ test('Flash › storage › a type named __proto__ or constructor is an ordinary
   flash.setCssClasses(JSON.parse('{"__proto__": "proto-class"}') as FlashClasses);
   flash.message('__proto__', 'p');
   t.is(flash.output(), '<div class="proto-class">p</div>\n');
+});
+
+test('Flash › storage › in a Manager, a type named __proto__, constructor or prototype is refused: it would not survive the next request', async (t) => {
+  const { m, flash } = await setup();
+  flash.error('kept');
+  for (const type of ['__proto__', 'constructor', 'prototype']) {
+    t.throws(() => flash.message(type, 'x'), { code: 'ERR_SESSION_INVALID_VALUE' }, type);
+  }
+  t.deepEqual(m.get('_flashMessages'), { error: ['kept'] });
 });
 
 test('Flash › not started › writes are dropped and reads are empty', async (t) => {

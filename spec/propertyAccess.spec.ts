@@ -1,4 +1,7 @@
 import test from 'ava';
+import { Bag } from '../lib/Bag';
+import { Manager, REQUIRE_START } from '../lib/Manager';
+import { MemoryAdapter } from '../lib/adapters/MemoryAdapter';
 import { unwrap, withPropertyAccess } from '../lib/propertyAccess';
 
 class Store {
@@ -53,4 +56,44 @@ test('withPropertyAccess › unwrap() gives the target behind a view, and anythi
   t.is((raw as unknown as Record<string, unknown>).missing, undefined, 'no property access on the target');
   const plain = { x: 1 };
   t.is(unwrap(plain), plain);
+});
+
+test('withPropertyAccess › then is reserved: `await view` gives the view, never a thenable made of the data', async (t) => {
+  const s = new Store() as Store & Record<string, unknown>;
+  s.set('then', (resolve: (value: unknown) => void) => resolve('the data'));
+  t.is(await s, s);
+  t.is(await Promise.resolve(s), s);
+  t.is(await (async () => s)(), s, 'returned from an async function');
+  t.is(s.then, undefined);
+  t.false('then' in s);
+  t.is(typeof s.get('then'), 'function', 'the key stays reachable through get()');
+});
+
+test('withPropertyAccess › then is reserved: writing or deleting it as a property is a TypeError, as for members', (t) => {
+  const s = new Store() as Store & Record<string, unknown>;
+  t.throws(() => { s.then = 1; }, { instanceOf: TypeError });
+  t.false(s.has('then'), 'nothing stored: it could never be read back as s.then');
+  s.set('then', 1);
+  t.throws(() => { delete s.then; }, { instanceOf: TypeError });
+  t.is(s.get('then'), 1);
+});
+
+test('withPropertyAccess › await on a Manager or a Bag resolves it, before and after start()', async (t) => {
+  const m = new Manager().setAdapter(new MemoryAdapter());
+  t.is(await m, m, 'before start');
+  await m.start();
+  m.set('then', 'a value named then');
+  t.is(await m, m, 'after start');
+  const bag = new Bag(m, 'cart');
+  bag.set('then', 1);
+  t.is(await bag, bag);
+});
+
+test('withPropertyAccess › await on a lazy Manager (start required) resolves it instead of throwing SessionNotStarted', async (t) => {
+  const m = new Manager().setAdapter(new MemoryAdapter());
+  m[REQUIRE_START]();
+  t.is(await m, m, 'before start: the data is not touched');
+  t.throws(() => m.get('x'), { code: 'ERR_SESSION_NOT_STARTED' }, 'reading the data still requires the start');
+  await m.start();
+  t.is(await m, m);
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SessionLockTimeout } from '../errors';
+import { idTag, redactId } from '../id';
 import type { LockHandle, LockOptions } from './Adapter';
 
 interface Waiter {
@@ -74,7 +75,13 @@ export class KeyedMutex {
     return new LocalLock(key, 0, () => this.#next(key), options);
   }
 
-  lock(key: string, options: LockOptions): Promise<LocalLock> {
+  /**
+   * The lock on `key`, once every earlier holder and waiter is done; `SessionLockTimeout` after
+   * `options.wait` seconds. Its message and `key` never show the session id: give `id` (the id
+   * inside `key`) to have just that part replaced by its {@link idTag}, so the message still
+   * matches the adapter's other messages; without it the whole key is tagged.
+   */
+  lock(key: string, options: LockOptions, id?: string): Promise<LocalLock> {
     const free = this.tryLock(key, options);
     if (free !== undefined) return Promise.resolve(free);
     const queue = this.#queues.get(key)!;
@@ -89,7 +96,7 @@ export class KeyedMutex {
       waiter.timer = setTimeout(() => {
         const at = queue.indexOf(waiter);
         if (at > 0) queue.splice(at, 1);
-        reject(new SessionLockTimeout(key, performance.now() - started));
+        reject(new SessionLockTimeout(redacted(key, id), performance.now() - started));
       }, options.wait * 1000);
       queue.push(waiter);
     });
@@ -107,4 +114,9 @@ export class KeyedMutex {
     if (queue.length === 0) this.#queues.delete(key);
     else queue[0].grant();
   }
+}
+
+/** `key` fit for a message: the id in it tagged, or the whole key when the id is not known. */
+function redacted(key: string, id: string | undefined): string {
+  return id !== undefined && id !== '' && key.includes(id) ? redactId(key, id) : idTag(key);
 }

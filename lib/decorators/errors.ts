@@ -8,7 +8,13 @@ import { SessionError } from '../errors';
 abstract class SessionHttpError extends HttpError {
   abstract readonly code: string;
   readonly status: number;
-  readonly expose = false;
+  /**
+   * The messages are written for the client (they name no store, host or id), and
+   * routing-controllers shows them for the parameter decorators anyway. Exposed, Koa answers the
+   * same text when the error comes from `@SessionPolicy()`'s middleware, whose errors
+   * routing-controllers leaves to Koa, or when the default error handler is off.
+   */
+  readonly expose = true;
 
   constructor(httpCode: number, message: string) {
     super(httpCode, message);

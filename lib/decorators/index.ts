@@ -17,13 +17,14 @@
  *   add(@SessionBag('cart') cart: Bag, @FlashSession() flash: Flash) { ...; flash.success('Added'); }
  * }
  */
-import type { Context } from 'koa';
-import { createParamDecorator, UseBefore, type Action } from 'routing-controllers';
+import type { Context, Middleware, Next } from 'koa';
+import { createParamDecorator, getMetadataArgsStorage, UseBefore, type Action } from 'routing-controllers';
 import type { Bag } from '../Bag';
+import { SessionPolicyConflict } from '../errors';
 import type { Flash } from '../Flash';
 import type { Manager } from '../Manager';
-import { resolvePolicy, type SessionRoutePolicy } from '../manager/SessionPolicy';
-import { sessionPolicy, startSession } from '../koa/policy';
+import { resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from '../manager/SessionPolicy';
+import { startOnce } from '../koa/policy';
 import { bagOf, flashOf, requestState, type RequestState } from '../koa/state';
 import { SessionNotMountedError, SessionUnavailableError } from './errors';
 
@@ -40,7 +41,7 @@ function sessionParameter<T>(pick: (state: RequestState) => T): ParameterDecorat
       if (state === undefined) throw new SessionNotMountedError();
       if (!state.raw.exists()) {
         try {
-          await startSession(ctx!);
+          await startOnce(state, undefined);
         } catch (err) {
           throw new SessionUnavailableError(err);
         }
@@ -83,9 +84,92 @@ export function FlashSession(): ParameterDecorator {
 /**
  * The route's session policy, on an action or a whole controller: `@SessionPolicy({ readOnly: true })`
  * takes no lock and forbids writes, `@SessionPolicy({ lock: false })` writes without the lock.
- * Needs `session({ start: 'lazy' })`; it is `@UseBefore(sessionPolicy(policy))`.
+ * An action's own policy overrides its controller's (the most specific wins). Needs
+ * `session({ start: 'lazy' })`. The policy runs before the action's other `@UseBefore`
+ * middlewares, so they see the session started; a controller-level `@UseBefore` runs before it.
+ * Errors are the parameter decorators' HttpErrors (`SessionNotMountedError`,
+ * `SessionUnavailableError`), except `SessionPolicyConflict`, a mistake in the app, thrown as it
+ * is so that its message reaches the log.
+ *
+ * @example
+ * @JsonController('/cart') @SessionPolicy({ readOnly: true })
+ * class CartController {
+ *   @Get('/') show(@SessionBag('cart') cart: Bag) { return cart.toArray(); }                   // read-only
+ *   @Post('/add') @SessionPolicy() add(@SessionBag('cart') cart: Bag) { cart.set('n', 1); }  // locked, writable
+ * }
  */
 export function SessionPolicy(policy: SessionRoutePolicy = {}): ClassDecorator & MethodDecorator {
-  resolvePolicy(policy); // a bad policy fails where it is declared
-  return UseBefore(sessionPolicy(policy)) as ClassDecorator & MethodDecorator;
+  const middleware = policyMiddleware(resolvePolicy(policy)); // a bad policy fails where it is declared
+  return ((target: object, method?: string | symbol) => {
+    if (method === undefined) {
+      applyToActions(target as Function, middleware);
+    } else {
+      let own = methodPolicies.get(target);
+      if (own === undefined) methodPolicies.set(target, (own = new Map()));
+      own.set(method, middleware);
+      UseBefore(middleware)(target, method as string);
+    }
+  }) as ClassDecorator & MethodDecorator;
+}
+
+/**
+ * The policy middleware of a decorator. routing-controllers leaves a `@UseBefore` function's
+ * errors to Koa, so it throws the parameter decorators' HttpErrors, which Koa answers alike.
+ */
+function policyMiddleware(wanted: ResolvedPolicy): Middleware {
+  return async function sessionPolicy(ctx: Context, next: Next): Promise<void> {
+    const state = requestState(ctx);
+    if (state === undefined) throw new SessionNotMountedError();
+    try {
+      await startOnce(state, wanted);
+    } catch (err) {
+      throw err instanceof SessionPolicyConflict ? err : new SessionUnavailableError(err);
+    }
+    await next();
+  };
+}
+
+/**
+ * Method-level policies by prototype. Method decorators run before their class's decorators,
+ * so a class policy knows which actions declared their own.
+ */
+const methodPolicies = new WeakMap<object, Map<string | symbol, Middleware>>();
+
+/**
+ * A class policy, given per action instead of once for the controller: routing-controllers runs
+ * every controller-level middleware for every action, so a controller-level policy and an
+ * action's own one would both start the session (SessionPolicyConflict). Each action gets the
+ * nearest policy declared for its method, else the class policy.
+ */
+function applyToActions(controller: Function, classPolicy: Middleware): void {
+  const storage = getMetadataArgsStorage();
+  const seen = new Set<string>();
+  // As routing-controllers' MetadataBuilder.createActions: a subclass serves its parents' actions.
+  for (let target = controller; typeof target === 'function' && target !== Function.prototype; target = Object.getPrototypeOf(target)) {
+    for (const { method } of storage.filterActionsWithTarget(target)) {
+      if (seen.has(method)) continue;
+      seen.add(method);
+      const own = nearestPolicy(controller.prototype as object, method);
+      // routing-controllers already applies a policy declared on this class's own method, but
+      // not one declared on a parent class (it matches uses by the action's class): that one is
+      // given again here, for this controller.
+      if (own?.on === controller.prototype) continue;
+      const uses = storage.uses;
+      // First among the action's uses, where a controller-level policy ran: the action's own
+      // @UseBefore middlewares may read the session.
+      const first = uses.findIndex((use) => use.target === controller && use.method === method);
+      const use = { target: controller, method, middleware: own?.middleware ?? classPolicy, afterAction: false };
+      if (first === -1) uses.push(use);
+      else uses.splice(first, 0, use);
+    }
+  }
+}
+
+/** The method-level policy of `method` nearest to `proto` in its prototype chain, and where it was found. */
+function nearestPolicy(proto: object, method: string): { on: object; middleware: Middleware } | undefined {
+  for (let on: object | null = proto; on !== null; on = Object.getPrototypeOf(on) as object | null) {
+    const middleware = methodPolicies.get(on)?.get(method);
+    if (middleware !== undefined) return { on, middleware };
+  }
+  return undefined;
 }

@@ -52,7 +52,7 @@ const LIFETIME_HINT = 'the cookie lives as long as the session: top-level `lifet
 const COOKIE_HINTS: Readonly<Record<string, string>> = {
   maxAge: LIFETIME_HINT,
   expires: LIFETIME_HINT,
-  signed: 'not needed: nothing is signed; session ids are 24 random bytes from the CSPRNG and are checked against the store on the server',
+  signed: 'not needed: nothing is signed; session ids are 32 random characters (about 191 bits) from the CSPRNG and are checked against the store on the server',
   overwrite: 'not needed: the middleware replaces its own Set-Cookie and keeps every other one',
   name: 'use the top-level `name`',
 };

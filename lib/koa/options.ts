@@ -6,7 +6,7 @@ import type { Adapter, LockOptions } from '../adapters/Adapter';
 import { StreamAdapter } from '../adapters/StreamAdapter';
 import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, SavePathUnavailable } from '../errors';
-import type { FlashOptions } from '../Flash';
+import { checkFlashOptions, type FlashOptions } from '../Flash';
 import { isValidName } from '../id';
 import type { ManagerOptions } from '../Manager';
 import { DEFAULT_MAX_SIZE } from '../manager/ManagerOptions';
@@ -155,7 +155,7 @@ const SESSION_KEYS: readonly (keyof SessionOptions)[] = [
   'locking', 'gc', 'events', 'flash', 'persistentName', 'start', 'maxSize', 'cacheLimiter', 'cacheExpire',
 ];
 
-const NOT_SIGNED = 'not needed: nothing is signed; session ids are 24 random bytes from the CSPRNG, checked against the store on the server (strict mode)';
+const NOT_SIGNED = 'not needed: nothing is signed; session ids are 32 random characters (about 191 bits) from the CSPRNG, checked against the store on the server (strict mode)';
 const IN_COOKIE = (key: string) => `a cookie attribute: use \`cookie: { ${key} }\``;
 
 /** Options of koa-session, express-session, @fastify/session and PHP/Phalcon, and what to use here. */
@@ -294,7 +294,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     lifetime,
     gc,
     events,
-    flash: options.flash,
+    flash: options.flash === undefined ? undefined : (checkFlashOptions(options.flash), options.flash),
     persistentName,
   };
 }

@@ -41,8 +41,11 @@ function mounted(ctx: Context): RequestState {
 
 const STARTED = Promise.resolve(true);
 
-/** The request's one start, under `wanted` when given. */
-function startOnce(state: RequestState, wanted: ResolvedPolicy | undefined): Promise<boolean> {
+/**
+ * The request's one start, under `wanted` when given (a plain function, not async: the policy
+ * middlewares call it on every request and save a frame).
+ */
+export function startOnce(state: RequestState, wanted: ResolvedPolicy | undefined): Promise<boolean> {
   const manager = state.raw;
   if (wanted !== undefined && wanted !== manager.getPolicy()) {
     try {

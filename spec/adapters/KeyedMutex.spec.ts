@@ -1,7 +1,9 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import type { LockOptions } from '../../lib/adapters/Adapter';
 import { KeyedMutex } from '../../lib/adapters/KeyedMutex';
+import { SessionLockTimeout } from '../../lib/errors';
+import { generateId, idTag } from '../../lib/id';
 
 const LONG: LockOptions = { wait: 30, expiry: 30 };
 
@@ -155,4 +157,38 @@ test('KeyedMutex › size › returns to 0 after many locks, releases and timeou
     }),
   );
   t.is(mutex.size, 0);
+});
+
+/** The SessionLockTimeout of a second lock on `key` while a first one holds it. */
+async function timeoutOf(t: ExecutionContext, key: string, id?: string): Promise<SessionLockTimeout> {
+  const mutex = new KeyedMutex();
+  const held = await mutex.lock(key, LONG);
+  const err = await t.throwsAsync(() => mutex.lock(key, { wait: 0.02, expiry: 30 }, id), { instanceOf: SessionLockTimeout, code: 'ERR_SESSION_LOCK_TIMEOUT' });
+  await held.release();
+  return err as SessionLockTimeout;
+}
+
+test('KeyedMutex › timeout › the error never shows the session id: a key that is the id itself is tagged', async (t) => {
+  const id = generateId();
+  const err = await timeoutOf(t, id);
+  t.false(err.key.includes(id), err.key);
+  t.false(err.message.includes(id), err.message);
+  t.false(String(err.stack).includes(id));
+  t.is(err.key, idTag(id), 'the tag matches the id\'s tag elsewhere in the logs');
+  t.true(err.message.includes(idTag(id)), err.message);
+});
+
+test('KeyedMutex › timeout › without the id, a prefixed key is tagged whole', async (t) => {
+  const id = generateId();
+  const err = await timeoutOf(t, `sess-memory-${id}`);
+  t.false(err.message.includes(id), err.message);
+  t.is(err.key, idTag(`sess-memory-${id}`));
+});
+
+test('KeyedMutex › timeout › given the id, only the id in the key is tagged (the prefix stays readable)', async (t) => {
+  const id = generateId();
+  const err = await timeoutOf(t, `sess-memory-${id}`, id);
+  t.false(err.message.includes(id), err.message);
+  t.is(err.key, `sess-memory-${idTag(id)}`);
+  t.regex(err.message, new RegExp(`sess-memory-${idTag(id)}`));
 });

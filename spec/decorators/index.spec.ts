@@ -2,20 +2,22 @@ import 'reflect-metadata';
 import test, { type ExecutionContext } from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Koa from 'koa';
-import { Controller, Ctx, Get, JsonController, Post, Redirect, useKoaServer } from 'routing-controllers';
-import { FlashSession, Persistent, Session, SessionBag, SessionNotMountedError, SessionPolicy } from '../../lib/decorators';
+import { Controller, Ctx, Get, JsonController, Post, Redirect, UseBefore, useKoaServer } from 'routing-controllers';
+import { FlashSession, Persistent, Session, SessionBag, SessionNotMountedError, SessionPolicy, SessionUnavailableError } from '../../lib/decorators';
 import { session } from '../../lib/koa/middleware';
 import type { SessionOptions } from '../../lib/koa/options';
 import type { Bag } from '../../lib/Bag';
 import type { Flash } from '../../lib/Flash';
 import type { Manager } from '../../lib/Manager';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
+import { SessionPolicyConflict } from '../../lib/errors';
 import { DownAdapter, SpyAdapter } from '../helpers/doubles';
 import { Client, listen } from '../helpers/http';
 
 declare module '../../lib/Manager' {
   interface SessionData {
     decoratedVisits: number;
+    notes: string[];
   }
 }
 
@@ -122,17 +124,65 @@ class FlashController {
   }
 }
 
-const controllers = [VisitsController, AccountController, PrefsController, CartController, FlashController];
+/** Actions a subclass controller inherits (routing-controllers gives inherited actions no parameters). */
+class NotesBase {
+  @Get('/inherited-read')
+  inheritedRead() {
+    return { inherited: 'read' };
+  }
+
+  @Post('/inherited-write')
+  @SessionPolicy()
+  inheritedWrite() {
+    return { inherited: 'write' };
+  }
+}
+
+/** A read-only controller with one action that declares its own, writable policy. */
+@JsonController('/notes')
+@SessionPolicy({ readOnly: true })
+class NotesController extends NotesBase {
+  @Get('/')
+  list(@Session() s: Manager) {
+    return { notes: s.notes ?? [] };
+  }
+
+  @Post('/')
+  @SessionPolicy()
+  add(@Session() s: Manager, @Ctx() ctx: Koa.Context) {
+    s.notes = [...(s.notes ?? []), String(ctx.query.text)];
+    return { notes: s.notes };
+  }
+
+  @Post('/sneaky')
+  sneaky(@Session() s: Manager) {
+    s.notes = [];
+    return { written: true };
+  }
+
+  @Get('/seen-before')
+  @UseBefore(async (ctx: Koa.Context, next: Koa.Next) => {
+    ctx.state.seen = ctx.session.get('notes'); // needs the controller's policy to have started the session
+    await next();
+  })
+  seenBefore(@Ctx() ctx: Koa.Context) {
+    return { seen: ctx.state.seen ?? null };
+  }
+}
+
+const controllers = [VisitsController, AccountController, PrefsController, CartController, FlashController, NotesController];
 
 async function serve(t: ExecutionContext, options: SessionOptions | 'unmounted' = {}) {
   const spy = new SpyAdapter(new MemoryAdapter());
+  const errors: unknown[] = [];
   const app = new Koa();
   app.silent = true;
+  app.on('error', (err) => errors.push(err));
   if (options !== 'unmounted') app.use(session({ gc: false, start: 'lazy', adapter: spy, ...options }));
   useKoaServer(app, { controllers, development: false, classTransformer: false, validation: false });
   const http = await listen(app);
   t.teardown(() => http.close());
-  return { spy, client: new Client(http.url) };
+  return { spy, errors, client: new Client(http.url) };
 }
 
 const post = { method: 'POST' };
@@ -236,4 +286,79 @@ test.serial('decorators › a store that is down: 503, and the response says not
   const body = await response.text();
   t.is(response.status, 503);
   t.false(/ECONNREFUSED|127\.0\.0\.1/.test(body), body);
+});
+
+test.serial('@SessionPolicy() › without the session middleware: SessionNotMountedError naming the fix, as the parameter decorators', async (t) => {
+  const { client, errors } = await serve(t, 'unmounted');
+  for (const path of ['/visits', '/notes']) { // an action's policy, a controller's policy
+    const response = await client.fetch(path);
+    const body = await response.text();
+    t.is(response.status, 500, path);
+    t.regex(body, /app\.use\(session\(/, path);
+    t.false(body.includes('    at '), body);
+  }
+  t.is(errors.length, 2);
+  t.true(errors.every((err) => err instanceof SessionNotMountedError), String(errors));
+});
+
+test.serial('@SessionPolicy() › a store that is down: 503 SessionUnavailableError, and the response says nothing of the store', async (t) => {
+  const { client, errors } = await serve(t, { adapter: new DownAdapter() });
+  const response = await client.fetch('/visits', { headers: { cookie: 'sid=abcdefghijklmnopqrstuvwxyz012345' } });
+  const body = await response.text();
+  t.is(response.status, 503);
+  t.is(body, 'The session store is unavailable; please try again');
+  t.is(errors.length, 1);
+  const err = errors[0] as SessionUnavailableError;
+  t.true(err instanceof SessionUnavailableError, String(err));
+  t.is(err.httpCode, 503);
+  t.is((err.cause as { status?: number }).status, 503, 'the store error is kept as the cause, for the log');
+  t.is(err.code, (err.cause as { code: string }).code);
+});
+
+test.serial("@SessionPolicy() on an action › overrides its controller's: the write goes through and is stored", async (t) => {
+  const { client, spy } = await serve(t);
+  t.deepEqual(await client.json('/notes?text=first', post), { notes: ['first'] });
+  spy.calls.length = 0;
+  t.deepEqual(await client.json('/notes?text=second', post), { notes: ['first', 'second'] });
+  t.is(spy.count('lock'), 1, 'the default policy: locked');
+  t.is(spy.count('write'), 1);
+  t.deepEqual(await client.json('/notes'), { notes: ['first', 'second'] });
+});
+
+test.serial("@SessionPolicy() on an action › the controller's other actions keep its read-only policy", async (t) => {
+  const { client, spy, errors } = await serve(t);
+  await client.json('/notes?text=kept', post);
+  spy.calls.length = 0;
+  t.deepEqual(await client.json('/notes'), { notes: ['kept'] });
+  t.deepEqual(spy.calls.map((c) => c.split(':')[0]), ['read'], 'no lock, no write');
+  const sneaky = await client.fetch('/notes/sneaky', post);
+  t.is(sneaky.status, 500);
+  t.is(((await sneaky.json()) as { code?: string }).code, 'ERR_SESSION_MODIFICATION_DENIED');
+  t.is(spy.count('write') + spy.count('updateTimestamp'), 0);
+  t.deepEqual(errors, []);
+  t.deepEqual(await client.json('/notes'), { notes: ['kept'] });
+});
+
+test.serial("@SessionPolicy() on an action › inherited actions: their own policy, else the subclass controller's", async (t) => {
+  const { client, spy } = await serve(t);
+  await client.json('/notes?text=x', post);
+  spy.calls.length = 0;
+  t.deepEqual(await client.json('/notes/inherited-read'), { inherited: 'read' });
+  t.is(spy.count('lock'), 0, "the controller's read-only policy");
+  t.deepEqual(await client.json('/notes/inherited-write', post), { inherited: 'write' });
+  t.is(spy.count('lock'), 1, "the parent method's own policy");
+});
+
+test.serial("@SessionPolicy() on a controller › runs before the action's own @UseBefore middlewares", async (t) => {
+  const { client } = await serve(t);
+  await client.json('/notes?text=early', post);
+  t.deepEqual(await client.json('/notes/seen-before'), { seen: ['early'] });
+});
+
+test.serial("@SessionPolicy() › with the eager start, another policy is a SessionPolicyConflict naming start: 'lazy'", async (t) => {
+  const { client, errors } = await serve(t, { start: 'eager' });
+  t.is((await client.fetch('/visits')).status, 500);
+  t.is(errors.length, 1);
+  t.true(errors[0] instanceof SessionPolicyConflict, String(errors[0]));
+  t.regex((errors[0] as Error).message, /start: 'lazy'/);
 });

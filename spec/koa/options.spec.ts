@@ -127,3 +127,8 @@ test('session() options › cacheLimiter and cacheExpire › other bad values ar
   t.is(refusal(t, { cacheExpire: 1.5 }).option, 'cacheExpire');
   t.is(refusal(t, { cacheExpire: '180' }).option, 'cacheExpire');
 });
+
+test('resolveOptions › flash options are checked when the middleware is made, not at the first flash', (t) => {
+  const err = t.throws(() => resolveOptions({ flash: { maxMessage: 5 } as never }), { code: 'ERR_SESSION_INVALID_OPTION' });
+  t.regex(err!.message, /flash\.maxMessage.*maxMessages/);
+});

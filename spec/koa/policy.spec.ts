@@ -204,7 +204,8 @@ test('sessionPolicy() › without the session middleware it is a SessionNotMount
   const app = new Koa();
   app.silent = true;
   const codes: string[] = [];
-  app.on('error', (err: { code?: string }) => codes.push(err.code ?? 'unknown'));
+  const seen: unknown[] = [];
+  app.on('error', (err: { code?: string }) => { codes.push(err.code ?? 'unknown'); seen.push(err); });
   app.use(sessionPolicy());
   app.use((ctx) => { ctx.body = 'never'; });
   const http = await listen(app);
@@ -213,6 +214,7 @@ test('sessionPolicy() › without the session middleware it is a SessionNotMount
   t.is(response.status, 500);
   t.false((await response.text()).includes('at '), 'no stack trace in the response');
   t.deepEqual(codes, ['ERR_SESSION_NOT_MOUNTED']);
+  t.true(seen[0] instanceof SessionNotMounted, 'the plain SessionError: koa-router apps need no routing-controllers');
 });
 
 test('sessionPolicy() › a bad policy is refused when the route is declared, naming the field', (t) => {
@@ -249,4 +251,26 @@ test('sessionPolicy() › a second policy after writeClose() does not lock and r
   t.deepEqual(await client.json('/closed-early', { method: 'POST' }), { n: 7 });
   t.is(spy.count('lock'), 1);
   t.is(spy.count('read'), 1);
+});
+
+test("start: 'lazy' › `await ctx.session` gives the Manager, before the start and under a policy", async (t) => {
+  /** Returns the session from an async function: the same `then` probe as `await`. */
+  const sessionOf = async (ctx: Koa.Context) => ctx.session;
+  const { client, errors } = await serve(t, {}, (router) => {
+    router.post('/await-then-start', async (ctx) => {
+      const s = await ctx.session;
+      await s.start();
+      s.set('n', 41);
+      ctx.body = { same: s === ctx.session };
+    });
+    router.post('/await-under-policy', sessionPolicy(), async (ctx) => {
+      const s = await sessionOf(ctx);
+      s.set('n', s.get<number>('n', 0)! + 1);
+      ctx.body = { n: s.get('n') };
+    });
+  });
+  t.deepEqual(await client.json('/await-then-start', { method: 'POST' }), { same: true });
+  t.deepEqual(await client.json('/await-under-policy', { method: 'POST' }), { n: 42 });
+  t.deepEqual(await client.json('/read'), { n: 42 }, 'both writes were stored');
+  t.deepEqual(errors, []);
 });
