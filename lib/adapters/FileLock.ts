@@ -1,7 +1,13 @@
-import { readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AdapterRuntimeError, SessionLockTimeout } from '../errors';
+import { SessionLockTimeout } from '../errors';
+import { redactId } from '../id';
 import type { LockHandle, LockOptions } from './Adapter';
+import { Claim } from './file/Claim';
+import { lockContent } from './file/format';
+import { lockError } from './file/storeError';
+import { removeJudged, type Judged } from './file/take';
 import type { LocalLock } from './KeyedMutex';
 
 /**
@@ -9,14 +15,18 @@ import type { LocalLock } from './KeyedMutex';
  * {@link LocalLock}: requests of one process queue in memory and are handed the lock at once;
  * processes meet at the file, where a waiter polls with backoff (1 ms doubling to 16 ms).
  * The file holds `<token>\n<expiry>`. The holder refreshes its mtime every `expiry / 3` seconds;
- * a file older than the expiry written in it belongs to a holder that died and is taken over.
+ * a file older than the expiry written in it belongs to a holder that died and is taken over,
+ * by exactly one waiter: it removes only the very file it judged (see `abandoned`).
  *
  * `held()` (before a write, and before the release removes the file) is one `stat`: the file at
  * the path must still be the one this holder created, with the mtime it last gave it (its
  * stamp). A takeover removes the file and creates another, a rewrite changes the mtime: either
  * way the stamp no longer matches, whatever the clocks say. (Reading the token back cost five
- * file operations per check; a locked write made two checks.) The renewal, which moves the mtime,
- * confirms the token and takes the new stamp; checks wait for a renewal in flight.
+ * file operations per check; a locked write made two checks.) The stamp alone cannot tell a
+ * brand-new file that reuses the inode number within the same clock tick; that is why a takeover
+ * never removes a fresh file: only one judged stale, whose mtime is far from any new file's.
+ * The renewal, which moves the mtime, confirms the token and takes the new stamp; checks wait
+ * for a renewal in flight.
  */
 export class FileLock implements LockHandle {
   #renewal: NodeJS.Timeout | undefined;
@@ -50,36 +60,22 @@ export class FileLock implements LockHandle {
   static async acquire(local: LocalLock, path: string, options: LockOptions, started: number): Promise<FileLock> {
     const deadline = started + options.wait * 1000;
     // Waiters in other processes judge this lock by the holder's expiry, not by their own.
-    const content = `${local.token}\n${options.expiry}`;
-    const claim = new Claim(path.replace(/\.lock$/, '.claim'), local.token);
+    const content = lockContent(local.token, options.expiry);
+    const claim = new Claim(path.replace(/\.lock$/, '.claim'), local.token, local.id);
     let delay = 1;
     try {
       for (let attempt = 0; ; attempt++) {
         if (!(await claim.otherHasTurn())) {
-          let created = false;
-          try {
-            await writeFile(path, content, { flag: 'wx', mode: 0o600 });
-            created = true;
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
-          }
-          // Just created with O_EXCL: nobody can have taken a brand-new file over, so the stat
-          // alone is the stamp (the renewal reads the token back as well).
-          const stamp = created
-            ? await stampOf(path).catch(async (err: unknown) => {
-              await unlink(path).catch(() => undefined); // not a lock anyone holds
-              throw err;
-            })
-            : undefined;
+          const stamp = await create(path, content, local.id);
           if (stamp !== undefined) {
             await claim.drop();
             const waitedMs = attempt === 0 ? local.waitedMs : performance.now() - started;
             return new FileLock(local, path, waitedMs, options, content, stamp);
           }
-          if (await abandoned(path, options.expiry)) continue;
+          if (await abandoned(path, options.expiry, local.id)) continue;
           await claim.take();
         }
-        if (performance.now() + delay > deadline) throw new SessionLockTimeout(path, performance.now() - started);
+        if (performance.now() + delay > deadline) throw new SessionLockTimeout(redactId(path, local.id), performance.now() - started);
         await sleep(delay);
         delay = Math.min(delay * 2, 16);
       }
@@ -111,7 +107,7 @@ export class FileLock implements LockHandle {
     try {
       if (await this.held()) await unlink(this.path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(this.path, err);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(this.path, err, this.id);
     } finally {
       this.#released = true;
       await this.local.release();
@@ -135,7 +131,7 @@ export class FileLock implements LockHandle {
     } catch {
       return; // not moved: the stamp still holds, the next renewal tries again
     }
-    const stamp = await stampOf(this.path, this.content).catch(() => undefined);
+    const stamp = await stampOf(this.path, this.id, this.content).catch(() => undefined);
     if (stamp === undefined) this.#lose(); // taken over at that moment, or unreadable: refuse writes
     else this.#stamp = stamp;
   }
@@ -153,91 +149,77 @@ interface Stamp {
 }
 
 /**
- * The stamp of the lock file at `path`; with `content`, only if the file carries it (this
- * holder's token). Undefined when the file is gone or another holder's. The content is read
- * after the stat: a file replaced in between carries another token.
+ * Creates the lock file (O_CREAT|O_EXCL) and takes its stamp from the descriptor it was written
+ * through; undefined when a lock file exists already. Not a stat of the path: a waiter that
+ * judged an older file stale may move this brand-new one away for a moment (it puts it back,
+ * see `removeJudged`), and a stat of the path then would stamp whatever is there meanwhile:
+ * nothing, or another waiter's lock, and two requests would hold one lock.
  */
-async function stampOf(path: string, content?: string): Promise<Stamp | undefined> {
+async function create(path: string, content: string, id: string): Promise<Stamp | undefined> {
+  let handle;
+  try {
+    handle = await open(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+    throw lockError(path, err, id);
+  }
+  try {
+    await handle.writeFile(content);
+    const { ino, mtimeMs } = await handle.stat();
+    return { ino, mtimeMs };
+  } catch (err) {
+    // Not a lock anyone holds: remove it, and only it.
+    const info = await handle.stat().catch(() => undefined);
+    if (info) await removeJudged(path, info).catch(() => undefined);
+    throw lockError(path, err, id);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The stamp of the lock file at `path` if the file carries `content` (this holder's token).
+ * Undefined when the file is gone or another holder's. The content is read after the stat: a
+ * file replaced in between carries another token.
+ */
+async function stampOf(path: string, id: string, content: string): Promise<Stamp | undefined> {
   try {
     const { ino, mtimeMs } = await stat(path);
-    if (content === undefined) return { ino, mtimeMs };
     return (await readFile(path, 'utf8')) === content ? { ino, mtimeMs } : undefined;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw lockError(path, err);
-  }
-}
-
-/** A claim not refreshed for this long belongs to a waiter that gave up or died. */
-const CLAIM_MS = 100;
-
-/**
- * The next turn, claimed by a refused waiter (`<file>.claim`, refreshed at every try): without
- * it, a process with a queue of its own requests would retake the lock at every release, ahead
- * of a waiter in another process that only polls. Costs one stat when nobody waits.
- */
-class Claim {
-  #mine = false;
-
-  constructor(readonly path: string, private readonly token: string) {}
-
-  /** True while another waiter's fresh claim says the next turn is theirs. */
-  async otherHasTurn(): Promise<boolean> {
-    if (this.#mine) return false;
-    try {
-      const { mtimeMs } = await stat(this.path);
-      if (Date.now() - mtimeMs <= CLAIM_MS) return (await readFile(this.path, 'utf8')) !== this.token;
-      await unlink(this.path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(this.path, err);
-    }
-    return false;
-  }
-
-  /** Claim the next turn if nobody has; refresh the claim if it is ours. */
-  async take(): Promise<void> {
-    if (this.#mine) {
-      const now = new Date();
-      await utimes(this.path, now, now).catch(() => undefined);
-      return;
-    }
-    try {
-      await writeFile(this.path, this.token, { flag: 'wx', mode: 0o600 });
-      this.#mine = true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(this.path, err);
-    }
-  }
-
-  async drop(): Promise<void> {
-    if (!this.#mine) return;
-    this.#mine = false;
-    try {
-      if ((await readFile(this.path, 'utf8')) === this.token) await unlink(this.path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(this.path, err);
-    }
+    throw lockError(path, err, id);
   }
 }
 
 /**
- * A lock file not refreshed within its holder's expiry (`fallback` when the file names none) is
- * removed; true when it is gone now.
+ * True when `path` is free now: nothing is there, or a lock file not refreshed within its
+ * holder's expiry (`fallback` when the file names none) was there and this call removed it.
+ * The judgement reads the mtime and the content through one descriptor, so both are of one
+ * file; the removal then takes exactly that file, never a fresh lock created meanwhile by
+ * another waiter that judged the same file (see {@link removeJudged}).
  */
-async function abandoned(path: string, fallback: number): Promise<boolean> {
+async function abandoned(path: string, fallback: number, id: string): Promise<boolean> {
+  let handle;
   try {
-    const [{ mtimeMs }, content] = await Promise.all([stat(path), readFile(path, 'utf8')]);
-    const written = Number(content.split('\n')[1]);
-    const expiry = written > 0 ? written : fallback;
-    if (Date.now() - mtimeMs <= expiry * 1000) return false;
-    await unlink(path);
-    return true;
+    handle = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
-    throw lockError(path, err);
+    throw lockError(path, err, id); // ELOOP: a symlink where the lock should be is a broken setup
   }
-}
-
-function lockError(path: string, err: unknown): AdapterRuntimeError {
-  return new AdapterRuntimeError(`Session lock file ${path}: ${(err as Error).message}`, 'ERR_SESSION_STORE', { cause: err });
+  try {
+    let judged: Judged;
+    try {
+      const [{ ino, mtimeMs }, content] = await Promise.all([handle.stat(), handle.readFile('utf8')]);
+      judged = { ino, mtimeMs, content };
+    } finally {
+      await handle.close();
+    }
+    const written = Number(judged.content!.split('\n')[1]);
+    const expiry = written > 0 ? written : fallback;
+    if (Date.now() - judged.mtimeMs <= expiry * 1000) return false;
+    return (await removeJudged(path, judged)) !== 'kept';
+  } catch (err) {
+    throw lockError(path, err, id);
+  }
 }

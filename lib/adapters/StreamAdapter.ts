@@ -1,18 +1,31 @@
-import { randomBytes } from 'node:crypto';
-import { accessSync, constants, statSync } from 'node:fs';
-import { open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { AdapterRuntimeError, InvalidOption, InvalidSavePath, SavePathUnavailable, SessionLockLost } from '../errors';
-import type { LockHandle, LockOptions } from './Adapter';
+import { InvalidOption, InvalidSavePath, SessionLockLost, SessionLockTimeout } from '../errors';
+import { redactId } from '../id';
+import type { LockHandle, LockOptions, WriteOptions } from './Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
+import { collect } from './file/collect';
+import { dataOf, isLiveSession, sessionContent, storedTtl, tempName } from './file/format';
+import { openOwn, readAll, type OwnFile } from './file/openOwn';
+import { checkSavePath } from './file/savePath';
+import { storeError } from './file/storeError';
+import { putBack } from './file/take';
 import { FileLock } from './FileLock';
 import { KeyedMutex } from './KeyedMutex';
 
 /** Options of {@link StreamAdapter}. */
 export interface StreamAdapterOptions {
-  /** Directory of the session files; must exist and be writable. */
+  /**
+   * Directory of the session files: it must exist, be writable, belong to this process's user
+   * and be writable by no one else (not group- or world-writable).
+   */
   savePath: string;
-  /** Prepended to the id to form the file name. @default '' */
+  /**
+   * Prepended to the id to form the file name. PHP's files handler names its files `sess_<id>`
+   * and so does this adapter by default; Phalcon's Stream adapter uses no prefix (`''`, still
+   * allowed): a directory shared with PHP's files handler then needs `prefix: ''` on one side.
+   * @default 'sess_'
+   */
   prefix?: string;
 }
 
@@ -24,15 +37,18 @@ export interface StreamAdapterOptions {
 const GC_PARALLEL = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 
 const SAFE_PREFIX = /^[A-Za-z0-9_.-]*$/;
-/** What follows the prefix in the names gc may remove: a session, its temp file, its lock file. */
-const OWN_FILE = /^[a-zA-Z0-9,-]{1,128}(\.[0-9a-f]{12}\.tmp|\.lock|\.claim)?$/;
 
 /**
- * Sessions as files (Phalcon `Session\Adapter\Stream`), one per session: `<savePath>/<prefix><id>`.
- * Beyond Phalcon: ids are checked again before they touch a path, writes are atomic (temp file
- * and rename, mode 0600), a record past its TTL is never served even before gc, a touch never
- * recreates a destroyed session, and `lock()` serializes the requests of one session within a
- * process and across processes sharing the directory.
+ * Sessions as files (Phalcon `Session\Adapter\Stream`), one per session: `<savePath>/<prefix><id>`,
+ * named `sess_<id>` by default as PHP's files handler names them. Beyond Phalcon: ids are checked
+ * again before they touch a path, writes are atomic (temp file and rename, mode 0600), a record
+ * past its TTL is never served even before gc, a touch never recreates a destroyed session, an
+ * update never recreates a destroyed or moved one, and `lock()` serializes the requests of one
+ * session within a process and across processes sharing the directory.
+ *
+ * Only this user's files are trusted: the save path must be private to it, a symlink or a file
+ * of another user under a session's name is no session (never followed, never served), and gc
+ * removes only files in the adapter's own formats (`file/format.ts`).
  *
  * A file holds `<ttl seconds>\n<data>`; it is alive until its mtime plus that TTL.
  *
@@ -46,87 +62,84 @@ export class StreamAdapter extends AbstractAdapter {
   constructor(options: StreamAdapterOptions) {
     const savePath = options?.savePath;
     if (savePath === undefined || savePath === null || savePath === '') throw new InvalidSavePath();
-    const prefix = options.prefix ?? '';
+    const prefix = options.prefix ?? 'sess_';
     if (!SAFE_PREFIX.test(prefix)) throw new InvalidOption('prefix', 'may hold only letters, digits, "_", "-" and "."');
     super(prefix);
-    try {
-      if (!statSync(savePath).isDirectory()) throw new Error('not a directory');
-      accessSync(savePath, constants.W_OK | constants.X_OK);
-    } catch {
-      throw new SavePathUnavailable(savePath);
-    }
+    checkSavePath(savePath);
     this.savePath = resolve(savePath);
   }
 
   async read(id: string): Promise<string | null> {
     const path = this.#file(id);
-    let handle;
+    let file: OwnFile | null = null;
     try {
-      handle = await open(path, 'r');
+      file = await openOwn(path);
+      return file === null ? null : dataOf(await readAll(file), file.info.mtimeMs);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw storeError('read', path, err);
-    }
-    try {
-      // fstat, then one read of that size: a session file is replaced by rename, never changed
-      // in place, so the open file keeps its size (readFile() would fstat and read again).
-      const { mtimeMs, size } = await handle.stat();
-      const buffer = Buffer.allocUnsafe(size);
-      const { bytesRead } = size > 0 ? await handle.read(buffer, 0, size, 0) : { bytesRead: 0 };
-      const text = buffer.toString('utf8', 0, bytesRead);
-      const ttl = storedTtl(text);
-      // Not our format: hand it over whole, the Manager reports it as invalid data.
-      if (ttl === undefined) return text;
-      return mtimeMs + ttl * 1000 <= Date.now() ? null : text.slice(text.indexOf('\n') + 1);
-    } catch (err) {
-      throw storeError('read', path, err);
+      throw storeError('read', path, err, id);
     } finally {
-      await handle.close();
-    }
-  }
-
-  async write(id: string, data: string, ttl: number, lock?: LockHandle): Promise<void> {
-    const path = this.#file(id);
-    ttlMs(ttl);
-    if (lock instanceof FileLock && !(await lock.held())) throw new SessionLockLost(lock.path);
-    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await writeFile(temp, `${ttl}\n${data}`, { flag: 'wx', mode: 0o600 });
-      await rename(temp, path);
-    } catch (err) {
-      await unlink(temp).catch(() => undefined);
-      throw storeError('write', path, err);
+      await file?.handle.close();
     }
   }
 
   /**
-   * Moves the mtime so that the file lives `ttl` seconds from now; a missing or expired file
-   * stays gone (unlike PHP's `touch`). The data, and the TTL written with it, are unchanged: the
-   * mtime is set to `now + ttl - stored ttl`.
+   * With `options.existing`, an update: written only over a live session file of this user that
+   * is not a move marker, else `false`. Files have no compare-and-swap, so the check comes as
+   * late as it can: the temp file is written first, then the existing file is opened
+   * (O_NOFOLLOW) and checked, then the temp file is renamed over it. What remains is the window
+   * between that check and rename(2), a few microseconds: a destroy or a move marker landing
+   * in it is overwritten (without the check, the window was the whole request).
    */
-  async updateTimestamp(id: string, _data: string, ttl: number): Promise<void> {
+  async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
+    const path = this.#file(id);
+    ttlMs(ttl);
+    const temp = tempName(path);
+    let held = true;
+    try {
+      await writeFile(temp, sessionContent(ttl, data), { flag: 'wx', mode: 0o600 });
+      // Both checks right before the rename, side by side: the fence (one stat) and the update's
+      // existence check (one open and fstat) cost one round trip, and leave the least time for
+      // the lock to be lost or the session destroyed before the rename.
+      let live: boolean;
+      [held, live] = await Promise.all([
+        lock instanceof FileLock ? lock.held() : true,
+        options?.existing === true ? this.#isLive(path) : true,
+      ]);
+      if (held && live) {
+        await rename(temp, path);
+        return true;
+      }
+    } catch (err) {
+      await unlink(temp).catch(() => undefined);
+      throw storeError('write', path, err, id);
+    }
+    await unlink(temp).catch(() => undefined); // refused; a temp file left behind is gc's
+    if (!held) throw new SessionLockLost(redactId((lock as FileLock).path, id));
+    return false;
+  }
+
+  /**
+   * Moves the mtime so that the file lives `ttl` seconds from now; a missing or expired file
+   * stays gone (unlike PHP's `touch`), and a move marker keeps the life it was written with. The
+   * data, and the TTL written with it, are unchanged: the mtime is set to `now + ttl - stored
+   * ttl`. False when there was no live session to touch.
+   */
+  async updateTimestamp(id: string, _data: string, ttl: number): Promise<boolean> {
     const path = this.#file(id);
     const ms = ttlMs(ttl);
-    let handle;
+    let file: OwnFile | null = null;
     try {
-      handle = await open(path, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw storeError('touch', path, err);
-    }
-    try {
-      const first = Buffer.alloc(64);
-      const [{ mtimeMs }, { bytesRead }] = await Promise.all([handle.stat(), handle.read(first, 0, first.length, 0)]);
-      const stored = storedTtl(first.toString('latin1', 0, bytesRead));
+      file = await openOwn(path, true);
       const now = Date.now();
-      if (stored !== undefined && mtimeMs + stored * 1000 <= now) return;
+      if (file === null || !isLiveSession(file.head, file.info.mtimeMs, now)) return false;
+      const mtime = new Date(now + ms - (storedTtl(file.head) ?? ttl) * 1000);
       // Through the open handle: a file destroyed meanwhile is not recreated.
-      const mtime = new Date(now + ms - (stored ?? ttl) * 1000);
-      await handle.utimes(mtime, mtime);
+      await file.handle.utimes(mtime, mtime);
+      return true;
     } catch (err) {
-      throw storeError('touch', path, err);
+      throw storeError('touch', path, err, id);
     } finally {
-      await handle.close();
+      await file?.handle.close();
     }
   }
 
@@ -134,12 +147,36 @@ export class StreamAdapter extends AbstractAdapter {
     return (await this.read(id)) !== null;
   }
 
-  async destroy(id: string): Promise<void> {
+  /**
+   * Removes the session file and resolves the data it held, as `read()` would have served it
+   * (null when there was none, or when it was expired, a symlink or another user's file). The
+   * file is first renamed to a unique name: of two requests destroying one session, or a
+   * destroy and a write, exactly one gets the file; its content is read after the take, so it
+   * is the very data removed. A symlink under the session's name is removed, never its target.
+   */
+  async destroy(id: string): Promise<string | null> {
     const path = this.#file(id);
+    const taken = tempName(path);
     try {
-      await unlink(path);
+      await rename(path, taken);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError('destroy', path, err);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw storeError('destroy', path, err, id);
+    }
+    let file: OwnFile | null = null;
+    try {
+      file = await openOwn(taken);
+      const data = file === null ? null : dataOf(await readAll(file), file.info.mtimeMs);
+      await unlink(taken).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err; // gc swept the taken name already
+      });
+      return data;
+    } catch (err) {
+      // Not destroyed: put it back (a directory under a session's name, an unreadable file).
+      await putBack(taken, path).catch(() => undefined);
+      throw storeError('destroy', path, err, id);
+    } finally {
+      await file?.handle.close();
     }
   }
 
@@ -147,7 +184,14 @@ export class StreamAdapter extends AbstractAdapter {
     const options = lockOptions(request);
     const path = `${this.#file(id)}.lock`;
     const started = performance.now();
-    const local = this.#mutex.tryLock(id, options) ?? await this.#mutex.lock(id, options);
+    let local;
+    try {
+      local = this.#mutex.tryLock(id, options) ?? await this.#mutex.lock(id, options);
+    } catch (err) {
+      // The in-process queue names the lock by the id itself; the file lock's name, redacted.
+      if (err instanceof SessionLockTimeout) throw new SessionLockTimeout(redactId(path, id), err.waitedMs);
+      throw err;
+    }
     try {
       return await FileLock.acquire(local, path, options, started);
     } catch (err) {
@@ -157,9 +201,10 @@ export class StreamAdapter extends AbstractAdapter {
   }
 
   /**
-   * Removes the session files of this prefix whose own TTL has passed since their mtime (files
-   * not in the adapter's format: idle more than `maxLifetime` seconds), and leftover temp and
-   * lock files idle more than `maxLifetime`. Resolves the number of sessions removed.
+   * Removes the adapter's own dead files: session files of this prefix whose own TTL has passed
+   * since their mtime, and leftover lock, claim and temp files idle more than `maxLifetime`
+   * seconds. A file not in the adapter's format, a symlink, another user's file stay, whatever
+   * their age (see `file/collect.ts`). Resolves the number of sessions removed.
    */
   async gc(maxLifetime: number): Promise<number> {
     const cutoff = Date.now() - maxLifetime * 1000;
@@ -177,7 +222,7 @@ export class StreamAdapter extends AbstractAdapter {
     const sweep = async (): Promise<void> => {
       while (failure === undefined && next < names.length) {
         try {
-          if (await this.#collect(names[next++], cutoff)) removed++;
+          if (await collect(this.savePath, this.prefix, names[next++], cutoff)) removed++;
         } catch (err) {
           failure ??= err;
         }
@@ -188,52 +233,18 @@ export class StreamAdapter extends AbstractAdapter {
     return removed;
   }
 
-  /** gc() for one directory entry: true when it was a dead session file and is removed now. */
-  async #collect(name: string, cutoff: number): Promise<boolean> {
-    const own = name.startsWith(this.prefix) ? OWN_FILE.exec(name.slice(this.prefix.length)) : null;
-    if (own === null) return false;
-    const session = own[1] === undefined;
-    const path = join(this.savePath, name);
+  /** True when a live session file of this user that is not a move marker is at `path`. */
+  async #isLive(path: string): Promise<boolean> {
+    const file = await openOwn(path, true);
+    if (file === null) return false;
     try {
-      const info = await stat(path);
-      if (!info.isFile()) return false;
-      // A session file carries its own TTL: it is dead once mtime + TTL has passed, and alive
-      // until then even when idle longer than maxLifetime (a longer per-session lifetime).
-      const ttl = session ? storedTtl(await head(path)) : undefined;
-      if (ttl !== undefined ? info.mtimeMs + ttl * 1000 > Date.now() : info.mtimeMs >= cutoff) return false;
-      await unlink(path);
-      return session;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError('gc', path, err);
-      return false;
+      return isLiveSession(file.head, file.info.mtimeMs);
+    } finally {
+      await file.handle.close();
     }
   }
 
   #file(id: string): string {
     return join(this.savePath, this.key(id));
   }
-}
-
-/** The first bytes of a file: enough for the TTL line. */
-async function head(path: string): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const buffer = Buffer.alloc(64);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return buffer.toString('latin1', 0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
-/** The TTL in the first line of a session file, or undefined when the file is not in that format. */
-function storedTtl(text: string): number | undefined {
-  const newline = text.indexOf('\n');
-  const ttl = newline > 0 ? Number(text.slice(0, newline)) : NaN;
-  return ttl > 0 ? ttl : undefined;
-}
-
-function storeError(operation: string, path: string, err: unknown): AdapterRuntimeError {
-  const code = (err as NodeJS.ErrnoException).code;
-  return new AdapterRuntimeError(`Session file ${operation} failed for ${path}: ${code ?? (err as Error).message}`, 'ERR_SESSION_STORE', { cause: err });
 }

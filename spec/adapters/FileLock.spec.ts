@@ -132,10 +132,10 @@ test.serial('FileLock › a locked write and its release check the lock file wit
     t.teardown(() => { fsp[name] = original; });
   }
   const handle = await a.lock('abc', { wait: 1, expiry: 30 });
-  t.deepEqual(calls, ['stat'], 'taking the lock: its stamp');
+  t.deepEqual(calls, [], 'taking the lock: its stamp is the fstat of the descriptor that wrote it');
   await a.write('abc', 'data', 60, handle);
   await handle.release();
-  t.deepEqual(calls, ['stat', 'stat', 'stat'], 'the write and the release: one stat each');
+  t.deepEqual(calls, ['stat', 'stat'], 'the write and the release: one stat each');
   t.deepEqual((await readdir(savePath)).sort(), ['sess_abc'], 'the lock file is removed');
 });
 
@@ -171,7 +171,7 @@ async function crossProcessCount(t: ExecutionContext, locking: boolean): Promise
   const id = newId();
   const workers = [spawnWorker(t, savePath, id, 50, locking), spawnWorker(t, savePath, id, 50, locking)];
   await Promise.all(workers.map((w) => w.ready));
-  const parent = new StreamAdapter({ savePath });
+  const parent = new StreamAdapter({ savePath, prefix: 'sess_' });
   for (const w of workers) w.child.send('go');
   await Promise.all([increments(parent, id, 50, locking), ...workers.map((w) => w.exited)]);
   return Number(await parent.read(id));
