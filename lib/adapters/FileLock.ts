@@ -1,4 +1,3 @@
-import { constants } from 'node:fs';
 import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionLockTimeout } from '../errors';
@@ -6,6 +5,7 @@ import { redactId } from '../id';
 import type { LockHandle, LockOptions } from './Adapter';
 import { Claim } from './file/Claim';
 import { lockContent } from './file/format';
+import { READ_FLAGS } from './file/openOwn';
 import { lockError } from './file/storeError';
 import { removeJudged, type Judged } from './file/take';
 import type { LocalLock } from './KeyedMutex';
@@ -202,20 +202,20 @@ async function stampOf(path: string, id: string, content: string): Promise<Stamp
 async function abandoned(path: string, fallback: number, id: string): Promise<boolean> {
   let handle;
   try {
-    handle = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
+    handle = await open(path, READ_FLAGS);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw lockError(path, err, id); // ELOOP: a symlink where the lock should be is a broken setup
   }
   try {
-    let judged: Judged;
+    let judged: Judged & { content: string };
     try {
       const [{ ino, mtimeMs }, content] = await Promise.all([handle.stat(), handle.readFile('utf8')]);
       judged = { ino, mtimeMs, content };
     } finally {
       await handle.close();
     }
-    const written = Number(judged.content!.split('\n')[1]);
+    const written = Number(judged.content.split('\n')[1]);
     const expiry = written > 0 ? written : fallback;
     if (Date.now() - judged.mtimeMs <= expiry * 1000) return false;
     return (await removeJudged(path, judged)) !== 'kept';

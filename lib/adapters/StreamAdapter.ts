@@ -1,10 +1,10 @@
-import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { InvalidOption, InvalidSavePath, SessionLockLost, SessionLockTimeout } from '../errors';
 import { redactId } from '../id';
 import type { LockHandle, LockOptions, WriteOptions } from './Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
-import { collect } from './file/collect';
+import { collectAll } from './file/collect';
 import { dataOf, isLiveSession, sessionContent, storedTtl, tempName } from './file/format';
 import { openOwn, readAll, type OwnFile } from './file/openOwn';
 import { checkSavePath } from './file/savePath';
@@ -21,20 +21,14 @@ export interface StreamAdapterOptions {
    */
   savePath: string;
   /**
-   * Prepended to the id to form the file name. PHP's files handler names its files `sess_<id>`
-   * and so does this adapter by default; Phalcon's Stream adapter uses no prefix (`''`, still
-   * allowed): a directory shared with PHP's files handler then needs `prefix: ''` on one side.
+   * Prepended to the id to form the file name. The default follows PHP's files handler
+   * (`session.save_handler = files` names its files `sess_<id>`), not Phalcon's Stream adapter,
+   * which uses none (`''`, still allowed). The content differs from PHP's (a TTL line first):
+   * a directory that PHP's handler also uses needs another prefix.
    * @default 'sess_'
    */
   prefix?: string;
 }
-
-/**
- * Files gc() examines at once: libuv's thread pool size (4 unless UV_THREADPOOL_SIZE says
- * otherwise), so a background sweep keeps the pool busy without queueing every request's file
- * operations behind a long line of its own.
- */
-const GC_PARALLEL = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 
 const SAFE_PREFIX = /^[A-Za-z0-9_.-]*$/;
 
@@ -88,7 +82,8 @@ export class StreamAdapter extends AbstractAdapter {
    * late as it can: the temp file is written first, then the existing file is opened
    * (O_NOFOLLOW) and checked, then the temp file is renamed over it. What remains is the window
    * between that check and rename(2), a few microseconds: a destroy or a move marker landing
-   * in it is overwritten (without the check, the window was the whole request).
+   * in it is overwritten (without the check, the window was the whole request). Resolves true
+   * when written.
    */
   async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
     const path = this.#file(id);
@@ -98,8 +93,8 @@ export class StreamAdapter extends AbstractAdapter {
     try {
       await writeFile(temp, sessionContent(ttl, data), { flag: 'wx', mode: 0o600 });
       // Both checks right before the rename, side by side: the fence (one stat) and the update's
-      // existence check (one open and fstat) cost one round trip, and leave the least time for
-      // the lock to be lost or the session destroyed before the rename.
+      // check (one open, then its fstat and first bytes at once) take the time of one, and leave
+      // the least time for the lock to be lost or the session destroyed before the rename.
       let live: boolean;
       [held, live] = await Promise.all([
         lock instanceof FileLock ? lock.held() : true,
@@ -129,7 +124,7 @@ export class StreamAdapter extends AbstractAdapter {
     const ms = ttlMs(ttl);
     let file: OwnFile | null = null;
     try {
-      file = await openOwn(path, true);
+      file = await openOwn(path, { head: true });
       const now = Date.now();
       if (file === null || !isLiveSession(file.head, file.info.mtimeMs, now)) return false;
       const mtime = new Date(now + ms - (storedTtl(file.head) ?? ttl) * 1000);
@@ -150,9 +145,9 @@ export class StreamAdapter extends AbstractAdapter {
   /**
    * Removes the session file and resolves the data it held, as `read()` would have served it
    * (null when there was none, or when it was expired, a symlink or another user's file). The
-   * file is first renamed to a unique name: of two requests destroying one session, or a
-   * destroy and a write, exactly one gets the file; its content is read after the take, so it
-   * is the very data removed. A symlink under the session's name is removed, never its target.
+   * file is first renamed to a unique name: of two requests destroying one session, exactly one
+   * gets the file, and its content is read after the take, so it is the very data removed.
+   * Whatever is under the session's name goes: a symlink (never its target), another user's file.
    */
   async destroy(id: string): Promise<string | null> {
     const path = this.#file(id);
@@ -188,7 +183,8 @@ export class StreamAdapter extends AbstractAdapter {
     try {
       local = this.#mutex.tryLock(id, options) ?? await this.#mutex.lock(id, options);
     } catch (err) {
-      // The in-process queue names the lock by the id itself; the file lock's name, redacted.
+      // The in-process queue's timeout names the lock by the id: the file lock's name instead,
+      // redacted as the file lock's own timeout is.
       if (err instanceof SessionLockTimeout) throw new SessionLockTimeout(redactId(path, id), err.waitedMs);
       throw err;
     }
@@ -207,35 +203,12 @@ export class StreamAdapter extends AbstractAdapter {
    * their age (see `file/collect.ts`). Resolves the number of sessions removed.
    */
   async gc(maxLifetime: number): Promise<number> {
-    const cutoff = Date.now() - maxLifetime * 1000;
-    let names: string[];
-    try {
-      names = await readdir(this.savePath);
-    } catch (err) {
-      throw storeError('gc', this.savePath, err);
-    }
-    // GC_PARALLEL files at a time (one at a time left the thread pool idle: ~3x slower over 100k
-    // files); the first failure stops the sweep and is reported once every file in flight is done.
-    let removed = 0;
-    let next = 0;
-    let failure: unknown;
-    const sweep = async (): Promise<void> => {
-      while (failure === undefined && next < names.length) {
-        try {
-          if (await collect(this.savePath, this.prefix, names[next++], cutoff)) removed++;
-        } catch (err) {
-          failure ??= err;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(GC_PARALLEL, names.length) }, sweep));
-    if (failure !== undefined) throw failure;
-    return removed;
+    return collectAll(this.savePath, this.prefix, Date.now() - maxLifetime * 1000);
   }
 
   /** True when a live session file of this user that is not a move marker is at `path`. */
   async #isLive(path: string): Promise<boolean> {
-    const file = await openOwn(path, true);
+    const file = await openOwn(path, { head: true });
     if (file === null) return false;
     try {
       return isLiveSession(file.head, file.info.mtimeMs);

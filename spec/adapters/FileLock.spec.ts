@@ -1,7 +1,8 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { fork } from 'node:child_process';
-import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { renameSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, stat, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LockHandle, LockOptions } from '../../lib/adapters/Adapter';
@@ -137,6 +138,36 @@ test.serial('FileLock › a locked write and its release check the lock file wit
   await handle.release();
   t.deepEqual(calls, ['stat', 'stat'], 'the write and the release: one stat each');
   t.deepEqual((await readdir(savePath)).sort(), ['sess_abc'], 'the lock file is removed');
+});
+
+// Serial: it wraps open() of node:fs/promises for this test file's process.
+test.serial('FileLock › a new lock is stamped from the descriptor it was written through, not from whatever is at the path', async (t) => {
+  const { savePath, a } = await twoAdapters(t);
+  const lockPath = join(savePath, 'sess_abc.lock');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fsp = require('node:fs/promises') as { open: (...args: unknown[]) => Promise<FileHandle> };
+  const original = fsp.open;
+  let swapped = false;
+  fsp.open = async (...args: unknown[]) => {
+    const handle = await original(...args);
+    if (args[0] !== lockPath || args[1] !== 'wx' || swapped) return handle;
+    const write = handle.writeFile.bind(handle);
+    handle.writeFile = (async (...data: Parameters<FileHandle['writeFile']>) => {
+      await write(...data);
+      // A waiter that judged an older lock stale moves this brand-new one away to check it;
+      // meanwhile another waiter creates its own lock at the path.
+      swapped = true;
+      renameSync(lockPath, `${lockPath}.0123456789ab.tmp`);
+      writeFileSync(lockPath, 'token-of-another-process', { flag: 'wx' });
+    }) as FileHandle['writeFile'];
+    return handle;
+  };
+  t.teardown(() => { fsp.open = original; });
+  const handle = await hold(t, a, 'abc', { wait: 1, expiry: 30 });
+  t.true(swapped);
+  await t.throwsAsync(() => a.write('abc', 'mine', 60, handle), LOCK_LOST, 'the other lock is not this one: fenced');
+  await handle.release();
+  t.is(await readFile(lockPath, 'utf8'), 'token-of-another-process', 'and its release leaves the other lock alone');
 });
 
 // Timing-sensitive: the renewal timer must run every expiry / 3 while the test waits.

@@ -24,7 +24,7 @@ const habits: Array<[Record<string, unknown>, string, RegExp]> = [
   [{ renew: true }, 'renew', /not needed: the idle `lifetime` starts again at every request/],
   [{ resave: false }, 'resave', /not needed: changed data is written.*`lazyWrite/],
   [{ saveUninitialized: false }, 'saveUninitialized', /not needed: a new session that holds nothing is never stored and gets no cookie/],
-  [{ genid: () => 'x' }, 'genid', /random bytes from node:crypto.*no generator option/],
+  [{ genid: () => 'x' }, 'genid', /from node:crypto.*no generator option/],
   [{ proxy: true }, 'proxy', /app\.proxy = true/],
   [{ httpOnly: true }, 'httpOnly', /cookie: \{ httpOnly \}/],
   [{ savePath: '/tmp' }, 'savePath', /an adapter option.*StreamAdapter/],
