@@ -25,7 +25,7 @@ export async function measureGc(files: number): Promise<GcResult> {
     const old = new Date(Date.now() - 2 * TTL_S * 1000);
     const record = `${TTL_S}\n{"c":${Date.now()},"d":{"n":1}}`;
     for (let i = 0; i < files; i++) {
-      const path = join(dir, generateId());
+      const path = join(dir, `sess_${generateId()}`); // the adapter's default prefix
       writeFileSync(path, record, { mode: 0o600 });
       if (i % 2 === 0) utimesSync(path, old, old);
     }

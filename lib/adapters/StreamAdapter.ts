@@ -1,5 +1,6 @@
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, InvalidSavePath, SessionLockLost, SessionLockTimeout } from '../errors';
 import { redactId } from '../id';
 import type { LockHandle, LockOptions, WriteOptions } from './Adapter';
@@ -54,6 +55,9 @@ export class StreamAdapter extends AbstractAdapter {
   readonly #mutex = new KeyedMutex();
 
   constructor(options: StreamAdapterOptions) {
+    if (typeof options === 'object' && options !== null) {
+      checkOptionKeys('StreamAdapter', options, ['savePath', 'prefix'], { path: 'use `savePath`', save_path: 'use `savePath`' });
+    }
     const savePath = options?.savePath;
     if (savePath === undefined || savePath === null || savePath === '') throw new InvalidSavePath();
     const prefix = options.prefix ?? 'sess_';
