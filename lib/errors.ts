@@ -95,10 +95,13 @@ export class InvalidSavePath extends SessionError {
   }
 }
 
-/** `StreamAdapter` with a save path that is not a writable directory. */
+/**
+ * `StreamAdapter` with a save path that is not a writable directory (Phalcon's message), or one
+ * that is not safe to keep sessions in (`reason` says why: its owner, its mode).
+ */
 export class SavePathUnavailable extends SessionError {
-  constructor(readonly path: string) {
-    super(`The session save path [${path}] is not writable`, 'ERR_SESSION_SAVE_PATH_UNAVAILABLE');
+  constructor(readonly path: string, reason = 'is not writable') {
+    super(`The session save path [${path}] ${reason}`, 'ERR_SESSION_SAVE_PATH_UNAVAILABLE');
   }
 }
 

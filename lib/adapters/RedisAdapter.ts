@@ -184,7 +184,8 @@ export class RedisAdapter extends AbstractAdapter {
 
   async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
     const key = this.key(id);
-    const px = ms(ttlMs(ttl) / 1000);
+    ttlMs(ttl); // refuses a TTL that is not a positive number (it would reach Redis as 1 ms or NaN)
+    const px = ms(ttl);
     const update = options?.existing === true ? '1' : '0';
     if (lock instanceof RedisLock && lock.dataKey === key) {
       if (!lock.held) throw new SessionLockLost(redactId(lock.lockKey, id));
@@ -206,7 +207,8 @@ export class RedisAdapter extends AbstractAdapter {
   /** Refreshes a stored session's TTL; a missing record or a move marker is left as it is. */
   async updateTimestamp(id: string, _data: string, ttl: number): Promise<boolean> {
     const key = this.key(id);
-    return (await this.#eval(TOUCH, key, [ms(ttlMs(ttl) / 1000)])) === 1;
+    ttlMs(ttl); // as in write()
+    return (await this.#eval(TOUCH, key, [ms(ttl)])) === 1;
   }
 
   async validateId(id: string): Promise<boolean> {

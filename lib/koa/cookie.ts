@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption } from '../errors';
 import type { SessionTransport } from '../Manager';
+import { COOKIE_HINTS } from './hints';
 
 /** Cookie attributes of the session cookie. */
 export interface CookieOptions {
@@ -48,14 +49,6 @@ export interface CookieSettings {
 
 const COOKIE_KEYS: readonly (keyof CookieOptions)[] = ['path', 'domain', 'httpOnly', 'sameSite', 'secure', 'browserSession'];
 
-const LIFETIME_HINT = 'the cookie lives as long as the session: top-level `lifetime`, in seconds (the store TTL and the cookie Max-Age alike); `cookie.browserSession: true` for a cookie that ends with the browser';
-const COOKIE_HINTS: Readonly<Record<string, string>> = {
-  maxAge: LIFETIME_HINT,
-  expires: LIFETIME_HINT,
-  signed: 'not needed: nothing is signed; session ids are 32 random characters (about 191 bits) from the CSPRNG and are checked against the store on the server',
-  overwrite: 'not needed: the middleware replaces its own Set-Cookie and keeps every other one',
-  name: 'use the top-level `name`',
-};
 
 const DOMAIN = /^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
 

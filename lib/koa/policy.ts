@@ -18,19 +18,9 @@ import { requestState, type RequestState } from './state';
 export function sessionPolicy(policy: SessionRoutePolicy = {}): Middleware {
   const wanted = resolvePolicy(policy);
   return async function sessionPolicy(ctx: Context, next: Next): Promise<void> {
-    await startOnce(mounted(ctx), wanted); // (not startSession(): one async frame less per request)
+    await startOnce(mounted(ctx), wanted);
     await next();
   };
-}
-
-/**
- * Start the request's session under `wanted` (or the policy it has). A session already started
- * under another policy cannot change it: `SessionPolicyConflict`.
- */
-export async function startSession(ctx: Context, wanted?: ResolvedPolicy): Promise<RequestState> {
-  const state = mounted(ctx);
-  await startOnce(state, wanted);
-  return state;
 }
 
 function mounted(ctx: Context): RequestState {

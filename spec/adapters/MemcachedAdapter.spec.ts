@@ -98,6 +98,14 @@ for (const [option, value, named] of [
   });
 }
 
+test('MemcachedAdapter › options › unknown keys are refused, with the option Phalcon users mean; lockingEnabled must be a boolean', (t) => {
+  for (const [key, hint] of [['host', /servers/], ['locking', /lockingEnabled/], ['prefx', /prefix/]] as const) {
+    const err = t.throws(() => new MemcachedAdapter({ [key]: 1 } as never), { code: 'ERR_SESSION_INVALID_OPTION' });
+    t.regex(err!.message, hint, key);
+  }
+  t.throws(() => new MemcachedAdapter({ lockingEnabled: 'yes' } as never), { code: 'ERR_SESSION_INVALID_OPTION' });
+});
+
 test('MemcachedAdapter › options › a memjsClient cannot be combined with servers, client or saslAuthData', (t) => {
   const memjsClient = Client.create(`127.0.0.1:${memcached().port}`);
   for (const option of ['servers', 'client', 'saslAuthData'] as const) {

@@ -68,3 +68,8 @@ test('MemoryAdapter › write › rejects a TTL that is not a positive number', 
     await t.throwsAsync(() => a.write(newId(), 'x', ttl), { code: 'ERR_SESSION_INVALID_OPTION' }, String(ttl));
   }
 });
+
+test('MemoryAdapter › options › an unknown key is refused, naming the one it misspells', (t) => {
+  const err = t.throws(() => new MemoryAdapter({ maxEntry: 5 } as never), { code: 'ERR_SESSION_INVALID_OPTION' });
+  t.regex(err!.message, /MemoryAdapter\.maxEntry.*maxEntries/);
+});

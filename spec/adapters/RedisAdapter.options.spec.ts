@@ -33,6 +33,7 @@ test('RedisAdapter › options › unknown keys are refused, with the name Phalc
     const err = t.throws(() => new RedisAdapter({ [key]: 1 } as unknown as RedisAdapterOptions), INVALID);
     t.regex(err!.message, hint, key);
   }
+  t.throws(() => new RedisAdapter({ lockingEnabled: 'yes' } as never), INVALID, 'lockingEnabled must be a boolean');
 });
 
 test('RedisAdapter › write and updateTimestamp refuse a TTL that is not a positive number', async (t) => {

@@ -127,6 +127,12 @@ export function adapterContract(test: TestFn, name: string, make: MakeAdapter, f
     await a.write(id, marker, 1);
     if (a.updateTimestamp) t.not(await a.updateTimestamp(id, marker, 60), true, 'a touch reports no session');
     t.is(await a.read(id, undefined, 60), marker);
+    if (a.lock) {
+      // A locked read with the session TTL, then the release (Redis refreshes the TTL there).
+      const handle = await a.lock(id, { wait: 2, expiry: 30 });
+      t.is(await a.read(id, handle, 60), marker);
+      await handle.release();
+    }
     await sleep(2200); // 1 s TTL, memcached's whole seconds, and room for a loaded machine
     t.is(await a.read(id), null);
   });

@@ -23,17 +23,10 @@ export function checkSavePath(savePath: string): void {
   const uid = process.getuid?.();
   if (uid === undefined) return; // Windows: no owner or mode bits to check
   if (info.uid !== uid) {
-    throw unavailable(savePath, `is owned by uid ${info.uid}, not by this process's user (uid ${uid}); its owner could plant or replace sessions`);
+    throw new SavePathUnavailable(savePath, `is owned by uid ${info.uid}, not by this process's user (uid ${uid}); its owner could plant or replace sessions`);
   }
   if ((info.mode & 0o022) !== 0) {
     const mode = `0${(info.mode & 0o7777).toString(8)}`;
-    throw unavailable(savePath, `is writable by its group or others (mode ${mode}); another local user could plant or replace sessions: chmod go-w it, or use a directory of its own`);
+    throw new SavePathUnavailable(savePath, `is writable by its group or others (mode ${mode}); another local user could plant or replace sessions: chmod go-w it, or use a directory of its own`);
   }
-}
-
-/** `SavePathUnavailable` with the reason instead of Phalcon's "is not writable". */
-function unavailable(savePath: string, reason: string): SavePathUnavailable {
-  // The class takes no message; V8 renders the stack from the message when it is first read,
-  // so setting the message right away keeps the two in agreement.
-  return Object.assign(new SavePathUnavailable(savePath), { message: `The session save path [${savePath}] ${reason}` });
 }
