@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Adapter, LockOptions } from '../adapters/Adapter';
-import { StreamAdapter } from '../adapters/StreamAdapter';
+import { StreamAdapter } from '../file/StreamAdapter';
 import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, SavePathUnavailable } from '../errors';
 import { checkFlashOptions, type FlashOptions } from '../Flash';

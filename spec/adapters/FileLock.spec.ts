@@ -6,7 +6,7 @@ import { readdir, readFile, stat, utimes, writeFile, type FileHandle } from 'nod
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LockHandle, LockOptions } from '../../lib/adapters/Adapter';
-import { StreamAdapter } from '../../lib/adapters/StreamAdapter';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
 import { newId } from '../helpers/adapterContract';
 import { increments } from '../helpers/lock-worker';
 import { tempDir } from '../helpers/tmp';

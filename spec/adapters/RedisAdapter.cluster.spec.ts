@@ -1,7 +1,7 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
-import { RedisAdapter, type RedisAdapterOptions } from '../../lib/adapters/RedisAdapter';
+import { RedisAdapter, type RedisAdapterOptions } from '../../lib/redis/RedisAdapter';
 import type { LockOptions } from '../../lib/adapters/Adapter';
 import { adapterContract, newId } from '../helpers/adapterContract';
 import { useRedisCluster } from '../helpers/redisServer';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RedisAdapter, type RedisAdapterOptions } from '../../lib/adapters/RedisAdapter';
+import { RedisAdapter, type RedisAdapterOptions } from '../../lib/redis/RedisAdapter';
 import { newId } from '../helpers/adapterContract';
 import { useRedis } from '../helpers/redisServer';
 

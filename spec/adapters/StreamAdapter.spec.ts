@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, stat, unlink, utimes, writeFile } from 'node:
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StreamAdapter } from '../../lib/adapters/StreamAdapter';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
 import { adapterContract, HOSTILE_IDS, newId } from '../helpers/adapterContract';
 import { makeTempDir, tempDir } from '../helpers/tmp';
 

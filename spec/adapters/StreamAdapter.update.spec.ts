@@ -2,7 +2,7 @@ import test from 'ava';
 import { readdir, readFile, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MOVE_MARKER_PREFIX } from '../../lib/adapters/Adapter';
-import { StreamAdapter } from '../../lib/adapters/StreamAdapter';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
 import { newId } from '../helpers/adapterContract';
 import { tempDir } from '../helpers/tmp';
 

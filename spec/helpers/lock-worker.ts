@@ -12,7 +12,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Adapter, LockHandle } from '../../lib/adapters/Adapter';
-import { StreamAdapter } from '../../lib/adapters/StreamAdapter';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
 
 /** Runs `count` concurrent increments of the counter stored under `id`. */
 export async function increments(adapter: Adapter, id: string, count: number, locking: boolean): Promise<void> {

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Koa from 'koa';
 import { Client as Memjs } from 'memjs';
 import { session } from '../../lib/koa/middleware';
-import { MemcachedAdapter, type MemcachedAdapterOptions, type MemjsClient } from '../../lib/adapters/MemcachedAdapter';
+import { MemcachedAdapter, type MemcachedAdapterOptions, type MemjsClient } from '../../lib/memcached/MemcachedAdapter';
 import { Client, listen } from '../helpers/http';
 import { startMemcached, useMemcached, type MemcachedServer } from '../helpers/memcachedServer';
 

@@ -7,7 +7,7 @@ import Koa from 'koa';
 import { session } from '../../lib/koa/middleware';
 import type { SessionOptions } from '../../lib/koa/options';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
-import { StreamAdapter } from '../../lib/adapters/StreamAdapter';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
 import type { Adapter } from '../../lib/adapters/Adapter';
 import { CountingEmitter, DownAdapter, SpyAdapter } from '../helpers/doubles';
 import { Client, listen } from '../helpers/http';

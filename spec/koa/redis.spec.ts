@@ -4,7 +4,7 @@ import Koa from 'koa';
 import { Redis } from 'ioredis';
 import { session } from '../../lib/koa/middleware';
 import { sessionPolicy } from '../../lib/koa/policy';
-import { RedisAdapter, type RedisAdapterOptions } from '../../lib/adapters/RedisAdapter';
+import { RedisAdapter, type RedisAdapterOptions } from '../../lib/redis/RedisAdapter';
 import { Client, listen } from '../helpers/http';
 import { startRedis, useRedis, type RedisServer } from '../helpers/redisServer';
 

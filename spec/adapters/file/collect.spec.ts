@@ -4,12 +4,12 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { chown, mkdir, readdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StreamAdapter } from '../../../lib/adapters/StreamAdapter';
+import { StreamAdapter } from '../../../lib/file/StreamAdapter';
 import { idTag } from '../../../lib/id';
 import { newId } from '../../helpers/adapterContract';
 import { tempDir } from '../../helpers/tmp';
 
-// StreamAdapter.gc(), which lib/adapters/file/collect.ts decides for each directory entry.
+// StreamAdapter.gc(), which lib/file/collect.ts decides for each directory entry.
 
 /** Files of another user can be made only as root (the specs run as root here and in CI). */
 const asRoot = process.getuid?.() === 0 ? test : test.skip;

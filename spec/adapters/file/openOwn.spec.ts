@@ -2,11 +2,11 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { chown, lstat, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StreamAdapter } from '../../../lib/adapters/StreamAdapter';
+import { StreamAdapter } from '../../../lib/file/StreamAdapter';
 import { newId } from '../../helpers/adapterContract';
 import { tempDir } from '../../helpers/tmp';
 
-// What lib/adapters/file/openOwn.ts decides, through the adapter: a symlink or another user's
+// What lib/file/openOwn.ts decides, through the adapter: a symlink or another user's
 // file under a session's name is no session, never followed, never served or touched.
 
 const PLANTED = '60\n{"role":"admin"}';

@@ -1,10 +1,10 @@
 import test from 'ava';
 import { chmod, chown, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StreamAdapter } from '../../../lib/adapters/StreamAdapter';
+import { StreamAdapter } from '../../../lib/file/StreamAdapter';
 import { tempDir } from '../../helpers/tmp';
 
-// The save-path checks of lib/adapters/file/savePath.ts, through the adapter's constructor.
+// The save-path checks of lib/file/savePath.ts, through the adapter's constructor.
 
 const CODE = 'ERR_SESSION_SAVE_PATH_UNAVAILABLE';
 const notWritable = (path: string) => ({ code: CODE, message: `The session save path [${path}] is not writable` });

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeJudged, type Judged } from '../../../lib/adapters/file/take';
+import { removeJudged, type Judged } from '../../../lib/file/take';
 import type { TakeoverStep } from '../../helpers/lock-worker';
 import { newId } from '../../helpers/adapterContract';
 import { tempDir } from '../../helpers/tmp';

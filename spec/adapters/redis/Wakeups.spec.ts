@@ -1,6 +1,6 @@
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { Wakeups } from '../../../lib/adapters/redis/Wakeups';
+import { Wakeups } from '../../../lib/redis/Wakeups';
 import { useRedis } from '../../helpers/redisServer';
 
 const redis = useRedis(test);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { isMoveMarker } from '../Adapter';
+import { isMoveMarker } from '../adapters/Adapter';
 
 /**
  * The file formats of the StreamAdapter, in one place: what it writes is exactly what gc()

@@ -1,5 +1,5 @@
-import type { LockHandle, LockOptions } from '../Adapter';
-import type { LocalLock } from '../KeyedMutex';
+import type { LockHandle, LockOptions } from '../adapters/Adapter';
+import type { LocalLock } from '../adapters/KeyedMutex';
 
 const DONE: Promise<void> = Promise.resolve();
 

@@ -1,5 +1,5 @@
-import { AdapterRuntimeError } from '../../errors';
-import { redactId } from '../../id';
+import { AdapterRuntimeError } from '../errors';
+import { redactId } from '../id';
 
 /**
  * The error of a failed session file operation. `path` names a file of session `id` (the

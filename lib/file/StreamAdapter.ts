@@ -3,16 +3,16 @@ import { join, resolve } from 'node:path';
 import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, InvalidSavePath, SessionLockLost, SessionLockTimeout } from '../errors';
 import { redactId } from '../id';
-import type { LockHandle, LockOptions, WriteOptions } from './Adapter';
-import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
-import { collectAll } from './file/collect';
-import { dataOf, isLiveSession, sessionContent, storedTtl, tempName } from './file/format';
-import { openOwn, readAll, type OwnFile } from './file/openOwn';
-import { checkSavePath } from './file/savePath';
-import { storeError } from './file/storeError';
-import { putBack } from './file/take';
+import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
+import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
+import { collectAll } from './collect';
+import { dataOf, isLiveSession, sessionContent, storedTtl, tempName } from './format';
+import { openOwn, readAll, type OwnFile } from './openOwn';
+import { checkSavePath } from './savePath';
+import { storeError } from './storeError';
+import { putBack } from './take';
 import { FileLock } from './FileLock';
-import { KeyedMutex } from './KeyedMutex';
+import { KeyedMutex } from '../adapters/KeyedMutex';
 
 /** Options of {@link StreamAdapter}. */
 export interface StreamAdapterOptions {

@@ -1,6 +1,6 @@
 import createDebug from 'debug';
 import type { ClientOptions, ServerOptions } from 'memjs';
-import { InvalidOption } from '../../errors';
+import { InvalidOption } from '../errors';
 import type { RingNode } from './HashRing';
 
 const debug = createDebug('koa-session-manager:memcached');

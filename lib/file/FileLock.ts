@@ -2,13 +2,13 @@ import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionLockTimeout } from '../errors';
 import { redactId } from '../id';
-import type { LockHandle, LockOptions } from './Adapter';
-import { Claim } from './file/Claim';
-import { lockContent } from './file/format';
-import { READ_FLAGS } from './file/openOwn';
-import { lockError } from './file/storeError';
-import { removeJudged, type Judged } from './file/take';
-import type { LocalLock } from './KeyedMutex';
+import type { LockHandle, LockOptions } from '../adapters/Adapter';
+import { Claim } from './Claim';
+import { lockContent } from './format';
+import { READ_FLAGS } from './openOwn';
+import { lockError } from './storeError';
+import { removeJudged, type Judged } from './take';
+import type { LocalLock } from '../adapters/KeyedMutex';
 
 /**
  * A session lock held through a lock file (`O_CREAT|O_EXCL`), on top of the in-process

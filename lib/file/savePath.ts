@@ -1,5 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import { SavePathUnavailable } from '../../errors';
+import { SavePathUnavailable } from '../errors';
 
 /**
  * Checks that `savePath` can hold sessions safely, or throws `SavePathUnavailable` saying why.

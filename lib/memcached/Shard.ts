@@ -1,4 +1,4 @@
-import { AdapterRuntimeError } from '../../errors';
+import { AdapterRuntimeError } from '../errors';
 
 /**
  * The few memjs `Client` commands the adapter sends (promise forms), typed by what is called so

@@ -3,12 +3,12 @@ import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { AdapterRuntimeError, InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
 import { checkOptionKeys } from '../closedOptions';
 import { redactId } from '../id';
-import type { LockHandle, LockOptions, WriteOptions } from './Adapter';
-import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
-import { KeyedMutex } from './KeyedMutex';
-import { RedisLock, type LockOwner } from './redis/RedisLock';
-import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK, type Script } from './redis/scripts';
-import { Wakeups } from './redis/Wakeups';
+import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
+import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
+import { KeyedMutex } from '../adapters/KeyedMutex';
+import { RedisLock, type LockOwner } from './RedisLock';
+import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK, type Script } from './scripts';
+import { Wakeups } from './Wakeups';
 
 const debug = createDebug('koa-session-manager:redis');
 

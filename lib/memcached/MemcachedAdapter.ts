@@ -3,17 +3,17 @@ import { Client, Server } from 'memjs';
 import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
 import { checkOptionKeys } from '../closedOptions';
 import { redactId } from '../id';
-import { isMoveMarker, type LockHandle, type LockOptions, type WriteOptions } from './Adapter';
-import { AbstractAdapter, lockOptions, ttlMs } from './AbstractAdapter';
-import { KeyedMutex } from './KeyedMutex';
-import { expiry } from './memcached/expiry';
-import { HashRing } from './memcached/HashRing';
-import { MemcachedLock, releaseLater } from './memcached/MemcachedLock';
+import { isMoveMarker, type LockHandle, type LockOptions, type WriteOptions } from '../adapters/Adapter';
+import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
+import { KeyedMutex } from '../adapters/KeyedMutex';
+import { expiry } from './expiry';
+import { HashRing } from './HashRing';
+import { MemcachedLock, releaseLater } from './MemcachedLock';
 import {
   CLIENT_DEFAULTS, appClientTimeoutMs, checkPrefix, commandTimeoutMs, positive, resolveClientOptions, resolveSasl,
   resolveServers, type MemcachedServerOption, type MemjsOptions, type SaslAuthData,
-} from './memcached/options';
-import { Shard, type MemjsClient } from './memcached/Shard';
+} from './options';
+import { Shard, type MemjsClient } from './Shard';
 
 export type { MemcachedServerOption, MemjsClient, MemjsOptions, SaslAuthData };
 
