@@ -1,8 +1,8 @@
 import test from 'ava';
 import { chmod, chown, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StreamAdapter } from '../../../lib/file/StreamAdapter';
-import { tempDir } from '../../helpers/tmp';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
+import { tempDir } from '../helpers/tmp';
 
 // The save-path checks of lib/file/savePath.ts, through the adapter's constructor.
 

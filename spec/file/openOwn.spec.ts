@@ -2,9 +2,9 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { chown, lstat, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StreamAdapter } from '../../../lib/file/StreamAdapter';
-import { newId } from '../../helpers/adapterContract';
-import { tempDir } from '../../helpers/tmp';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
+import { newId } from '../helpers/adapterContract';
+import { tempDir } from '../helpers/tmp';
 
 // What lib/file/openOwn.ts decides, through the adapter: a symlink or another user's
 // file under a session's name is no session, never followed, never served or touched.

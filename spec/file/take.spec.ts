@@ -5,12 +5,12 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeJudged, type Judged } from '../../../lib/file/take';
-import type { TakeoverStep } from '../../helpers/lock-worker';
-import { newId } from '../../helpers/adapterContract';
-import { tempDir } from '../../helpers/tmp';
+import { removeJudged, type Judged } from '../../lib/file/take';
+import type { TakeoverStep } from '../helpers/lock-worker';
+import { newId } from '../helpers/adapterContract';
+import { tempDir } from '../helpers/tmp';
 
-const WORKER = join(__dirname, '..', '..', 'helpers', 'lock-worker.js');
+const WORKER = join(__dirname, '..', 'helpers', 'lock-worker.js');
 
 /** A takeover worker (see lock-worker.ts), killed by its PID at the latest when the test ends. */
 async function spawnTakeover(t: ExecutionContext, savePath: string, id: string): Promise<ChildProcess> {

@@ -4,10 +4,10 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { chown, mkdir, readdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StreamAdapter } from '../../../lib/file/StreamAdapter';
-import { idTag } from '../../../lib/id';
-import { newId } from '../../helpers/adapterContract';
-import { tempDir } from '../../helpers/tmp';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
+import { idTag } from '../../lib/id';
+import { newId } from '../helpers/adapterContract';
+import { tempDir } from '../helpers/tmp';
 
 // StreamAdapter.gc(), which lib/file/collect.ts decides for each directory entry.
 

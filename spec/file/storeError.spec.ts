@@ -2,10 +2,10 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StreamAdapter } from '../../../lib/file/StreamAdapter';
-import { idTag } from '../../../lib/id';
-import { newId } from '../../helpers/adapterContract';
-import { tempDir } from '../../helpers/tmp';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
+import { idTag } from '../../lib/id';
+import { newId } from '../helpers/adapterContract';
+import { tempDir } from '../helpers/tmp';
 
 // No session id in the errors of the file adapter (lib/file/storeError.ts and the lock
 // errors): a message or a key in a log would hand the session to whoever reads the log.

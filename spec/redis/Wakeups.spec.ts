@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Redis } from 'ioredis';
-import { Wakeups } from '../../../lib/redis/Wakeups';
-import { useRedis } from '../../helpers/redisServer';
+import { Wakeups } from '../../lib/redis/Wakeups';
+import { useRedis } from '../helpers/redisServer';
 
 const redis = useRedis(test);
 
