@@ -164,3 +164,13 @@ export class InvalidSessionValue extends SessionError {
     super(`Session value "${key}" cannot be stored: ${reason}`, 'ERR_SESSION_INVALID_VALUE');
   }
 }
+
+/**
+ * A backend's client library is not installed: `koa-session-manager/redis` needs `ioredis`,
+ * `koa-session-manager/memcached` needs `memjs` (optional peer dependencies).
+ */
+export class PeerDependencyMissing extends SessionError {
+  constructor(readonly peer: string, entry: string, options?: { cause?: unknown }) {
+    super(`${entry} needs the package "${peer}": run npm install ${peer}`, 'ERR_SESSION_PEER_MISSING', options);
+  }
+}

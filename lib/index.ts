@@ -7,7 +7,7 @@ export {
   SessionError, InvalidSessionAdapter, InvalidSessionId, InvalidSessionName, SessionAlreadyStarted,
   SessionModificationDenied, AdapterRuntimeError, SessionLockTimeout, SessionLockLost, InvalidSavePath,
   SavePathUnavailable, InvalidOption, FlashMessageNotStringOrArray, SessionNotStarted, SessionPolicyConflict,
-  SessionNotMounted, SessionTooLarge, InvalidSessionValue,
+  SessionNotMounted, SessionTooLarge, InvalidSessionValue, PeerDependencyMissing,
 } from './errors';
 export { generateId, isValidId, isValidName, idTag } from './id';
 export type { SessionEventMap, SessionEventName } from './events';
@@ -19,12 +19,10 @@ export { AbstractAdapter } from './adapters/AbstractAdapter';
 export { NoopAdapter } from './adapters/NoopAdapter';
 export { MemoryAdapter } from './adapters/MemoryAdapter';
 export type { MemoryAdapterOptions } from './adapters/MemoryAdapter';
+// The file store needs no client library; Redis and memcached have their own entry points
+// (koa-session-manager/redis, koa-session-manager/memcached) so that this one loads neither.
 export { StreamAdapter } from './file/StreamAdapter';
 export type { StreamAdapterOptions } from './file/StreamAdapter';
-export { RedisAdapter } from './redis/RedisAdapter';
-export type { RedisAdapterOptions } from './redis/RedisAdapter';
-export { MemcachedAdapter } from './memcached/MemcachedAdapter';
-export type { MemcachedAdapterOptions } from './memcached/MemcachedAdapter';
 export { session } from './koa/middleware';
 export { sessionPolicy } from './koa/policy';
 export { sessionBag } from './koa/state';

@@ -1,5 +1,6 @@
 import Koa from 'koa';
-import { RedisAdapter, session, sessionPolicy, StreamAdapter, type Adapter } from '../../lib';
+import { session, sessionPolicy, StreamAdapter, type Adapter } from '../../lib';
+import { RedisAdapter } from '../../lib/redis';
 import { chain, listen, routes, type Handler } from './koaBase';
 import type { AppEnv, RunningApp } from './types';
 

@@ -1,4 +1,5 @@
-import { RedisAdapter, type LockHandle } from '../../lib';
+import type { LockHandle } from '../../lib';
+import { RedisAdapter } from '../../lib/redis';
 import { median, quantile } from '../stats';
 
 // Lock hand-off latency under contention: N clients take and release the lock of one session in

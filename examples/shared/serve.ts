@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
-import { RedisAdapter, type Adapter } from '../../lib';
+import type { Adapter } from '../../lib';
+import { RedisAdapter } from '../../lib/redis';
 
 /**
  * The examples' store: undefined (the middleware's file adapter in its private temp directory),

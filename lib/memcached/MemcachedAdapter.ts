@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Server } from 'memjs';
+import type * as memjs from 'memjs';
 import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
 import { checkOptionKeys } from '../closedOptions';
 import { redactId } from '../id';
@@ -14,6 +14,10 @@ import {
   resolveServers, type MemcachedServerOption, type MemjsOptions, type SaslAuthData,
 } from './options';
 import { Shard, type MemjsClient } from './Shard';
+import { requirePeer } from '../peer';
+
+// Loaded when this entry point is imported, never by the main one.
+const { Client, Server } = requirePeer<typeof memjs>('memjs', 'koa-session-manager/memcached');
 
 export type { MemcachedServerOption, MemjsClient, MemjsOptions, SaslAuthData };
 
@@ -92,7 +96,7 @@ export class MemcachedAdapter extends AbstractAdapter {
 
   readonly #shards: Shard[];
   readonly #ring: HashRing | undefined;
-  readonly #owned: Client[] = [];
+  readonly #owned: memjs.Client[] = [];
   readonly #lockDefaults: LockOptions;
   readonly #pollMs: number;
   readonly #mutex = new KeyedMutex();

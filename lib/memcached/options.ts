@@ -1,12 +1,32 @@
 import createDebug from 'debug';
-import type { ClientOptions, ServerOptions } from 'memjs';
 import { InvalidOption } from '../errors';
 import type { RingNode } from './HashRing';
 
 const debug = createDebug('koa-session-manager:memcached');
 
-/** memjs client and server options (its `timeout` and `conntimeout` are in seconds). */
-export type MemjsOptions = ClientOptions & ServerOptions;
+/**
+ * memjs client and server options (its `timeout` and `conntimeout` are in seconds). Declared here
+ * rather than taken from `@types/memjs`, so that the typings of `koa-session-manager/memcached`
+ * compile in an app that has memjs but not its community types.
+ */
+export interface MemjsOptions {
+  /** Seconds a command may take. */
+  timeout?: number | undefined;
+  /** Seconds a connection may take. */
+  conntimeout?: number | undefined;
+  retries?: number | undefined;
+  /** Seconds between retries. */
+  retry_delay?: number | undefined;
+  /** Default expiration of memjs' own `set` (the adapter always passes its own). */
+  expires?: number | undefined;
+  failover?: boolean | undefined;
+  failoverTime?: number | undefined;
+  keepAlive?: boolean | undefined;
+  keepAliveDelay?: number | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  logger?: { log(...args: unknown[]): void } | undefined;
+}
 
 /** One entry of Phalcon's `servers` option. */
 export interface MemcachedServerOption {

@@ -1,5 +1,6 @@
 import createDebug from 'debug';
-import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import type * as ioredis from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { AdapterRuntimeError, InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
 import { checkOptionKeys } from '../closedOptions';
 import { redactId } from '../id';
@@ -9,6 +10,10 @@ import { KeyedMutex } from '../adapters/KeyedMutex';
 import { RedisLock, type LockOwner } from './RedisLock';
 import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK, type Script } from './scripts';
 import { Wakeups } from './Wakeups';
+import { requirePeer } from '../peer';
+
+// Loaded when this entry point is imported, never by the main one.
+const { Redis: RedisClient } = requirePeer<typeof ioredis>('ioredis', 'koa-session-manager/redis');
 
 const debug = createDebug('koa-session-manager:redis');
 
@@ -161,7 +166,7 @@ export class RedisAdapter extends AbstractAdapter {
         enableAutoPipelining: options.autoPipelining === true,
         connectTimeout: ms(positive('timeout', options.timeout, 1)),
       };
-      this.client = options.url !== undefined ? new Redis(checkUrl(options), own) : new Redis({ ...own, ...connection(options) });
+      this.client = options.url !== undefined ? new RedisClient(checkUrl(options), own) : new RedisClient({ ...own, ...connection(options) });
       this.client.on('error', (err: Error) => debug('redis: %s', err.message));
       this.#owned = true;
     }
