@@ -1,37 +1,20 @@
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { checkOptionKeys } from '../closedOptions';
-import { InvalidOption, InvalidSavePath, SessionLockLost, SessionLockTimeout } from '../errors';
+import { SessionLockLost, SessionLockTimeout } from '../errors';
 import { redactId } from '../id';
 import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
 import { collectAll } from './collect';
 import { dataOf, isLiveSession, sessionContent, storedTtl, tempName } from './format';
 import { openOwn, readAll, type OwnFile } from './openOwn';
+import { checkStreamOptions, type StreamAdapterOptions } from './options';
 import { checkSavePath } from './savePath';
 import { storeError } from './storeError';
 import { putBack } from './take';
 import { FileLock } from './FileLock';
 import { KeyedMutex } from '../adapters/KeyedMutex';
 
-/** Options of {@link StreamAdapter}. */
-export interface StreamAdapterOptions {
-  /**
-   * Directory of the session files: it must exist, be writable, belong to this process's user
-   * and be writable by no one else (not group- or world-writable).
-   */
-  savePath: string;
-  /**
-   * Prepended to the id to form the file name. The default follows PHP's files handler
-   * (`session.save_handler = files` names its files `sess_<id>`), not Phalcon's Stream adapter,
-   * which uses none (`''`, still allowed). The content differs from PHP's (a TTL line first):
-   * a directory that PHP's handler also uses needs another prefix.
-   * @default 'sess_'
-   */
-  prefix?: string;
-}
-
-const SAFE_PREFIX = /^[A-Za-z0-9_.-]*$/;
+export type { StreamAdapterOptions };
 
 /**
  * Sessions as files (Phalcon `Session\Adapter\Stream`), one per session: `<savePath>/<prefix><id>`,
@@ -55,13 +38,7 @@ export class StreamAdapter extends AbstractAdapter {
   readonly #mutex = new KeyedMutex();
 
   constructor(options: StreamAdapterOptions) {
-    if (typeof options === 'object' && options !== null) {
-      checkOptionKeys('StreamAdapter', options, ['savePath', 'prefix'], { path: 'use `savePath`', save_path: 'use `savePath`' });
-    }
-    const savePath = options?.savePath;
-    if (savePath === undefined || savePath === null || savePath === '') throw new InvalidSavePath();
-    const prefix = options.prefix ?? 'sess_';
-    if (!SAFE_PREFIX.test(prefix)) throw new InvalidOption('prefix', 'may hold only letters, digits, "_", "-" and "."');
+    const { savePath, prefix } = checkStreamOptions(options);
     super(prefix);
     checkSavePath(savePath);
     this.savePath = resolve(savePath);

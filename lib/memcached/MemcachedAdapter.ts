@@ -10,8 +10,8 @@ import { expiry } from './expiry';
 import { HashRing } from './HashRing';
 import { MemcachedLock, releaseLater } from './MemcachedLock';
 import {
-  CLIENT_DEFAULTS, appClientTimeoutMs, checkPrefix, commandTimeoutMs, positive, resolveClientOptions, resolveSasl,
-  resolveServers, type MemcachedServerOption, type MemjsOptions, type SaslAuthData,
+  CLIENT_DEFAULTS, OPTION_HINTS, OPTION_KEYS, appClientTimeoutMs, checkPrefix, commandTimeoutMs, positive, resolveClientOptions,
+  resolveSasl, resolveServers, type MemcachedAdapterOptions, type MemcachedServerOption, type MemjsOptions, type SaslAuthData,
 } from './options';
 import { Shard, type MemjsClient } from './Shard';
 import { requirePeer } from '../peer';
@@ -19,49 +19,7 @@ import { requirePeer } from '../peer';
 // Loaded when this entry point is imported, never by the main one.
 const { Client, Server } = requirePeer<typeof memjs>('memjs', 'koa-session-manager/memcached');
 
-export type { MemcachedServerOption, MemjsClient, MemjsOptions, SaslAuthData };
-
-/** Options of {@link MemcachedAdapter}: Phalcon's names and defaults, times in seconds unless named. */
-export interface MemcachedAdapterOptions {
-  /** Phalcon's server list; sessions are spread by a consistent hash honouring `weight`. @default [{ host: '127.0.0.1', port: 11211, weight: 1 }] */
-  servers?: MemcachedServerOption[];
-  /** memjs options, merged over bounded defaults. @default { timeout: 1, conntimeout: 1, retries: 0, failover: false, keepAlive: true } */
-  client?: MemjsOptions;
-  /** SASL credentials sent to every server. */
-  saslAuthData?: SaslAuthData;
-  /** Accepted for Phalcon compatibility: a Node process keeps its connections open anyway. */
-  persistentId?: string;
-  /** A ready memjs client the app owns, instead of `servers`: the adapter never closes it and hashes nothing itself. */
-  memjsClient?: MemjsClient;
-  /** @default 'sess-memc-' */
-  prefix?: string;
-  /** Store TTL in seconds when the middleware sets no `lifetime`. @default 3600 */
-  lifetime?: number;
-  /**
-   * Per-session locking: the requests of one session take turns, so none loses another's writes
-   * (Phalcon has none for memcached; README, Decisions). `false` for an app whose every route
-   * only reads. @default true
-   */
-  lockingEnabled?: boolean;
-  /** Seconds after which the lock of a holder that stopped renewing it expires. @default 30 */
-  lockExpiry?: number;
-  /** With `lockWaitTime`, the longest wait for a lock: `lockRetries × lockWaitTime`. @default 100 */
-  lockRetries?: number;
-  /** Microseconds; the longest pause between two tries for a lock held in another process. @default 50000 */
-  lockWaitTime?: number;
-}
-
-const OPTION_KEYS: readonly (keyof MemcachedAdapterOptions)[] = [
-  'servers', 'client', 'saslAuthData', 'persistentId', 'memjsClient', 'prefix', 'lifetime', 'lockingEnabled', 'lockExpiry',
-  'lockRetries', 'lockWaitTime',
-];
-
-const OPTION_HINTS: Readonly<Record<string, string>> = {
-  host: 'use `servers: [{ host, port, weight }]`',
-  port: 'use `servers: [{ host, port, weight }]`',
-  locking: 'use `lockingEnabled` (and `lockExpiry`, `lockRetries`, `lockWaitTime`)',
-  ttl: 'use `lifetime` (seconds), or the middleware\'s `lifetime`',
-};
+export type { MemcachedAdapterOptions, MemcachedServerOption, MemjsClient, MemjsOptions, SaslAuthData };
 
 /** What one try for the lock gave: the lock, or a refusal with or without the next turn. */
 type Try = 'locked' | 'claimed' | 'waiting';

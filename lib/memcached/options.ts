@@ -1,6 +1,7 @@
 import createDebug from 'debug';
 import { InvalidOption } from '../errors';
 import type { RingNode } from './HashRing';
+import type { MemjsClient } from './Shard';
 
 const debug = createDebug('koa-session-manager:memcached');
 
@@ -43,6 +44,60 @@ export interface SaslAuthData {
   user: string;
   pass: string;
 }
+
+/** Options of {@link MemcachedAdapter}: Phalcon's names and defaults, times in seconds unless named. */
+export interface MemcachedAdapterOptions {
+  /** Phalcon's server list; sessions are spread by a consistent hash honouring `weight`. @default [{ host: '127.0.0.1', port: 11211, weight: 1 }] */
+  servers?: MemcachedServerOption[];
+  /** memjs options, merged over bounded defaults. @default { timeout: 1, conntimeout: 1, retries: 0, failover: false, keepAlive: true } */
+  client?: MemjsOptions;
+  /** SASL credentials sent to every server. */
+  saslAuthData?: SaslAuthData;
+  /** Accepted for Phalcon compatibility: a Node process keeps its connections open anyway. */
+  persistentId?: string;
+  /** A ready memjs client the app owns, instead of `servers`: the adapter never closes it and hashes nothing itself. */
+  memjsClient?: MemjsClient;
+  /** @default 'sess-memc-' */
+  prefix?: string;
+  /** Store TTL in seconds when the middleware sets no `lifetime`. @default 3600 */
+  lifetime?: number;
+  /**
+   * Per-session locking: the requests of one session take turns, so none loses another's writes
+   * (Phalcon has none for memcached; README, Decisions). `false` for an app whose every route
+   * only reads. @default true
+   */
+  lockingEnabled?: boolean;
+  /** Seconds after which the lock of a holder that stopped renewing it expires. @default 30 */
+  lockExpiry?: number;
+  /** With `lockWaitTime`, the longest wait for a lock: `lockRetries × lockWaitTime`. @default 100 */
+  lockRetries?: number;
+  /** Microseconds; the longest pause between two tries for a lock held in another process. @default 50000 */
+  lockWaitTime?: number;
+}
+
+/**
+ * The keys {@link MemcachedAdapterOptions} knows: any other is refused by name.
+ *
+ * @example
+ * checkOptionKeys('MemcachedAdapter', options, OPTION_KEYS, OPTION_HINTS);
+ */
+export const OPTION_KEYS: readonly (keyof MemcachedAdapterOptions)[] = [
+  'servers', 'client', 'saslAuthData', 'persistentId', 'memjsClient', 'prefix', 'lifetime', 'lockingEnabled', 'lockExpiry',
+  'lockRetries', 'lockWaitTime',
+];
+
+/**
+ * What to use instead of an option of another memcached client or session store.
+ *
+ * @example
+ * OPTION_HINTS.host; // 'use `servers: [{ host, port, weight }]`'
+ */
+export const OPTION_HINTS: Readonly<Record<string, string>> = {
+  host: 'use `servers: [{ host, port, weight }]`',
+  port: 'use `servers: [{ host, port, weight }]`',
+  locking: 'use `lockingEnabled` (and `lockExpiry`, `lockRetries`, `lockWaitTime`)',
+  ttl: 'use `lifetime` (seconds), or the middleware\'s `lifetime`',
+};
 
 /** memjs defaults that keep a session store bounded: a dead server fails in about a second. */
 export const CLIENT_DEFAULTS: Readonly<MemjsOptions> = Object.freeze({

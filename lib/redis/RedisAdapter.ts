@@ -1,14 +1,16 @@
 import createDebug from 'debug';
 import type * as ioredis from 'ioredis';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { AdapterRuntimeError, InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
+import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
 import { checkOptionKeys } from '../closedOptions';
 import { redactId } from '../id';
 import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
 import { KeyedMutex } from '../adapters/KeyedMutex';
+import { Commands } from './Commands';
+import { OPTION_HINTS, OPTION_KEYS, checkUrl, clientOptions, connection, ms, positive, type RedisAdapterOptions } from './options';
 import { RedisLock, type LockOwner } from './RedisLock';
-import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK, type Script } from './scripts';
+import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK } from './scripts';
 import { Wakeups } from './Wakeups';
 import { requirePeer } from '../peer';
 
@@ -17,84 +19,9 @@ const { Redis: RedisClient } = requirePeer<typeof ioredis>('ioredis', 'koa-sessi
 
 const debug = createDebug('koa-session-manager:redis');
 
-/** Options of {@link RedisAdapter}: Phalcon's names and defaults, times in seconds unless named. */
-export interface RedisAdapterOptions {
-  /** A ready ioredis `Redis` or `Cluster` the app owns; the adapter never closes it. */
-  client?: Redis | Cluster;
-  /**
-   * A connection URL instead of host/port/index/auth: `redis://[user:pass@]host[:port][/db]`, or
-   * `rediss://…` for TLS (ioredis' URL rules).
-   */
-  url?: string;
-  /** @default '127.0.0.1' */
-  host?: string;
-  /** @default 6379 */
-  port?: number;
-  /** A Unix socket path instead of host and port. */
-  socket?: string;
-  /** Database number (SELECT). @default 0 */
-  index?: number;
-  /** A password, `[user, password]` or `{ user, pass }` (ACL). */
-  auth?: string | [string, string] | { user?: string; pass: string };
-  /** Accepted for Phalcon compatibility: a Node process always keeps its connection open. */
-  persistent?: boolean;
-  /** @default 'sess-reds-' */
-  prefix?: string;
-  /** Store TTL in seconds when the middleware sets no `lifetime`. @default 3600 */
-  lifetime?: number;
-  /** Connect timeout in seconds (Phalcon `timeout`). @default 1 */
-  timeout?: number;
-  /** Reply timeout in seconds for every command (Phalcon `readTimeout`). @default 1 */
-  readTimeout?: number;
-  /**
-   * Per-session locking: the requests of one session take turns, so none loses another's
-   * writes. Phalcon's default is off; ours is on (README, Decisions). `false` for an app whose
-   * every route only reads. @default true
-   */
-  lockingEnabled?: boolean;
-  /** Seconds after which the lock of a holder that stopped renewing it expires. @default 30 */
-  lockExpiry?: number;
-  /** With `lockWaitTime`, the longest wait for a lock: `lockRetries × lockWaitTime`. @default 100 */
-  lockRetries?: number;
-  /** Microseconds; also the longest pause between tries when no release is heard. @default 50000 */
-  lockWaitTime?: number;
-  /**
-   * ioredis `enableAutoPipelining` for the adapter's own client. Off by default: the adapter
-   * sends the commands of one tick in one write itself (it corks the socket for the tick), for
-   * less CPU than ioredis' pipeline per tick (locked `/inc` 74 µs with it; 62 µs without, about
-   * 55 µs with the cork; README, Benchmarks). A client the app passes in is corked the same way
-   * unless it pipelines by itself or is a Cluster. @default false
-   */
-  autoPipelining?: boolean;
-}
+export type { RedisAdapterOptions };
 
 type Client = Redis | Cluster;
-
-const OPTION_KEYS: readonly (keyof RedisAdapterOptions)[] = [
-  'client', 'url', 'host', 'port', 'socket', 'index', 'auth', 'persistent', 'prefix', 'lifetime', 'timeout', 'readTimeout',
-  'lockingEnabled', 'lockExpiry', 'lockRetries', 'lockWaitTime', 'autoPipelining',
-];
-
-const OPTION_HINTS: Readonly<Record<string, string>> = {
-  password: 'use `auth` (a password, [user, password] or { user, pass }), or credentials in `url`',
-  username: 'use `auth: [user, password]`, or credentials in `url`',
-  db: 'use `index` (Phalcon\'s name for the database number)',
-  database: 'use `index` (Phalcon\'s name for the database number)',
-  path: 'use `socket` for a Unix socket path',
-  tls: 'use a `rediss://` url, or pass your own ioredis `client` with its tls options',
-  locking: 'use `lockingEnabled` (and `lockExpiry`, `lockRetries`, `lockWaitTime`)',
-  ttl: 'use `lifetime` (seconds), or the middleware\'s `lifetime`',
-};
-
-function positive(option: string, value: unknown, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw new InvalidOption(option, `must be a positive ${integer ? 'integer' : 'number'}`);
-  }
-  return value;
-}
-
-const ms = (seconds: number): number => Math.max(1, Math.round(seconds * 1000));
 
 /**
  * Sessions in Redis (Phalcon `Session\Adapter\Redis`) over ioredis: one round trip for a
@@ -113,13 +40,7 @@ const ms = (seconds: number): number => Math.max(1, Math.round(seconds * 1000));
 export class RedisAdapter extends AbstractAdapter {
   /** ioredis options that keep a session store bounded when Redis is down, slow or restarted. */
   static clientOptions(timeoutMs = 1000): RedisOptions {
-    return {
-      enableOfflineQueue: false, // never replay a stale write after a reconnect
-      connectTimeout: timeoutMs,
-      commandTimeout: timeoutMs,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (times) => Math.min(50 * 2 ** times, 1000),
-    };
+    return clientOptions(timeoutMs);
   }
 
   readonly client: Client;
@@ -130,15 +51,11 @@ export class RedisAdapter extends AbstractAdapter {
   readonly lock?: (id: string, options?: Partial<LockOptions>) => Promise<LockHandle>;
 
   readonly #owned: boolean;
-  readonly #timeoutMs: number;
   readonly #lockDefaults: LockOptions;
   readonly #pollMs: number;
   readonly #mutex = new KeyedMutex();
   readonly #wakeups: Wakeups;
-  #readyWait: Promise<void> | undefined;
-  /** Whether #coalesce() applies: one socket, and no auto-pipelining of its own. */
-  readonly #corkable: boolean;
-  #corked = false;
+  readonly #commands: Commands;
 
   constructor(options: RedisAdapterOptions = {}) {
     if (typeof options === 'string') throw new InvalidOption('RedisAdapter', "takes an options object: new RedisAdapter({ url: 'redis://…' })");
@@ -146,7 +63,7 @@ export class RedisAdapter extends AbstractAdapter {
     checkOptionKeys('RedisAdapter', options, OPTION_KEYS, OPTION_HINTS);
     super(options.prefix ?? 'sess-reds-');
     this.lifetime = positive('lifetime', options.lifetime, 3600);
-    this.#timeoutMs = ms(positive('readTimeout', options.readTimeout, 1));
+    const timeoutMs = ms(positive('readTimeout', options.readTimeout, 1));
     const retries = positive('lockRetries', options.lockRetries, 100, true);
     const waitTime = positive('lockWaitTime', options.lockWaitTime, 50000, true);
     this.#lockDefaults = { wait: (retries * waitTime) / 1e6, expiry: positive('lockExpiry', options.lockExpiry, 30) };
@@ -162,7 +79,7 @@ export class RedisAdapter extends AbstractAdapter {
     } else {
       if (options.autoPipelining !== undefined && typeof options.autoPipelining !== 'boolean') throw new InvalidOption('autoPipelining', 'must be true or false');
       const own: RedisOptions = {
-        ...RedisAdapter.clientOptions(this.#timeoutMs),
+        ...RedisAdapter.clientOptions(timeoutMs),
         enableAutoPipelining: options.autoPipelining === true,
         connectTimeout: ms(positive('timeout', options.timeout, 1)),
       };
@@ -170,7 +87,7 @@ export class RedisAdapter extends AbstractAdapter {
       this.client.on('error', (err: Error) => debug('redis: %s', err.message));
       this.#owned = true;
     }
-    this.#corkable = !('isCluster' in this.client && this.client.isCluster) && this.client.options.enableAutoPipelining !== true;
+    this.#commands = new Commands(this.client, timeoutMs);
     this.#wakeups = new Wakeups(this.client);
     if (options.lockingEnabled !== false) this.lock = (id, request = {}) => this.#lock(id, request);
   }
@@ -184,7 +101,7 @@ export class RedisAdapter extends AbstractAdapter {
         return data;
       }
     }
-    return (await this.#eval(READ, key, [ttl ? ms(ttl) : 0])) as string | null;
+    return (await this.#commands.eval(READ, key, [ttl ? ms(ttl) : 0])) as string | null;
   }
 
   async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
@@ -197,14 +114,14 @@ export class RedisAdapter extends AbstractAdapter {
       // On a failure the lock stays: the Manager's release() tries again, else it expires.
       // The token is checked inside Redis: a lock that expired or was deleted there while this
       // process still counted it as held refuses the write (fenced), whatever `held` says.
-      const written = await this.#eval(WRITE_UNLOCK, key, [data, px, lock.token, update]);
+      const written = await this.#commands.eval(WRITE_UNLOCK, key, [data, px, lock.token, update]);
       lock.ended();
       if (written === 0) throw new SessionLockLost(redactId(lock.lockKey, id));
       return written === 1;
     }
-    if (update === '1') return (await this.#eval(WRITE, key, [data, px, update])) === 1;
-    if (this.client.status !== 'ready') await this.#ready();
-    this.#coalesce();
+    if (update === '1') return (await this.#commands.eval(WRITE, key, [data, px, update])) === 1;
+    if (this.client.status !== 'ready') await this.#commands.ready();
+    this.#commands.coalesce();
     await this.client.set(key, data, 'PX', px);
     return true;
   }
@@ -213,18 +130,18 @@ export class RedisAdapter extends AbstractAdapter {
   async updateTimestamp(id: string, _data: string, ttl: number): Promise<boolean> {
     const key = this.key(id);
     ttlMs(ttl); // as in write()
-    return (await this.#eval(TOUCH, key, [ms(ttl)])) === 1;
+    return (await this.#commands.eval(TOUCH, key, [ms(ttl)])) === 1;
   }
 
   async validateId(id: string): Promise<boolean> {
     const key = this.key(id);
-    if (this.client.status !== 'ready') await this.#ready();
+    if (this.client.status !== 'ready') await this.#commands.ready();
     return (await this.client.exists(key)) === 1;
   }
 
   /** Resolves what was stored (so a move marker removed here can be followed), null when nothing. */
   async destroy(id: string): Promise<string | null> {
-    return (await this.#eval(DESTROY, this.key(id), [])) as string | null;
+    return (await this.#commands.eval(DESTROY, this.key(id), [])) as string | null;
   }
 
   /** Redis expires records by their TTL: nothing to sweep. */
@@ -256,7 +173,7 @@ export class RedisAdapter extends AbstractAdapter {
     try {
       for (let attempt = 0; ; attempt++) {
         const claimMs = Math.ceil(2 * this.#pollMs) + 50; // outlives the pause between two tries
-        const [ok, value] = (await this.#eval(LOCK_READ, dataKey, [local.token, ms(options.expiry), claimMs])) as [number, string | number | null];
+        const [ok, value] = (await this.#commands.eval(LOCK_READ, dataKey, [local.token, ms(options.expiry), claimMs])) as [number, string | number | null];
         if (ok === 1) {
           const waited = attempt === 0 ? local.waitedMs : performance.now() - started;
           return new RedisLock(this.#owner, local, dataKey, lockKey, waited, value as string | null, options);
@@ -271,7 +188,7 @@ export class RedisAdapter extends AbstractAdapter {
         await listener.wait(Math.min(this.#pollMs, remaining, Math.max(1, Number(value))));
       }
     } catch (err) {
-      if (refused) await this.#eval(UNCLAIM, dataKey, [local.token]).catch(() => undefined);
+      if (refused) await this.#commands.eval(UNCLAIM, dataKey, [local.token]).catch(() => undefined);
       await local.release();
       throw err;
     } finally {
@@ -281,99 +198,10 @@ export class RedisAdapter extends AbstractAdapter {
 
   readonly #owner: LockOwner = {
     unlock: async (lock) => {
-      await this.#eval(UNLOCK, lock.dataKey, [lock.token, lock.touchMs]);
+      await this.#commands.eval(UNLOCK, lock.dataKey, [lock.token, lock.touchMs]);
     },
     // The expiry the lock was taken with (locking: { expiry }), not the adapter's default.
-    renew: async (lock) => (await this.#eval(RENEW, lock.dataKey, [lock.token, ms(lock.expiry)])) === 1,
+    renew: async (lock) => (await this.#commands.eval(RENEW, lock.dataKey, [lock.token, ms(lock.expiry)])) === 1,
   };
 
-  /**
-   * Run a script on the data key and, as far as it uses them, the lock and claim keys: EVALSHA,
-   * or EVAL after a NOSCRIPT. (Each argument costs ioredis CPU: only the keys used are sent.)
-   */
-  async #eval(script: Script, dataKey: string, args: Array<string | number>): Promise<unknown> {
-    if (this.client.status !== 'ready') await this.#ready();
-    this.#coalesce();
-    const keys = script.keys === 1 ? [dataKey]
-      : script.keys === 2 ? [dataKey, `${dataKey}.lock`]
-        : [dataKey, `${dataKey}.lock`, `${dataKey}.claim`];
-    try {
-      return await this.client.evalsha(script.sha, script.keys, ...keys, ...args);
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      this.#coalesce();
-      return this.client.eval(script.lua, script.keys, ...keys, ...args);
-    }
-  }
-
-  /**
-   * Cork the connection until the end of this tick, so that the commands concurrent requests send
-   * in one tick leave in one write. Loopback socket writes were the largest part of a locked
-   * request's CPU (37 %, one write per command); this costs a flag and a nextTick per tick, where
-   * ioredis' auto-pipelining builds a Pipeline per tick and measured slower. Not for a Cluster
-   * (no single socket) nor a client that pipelines by itself.
-   */
-  #coalesce(): void {
-    if (this.#corked || !this.#corkable) return;
-    const stream = (this.client as Redis).stream;
-    if (stream === undefined || typeof stream.cork !== 'function') return;
-    this.#corked = true;
-    stream.cork();
-    process.nextTick(() => {
-      this.#corked = false;
-      stream.uncork();
-    });
-  }
-
-  /**
-   * Wait for a connection that is being (re)established, at most the command timeout; a Redis
-   * that is down therefore fails a request in about a second instead of queueing it. Callers
-   * check `client.status` first: awaiting this on every command cost CPU (profile).
-   */
-  async #ready(): Promise<void> {
-    const status = this.client.status;
-    if (status === 'ready') return;
-    if (status === 'end') throw new AdapterRuntimeError('The Redis connection was closed', 'ERR_SESSION_STORE');
-    if (status === 'wait') this.client.connect().catch(() => undefined);
-    this.#readyWait ??= new Promise<void>((resolve) => this.client.once('ready', resolve))
-      .finally(() => { this.#readyWait = undefined; });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AdapterRuntimeError(`Redis is not reachable (${status})`, 'ERR_SESSION_STORE')), this.#timeoutMs);
-    });
-    try {
-      await Promise.race([this.#readyWait, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-/** The `url` option, checked: a string with a redis:// or rediss:// scheme, alone. */
-function checkUrl(options: RedisAdapterOptions): string {
-  const url = options.url;
-  if (typeof url !== 'string' || !/^rediss?:\/\//i.test(url)) throw new InvalidOption('url', "must be a redis:// or rediss:// URL");
-  for (const other of ['host', 'port', 'socket', 'index', 'auth'] as const) {
-    if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with url: put it in the URL');
-  }
-  return url;
-}
-
-/** ioredis connection options from Phalcon's. */
-function connection(options: RedisAdapterOptions): RedisOptions {
-  const result: RedisOptions = {};
-  if (options.socket) result.path = options.socket;
-  else {
-    result.host = options.host ?? '127.0.0.1';
-    result.port = positive('port', options.port, 6379, true);
-  }
-  if (options.index !== undefined) {
-    if (!Number.isInteger(options.index) || options.index < 0) throw new InvalidOption('index', 'must be a database number');
-    result.db = options.index;
-  }
-  const auth = options.auth;
-  if (typeof auth === 'string') result.password = auth;
-  else if (Array.isArray(auth)) [result.username, result.password] = auth;
-  else if (auth) [result.username, result.password] = [auth.user, auth.pass];
-  return result;
 }
