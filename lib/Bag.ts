@@ -1,4 +1,5 @@
 import type { Manager } from './Manager';
+import { untyped, type UntypedSession } from './manager/data';
 import { withPropertyAccess } from './propertyAccess';
 
 type Entry = readonly [key: string, value: unknown];
@@ -28,15 +29,15 @@ export class Bag<T extends Record<string, unknown> = Record<string, unknown>> {
   /** Property access (`bag.foo`) reads and writes items (see `withPropertyAccess`). */
   [property: string]: unknown;
 
-  readonly #manager: Manager;
+  readonly #manager: UntypedSession;
   readonly #name: string;
   /** Lower-cased key to [original key, value], in insertion order. */
   #items = new Map<string, Entry>();
 
   constructor(manager: Manager, name: string) {
-    this.#manager = manager;
+    this.#manager = untyped(manager);
     this.#name = name;
-    const group = manager.get(name);
+    const group = this.#manager.get(name);
     if (isPlainObject(group)) this.#items = merge(this.#items, group);
     return withPropertyAccess(this);
   }

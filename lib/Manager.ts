@@ -10,8 +10,12 @@ import { MANAGER_OPTION_KEYS, serializerOf, type ManagerOptions } from './manage
 import type { SessionTransport } from './manager/SessionTransport';
 import { StoredSession } from './manager/StoredSession';
 import { DEFAULT_POLICY, resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from './manager/SessionPolicy';
+import type { SessionData, SessionGet, SessionKey, SessionProperties, SessionValue } from './manager/data';
 
 export type { ManagerOptions, SessionTransport, SessionRoutePolicy, ResolvedPolicy };
+// Re-exported with `from` (an apps' `declare module` augmentation of SessionData reaches the
+// declaration through it; a re-export of an imported name would not).
+export type { SessionData, SessionGet, SessionKey, SessionProperties, SessionTyping, SessionValue } from './manager/data';
 
 /**
  * Internal (the middleware's): reading or writing before `start()` throws `SessionNotStarted`
@@ -21,18 +25,6 @@ export const REQUIRE_START = Symbol('koa-session-manager.requireStart');
 
 const READ_ONLY_MESSAGE = 'This route only reads the session (sessionPolicy({ readOnly: true })): it cannot be changed here';
 
-/**
- * The app's session data, for typed property access and `get`/`set`. Augment it:
- *
- * @example
- * declare module 'koa-session-manager' {
- *   interface SessionData { userId: number; role: 'admin' | 'user' }
- * }
- * ctx.session.userId; // number | null | undefined
- */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
-export interface SessionData {}
-
 const NONE = 1;
 const ACTIVE = 2;
 /** After writeClose()/abort(): reads work, writes throw. Reported as NONE, as PHP does. */
@@ -40,9 +32,6 @@ const CLOSED = 3;
 
 /** The data before start() and after destroy(): never written, so one object serves every Manager. */
 const NO_DATA: Record<string, unknown> = Object.freeze(emptyData());
-
-/** The Manager's typed property view of {@link SessionData}. */
-export type SessionProperties = { [K in keyof SessionData]?: SessionData[K] | null };
 
 // Property access (`session.userId`) is declared through this merged interface.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -73,7 +62,7 @@ export class Manager {
   /** Set through REQUIRE_START: access before the first start throws. */
   #requireStart = false;
   /** The storage side: the id, the cookie sent, the record and its lock. */
-  readonly #stored = new StoredSession(this, (event, payload) => this.#emit(event, payload));
+  readonly #stored = new StoredSession(() => this.getName(), (event, payload) => this.#emit(event, payload));
   /** The proxy users hold: chaining methods return it, not the bare target. */
   readonly #self: this;
 
@@ -254,18 +243,19 @@ export class Manager {
     return this.#self;
   }
 
-  get<K extends keyof SessionData>(key: K, defaultValue?: SessionData[K] | null, remove?: boolean): SessionData[K] | null;
-  get<T = unknown>(key: string, defaultValue?: T, remove?: boolean): T | null;
-  /** The value of `key`, or `defaultValue` when missing or null; null before start (Phalcon). */
+  /**
+   * The value of `key`, or `defaultValue` when missing or null; null before start (Phalcon).
+   * Typed by {@link SessionData}; `get<T>(key)` states the type of a key it does not declare.
+   */
+  get<T = never, K extends SessionKey = SessionKey>(key: K, defaultValue?: SessionGet<T, K> | null, remove?: boolean): SessionGet<T, K> | null;
   get(key: string, defaultValue: unknown = null, remove = false): unknown {
     if (this.#status === NONE) return this.#notStarted(null);
     const value = this.#data[this.#uniquePrefix + key];
-    if (remove) this.remove(key);
+    if (remove && this.#writable()) delete this.#data[this.#uniquePrefix + key];
     return value === undefined || value === null ? defaultValue : value;
   }
 
-  set<K extends keyof SessionData>(key: K, value: SessionData[K]): void;
-  set(key: string, value: unknown): void;
+  set<K extends SessionKey>(key: K, value: SessionValue<K>): void;
   /**
    * Store `value` under `key`; a silent no-op before start (Phalcon), throws after writeClose().
    * `undefined` removes the key. A value the serializer cannot keep as it is (with JSON: a
@@ -287,12 +277,14 @@ export class Manager {
   }
 
   /** True when `key` holds a value other than null (PHP `isset`). */
+  has(key: SessionKey): boolean;
   has(key: string): boolean {
     if (this.#status === NONE) return this.#notStarted(false);
     const value = this.#data[this.#uniquePrefix + key];
     return value !== undefined && value !== null;
   }
 
+  remove(key: SessionKey): void;
   remove(key: string): void {
     if (this.#writable()) delete this.#data[this.#uniquePrefix + key];
   }

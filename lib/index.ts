@@ -1,5 +1,5 @@
 export { Manager } from './Manager';
-export type { ManagerOptions, SessionData, SessionProperties, SessionTransport, SessionRoutePolicy, ResolvedPolicy } from './Manager';
+export type { ManagerOptions, SessionData, SessionGet, SessionKey, SessionValue, SessionProperties, SessionTyping, SessionTransport, SessionRoutePolicy, ResolvedPolicy } from './Manager';
 export { Bag } from './Bag';
 export { Flash } from './Flash';
 export type { FlashOptions } from './Flash';
@@ -10,7 +10,8 @@ export {
   SessionNotMounted, SessionTooLarge, InvalidSessionValue, PeerDependencyMissing,
 } from './errors';
 export { generateId, isValidId, isValidName, idTag } from './id';
-export type { SessionEventMap, SessionEventName } from './events';
+export type { SessionEventDetails, SessionEventName } from './events';
+export type { SessionEventMap, SessionEvents } from './SessionEvents';
 export type { Serializer } from './serializers/Serializer';
 export { JsonSerializer } from './serializers/JsonSerializer';
 export type { Adapter, LockHandle, LockOptions, WriteOptions } from './adapters/Adapter';

@@ -1,6 +1,6 @@
-import type { EventEmitter } from 'node:events';
 import createDebug from 'debug';
 import type { Context, Middleware, Next } from 'koa';
+import type { SessionEvents } from '../SessionEvents';
 import type { Adapter } from '../adapters/Adapter';
 import { Manager, REQUIRE_START } from '../Manager';
 import { unwrap } from '../propertyAccess';
@@ -14,8 +14,11 @@ const debug = createDebug('koa-session-manager:koa');
 
 /** The middleware, with the app-wide parts it owns. */
 export interface SessionMiddleware extends Middleware {
-  /** Where `session:*` events are emitted (see `SessionEventMap`). */
-  readonly events: EventEmitter;
+  /**
+   * Where `session:*` events are emitted: `options.events` (or a new EventEmitter), typed so that
+   * each listener gets its event's payload (`SessionEventMap`).
+   */
+  readonly events: SessionEvents;
   /** The adapter shared by every request. */
   readonly adapter: Adapter;
 }
@@ -68,7 +71,7 @@ export function session(options: SessionOptions = {}): SessionMiddleware {
     }
     await raw.writeClose();
   };
-  return Object.assign(middleware, { events: resolved.events, adapter });
+  return Object.assign(middleware, { events: resolved.events as SessionEvents, adapter });
 }
 
 /** Runs `adapter.gc(lifetime)` in the background after some responses, one run at a time. */

@@ -1,12 +1,12 @@
 import createDebug from 'debug';
 import type { Adapter, LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
-import { AdapterRuntimeError, InvalidSessionAdapter, InvalidSessionValue, SessionError, SessionTooLarge } from '../errors';
+import { InvalidSessionAdapter, type SessionError } from '../errors';
 import type { SessionEventName } from '../events';
 import { generateId, idTag, isValidId } from '../id';
-import type { Manager } from '../Manager';
-import { decodeRecord, emptyData, encodeMarker, encodeRecord, markerTarget } from '../record';
+import { emptyData, encodeMarker } from '../record';
 import type { EventPayload } from './emit';
-import { absoluteLifetimeOf, lockOptionsOf, maxSizeOf, serializerOf, ttlOf, type ManagerOptions } from './ManagerOptions';
+import { lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
+import { cookieMaxAge, destroyFollowing, encodeSession, judgeRecord, storeFailure } from './storeCalls';
 import type { SessionTransport } from './SessionTransport';
 
 const debug = createDebug('koa-session-manager:manager');
@@ -16,9 +16,6 @@ const DONE: Promise<void> = Promise.resolve();
 
 /** Seconds the marker left by regenerateId() outlives the move: longer than any queued request. */
 const REGENERATED_MARKER_TTL = 60;
-
-/** How many move markers a destroy follows (a session regenerated twice within a minute has two). */
-const MAX_MARKER_HOPS = 4;
 
 /** The write options of an update (a session this request read). */
 const EXISTING: WriteOptions = Object.freeze({ existing: true });
@@ -38,8 +35,8 @@ export type Emit = <E extends SessionEventName>(event: E, payload: EventPayload<
 export class StoredSession {
   /** The session id: set by setId() or start(), '' before and after destroy(). */
   id = '';
-  /** The Manager this belongs to (for its cookie name). */
-  readonly #manager: Manager;
+  /** The Manager's cookie name, read when a cookie is read or sent. */
+  readonly #name: () => string;
   readonly #emit: Emit;
   /** The Manager's options (the same copy), set through configure(). */
   #options!: ManagerOptions;
@@ -69,8 +66,8 @@ export class StoredSession {
    */
   #movedFrom: { id: string; copy: string | null } | null = null;
 
-  constructor(manager: Manager, emit: Emit) {
-    this.#manager = manager;
+  constructor(name: () => string, emit: Emit) {
+    this.#name = name;
     this.#emit = emit;
   }
 
@@ -93,7 +90,7 @@ export class StoredSession {
   async open(adapter: Adapter | null, transport: SessionTransport | null, lock = true): Promise<Record<string, unknown>> {
     let id = this.id;
     if (id === '' && transport && !this.#cookieSpent) {
-      const sent = transport.readId(this.#manager.getName());
+      const sent = transport.readId(this.#name());
       this.#sentCookie = sent;
       if (sent !== undefined) {
         if (isValidId(sent)) id = sent;
@@ -147,21 +144,19 @@ export class StoredSession {
       this.#emit('session:expired', { id, reason: 'missing' });
       return 'missing';
     }
-    const movedTo = markerTarget(text);
-    const record = movedTo === undefined ? decodeRecord(serializerOf(this.#options), text) : null;
-    if (movedTo !== undefined || record?.r === 1) {
+    const record = judgeRecord(this.#options, text);
+    if (typeof record === 'object' && 'movedTo' in record) {
       this.#orphan = true;
-      this.#orphanOf = { id, movedTo: movedTo ?? '' };
+      this.#orphanOf = { id, movedTo: record.movedTo };
       this.#emit('session:expired', { id, reason: 'regenerated' });
       return 'regenerated';
     }
-    if (record === null) {
+    if (record === 'invalid') {
       debug('undecodable data for %s', idTag(id));
       this.#emit('session:invalid', { id, reason: 'data' });
       return 'invalid';
     }
-    const absolute = absoluteLifetimeOf(this.#options);
-    if (absolute > 0 && Date.now() - record.c >= absolute * 1000) {
+    if (record === 'expired') {
       this.#emit('session:expired', { id, reason: 'absolute' });
       await this.#store('destroy', id, () => adapter.destroy(id)).catch(() => undefined);
       return 'expired';
@@ -186,7 +181,7 @@ export class StoredSession {
     for (const _ in data) { empty = false; break; }
     if (this.#raw === null && empty && moved === null) {
       // Nothing stored, nothing to store: no record, no cookie. Drop a cookie that points nowhere.
-      if (this.#sentCookie !== undefined && this.#sentCookie !== id) transport?.clearId(this.#manager.getName());
+      if (this.#sentCookie !== undefined && this.#sentCookie !== id) transport?.clearId(this.#name());
       return;
     }
     const text = this.#encode(data);
@@ -218,27 +213,12 @@ export class StoredSession {
       if (touched === false) return this.#discard(id);
     }
     this.#raw = text;
-    transport?.writeId(this.#manager.getName(), id, this.#cookieMaxAge(ttl));
+    transport?.writeId(this.#name(), id, cookieMaxAge(this.#options, this.#created, ttl));
   }
 
-  /**
-   * The record text of `data`; `SessionTooLarge` over `maxSize` (nothing is written), and
-   * `InvalidSessionValue` for a value the serializer refuses (changed in place after set()).
-   */
+  /** The record text of `data` (see {@link encodeSession}). */
   #encode(data: Record<string, unknown>): string {
-    let text: string;
-    try {
-      text = encodeRecord(serializerOf(this.#options), { c: this.#created, d: data });
-    } catch (err) {
-      throw new InvalidSessionValue('(session)', (err as Error)?.message ?? String(err));
-    }
-    const max = maxSizeOf(this.#options);
-    // A UTF-16 unit is at most 3 UTF-8 bytes: count exactly only when it may matter.
-    if (text.length * 3 > max) {
-      const size = Buffer.byteLength(text);
-      if (size > max) throw new SessionTooLarge(size, max);
-    }
-    return text;
+    return encodeSession(this.#options, this.#created, data);
   }
 
   /** Another request destroyed or moved the session since this one read it: store nothing, send no cookie. */
@@ -279,16 +259,9 @@ export class StoredSession {
     this.id = '';
     this.#movedFrom = null;
     this.#orphanOf = null;
-    const followed: string[] = [];
+    let followed: string[];
     try {
-      let removed = await this.#store('destroy', id, () => adapter.destroy(id));
-      let next = markerTarget(typeof removed === 'string' ? removed : '') || orphanOf?.movedTo;
-      for (let hop = 0; next && hop < MAX_MARKER_HOPS && isValidId(next); hop++) {
-        const target = next;
-        followed.push(target);
-        removed = await this.#store('destroy', target, () => adapter.destroy(target));
-        next = markerTarget(typeof removed === 'string' ? removed : '');
-      }
+      followed = await destroyFollowing(adapter, id, orphanOf?.movedTo, (op, target, call) => this.#store(op, target, call));
     } finally {
       await this.release();
     }
@@ -314,13 +287,6 @@ export class StoredSession {
     }
   }
 
-  /** The cookie lives as long as the store keeps the record, capped by the absolute lifetime. */
-  #cookieMaxAge(ttl: number): number {
-    const absolute = absoluteLifetimeOf(this.#options);
-    if (absolute <= 0) return ttl;
-    return Math.max(0, Math.min(ttl, absolute - (Date.now() - this.#created) / 1000));
-  }
-
   /** Run one adapter call; a failure is reported as {@link #failure} says. */
   async #store<T>(operation: string, id: string, call: () => Promise<T>): Promise<T> {
     try {
@@ -330,11 +296,9 @@ export class StoredSession {
     }
   }
 
-  /** A failed adapter call, emitted as session:storeError: a SessionError, else an AdapterRuntimeError. */
+  /** A failed adapter call (see {@link storeFailure}), emitted as session:storeError. */
   #failure(operation: string, id: string, err: unknown): SessionError {
-    const error = err instanceof SessionError ? err
-      : new AdapterRuntimeError(`Session store ${operation} failed: ${(err as Error)?.message ?? err}`, 'ERR_SESSION_STORE', { cause: err });
-    debug('store %s failed for %s: %s', operation, idTag(id), error.message);
+    const error = storeFailure(operation, id, err);
     this.#emit('session:storeError', { id, operation, error });
     return error;
   }

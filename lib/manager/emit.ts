@@ -1,13 +1,12 @@
 import createDebug from 'debug';
 import type { EventEmitter } from 'node:events';
-import type { SessionEventMap, SessionEventName } from '../events';
-import type { Manager } from '../Manager';
+import type { SessionEventDetails, SessionEventName } from '../events';
 import type { SessionTransport } from './SessionTransport';
 
 const debug = createDebug('koa-session-manager:manager');
 
 /** An event's payload as the Manager's code gives it: `session` and `context` are added. */
-export type EventPayload<E extends SessionEventName> = Omit<SessionEventMap[E], 'session' | 'context'>;
+export type EventPayload<E extends SessionEventName> = SessionEventDetails[E];
 
 /**
  * Emit a session event when someone listens (nothing is built otherwise); a listener that
@@ -17,7 +16,7 @@ export type EventPayload<E extends SessionEventName> = Omit<SessionEventMap[E], 
  * emit(options.events, 'session:created', { id }, session, transport);
  */
 export function emit<E extends SessionEventName>(
-  events: EventEmitter | undefined, event: E, payload: EventPayload<E>, session: Manager, transport: SessionTransport | null,
+  events: EventEmitter | undefined, event: E, payload: EventPayload<E>, session: object, transport: SessionTransport | null,
 ): void {
   if (events !== undefined && events.listenerCount(event) > 0) {
     try {

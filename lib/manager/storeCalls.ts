@@ -1,0 +1,104 @@
+import createDebug from 'debug';
+import type { Adapter } from '../adapters/Adapter';
+import { AdapterRuntimeError, InvalidSessionValue, SessionError, SessionTooLarge } from '../errors';
+import { idTag, isValidId } from '../id';
+import { decodeRecord, encodeRecord, markerTarget, type SessionRecord } from '../record';
+import { absoluteLifetimeOf, maxSizeOf, serializerOf, type ManagerOptions } from './ManagerOptions';
+
+const debug = createDebug('koa-session-manager:manager');
+
+/** How many move markers a destroy follows (a session regenerated twice within a minute has two). */
+const MAX_MARKER_HOPS = 4;
+
+/** One adapter call, its failure reported (see {@link storeFailure}). */
+export type StoreCall = <T>(operation: string, id: string, call: () => Promise<T>) => Promise<T>;
+
+/**
+ * The record text of `data` created at `created`; `SessionTooLarge` over `maxSize` (nothing is
+ * written), `InvalidSessionValue` for a value the serializer refuses (changed in place after set()).
+ *
+ * @example
+ * const text = encodeSession(options, Date.now(), { userId: 7 });
+ */
+export function encodeSession(options: ManagerOptions, created: number, data: Record<string, unknown>): string {
+  let text: string;
+  try {
+    text = encodeRecord(serializerOf(options), { c: created, d: data });
+  } catch (err) {
+    throw new InvalidSessionValue('(session)', (err as Error)?.message ?? String(err));
+  }
+  const max = maxSizeOf(options);
+  // A UTF-16 unit is at most 3 UTF-8 bytes: count exactly only when it may matter.
+  if (text.length * 3 > max) {
+    const size = Buffer.byteLength(text);
+    if (size > max) throw new SessionTooLarge(size, max);
+  }
+  return text;
+}
+
+/**
+ * What a stored text holds: the record; `{ movedTo }` when a sign-in moved the session away
+ * (a move marker, or an old-style record flagged `r`: `movedTo` ''); `'invalid'` when it cannot
+ * be decoded; `'expired'` past the absolute lifetime.
+ *
+ * @example
+ * const record = judgeRecord(options, text);
+ * if (typeof record === 'object' && 'd' in record) use(record.d);
+ */
+export function judgeRecord(options: ManagerOptions, text: string): SessionRecord | { movedTo: string } | 'invalid' | 'expired' {
+  const movedTo = markerTarget(text);
+  if (movedTo !== undefined) return { movedTo };
+  const record = decodeRecord(serializerOf(options), text);
+  if (record === null) return 'invalid';
+  if (record.r === 1) return { movedTo: '' };
+  const absolute = absoluteLifetimeOf(options);
+  return absolute > 0 && Date.now() - record.c >= absolute * 1000 ? 'expired' : record;
+}
+
+/**
+ * Seconds the cookie lives: as long as the store keeps the record, capped by what is left of
+ * the absolute lifetime of a session created at `created` (ms).
+ *
+ * @example
+ * cookieMaxAge({ absoluteLifetime: 600 }, Date.now() - 300_000, 1800); // 300
+ */
+export function cookieMaxAge(options: ManagerOptions, created: number, ttl: number): number {
+  const absolute = absoluteLifetimeOf(options);
+  if (absolute <= 0) return ttl;
+  return Math.max(0, Math.min(ttl, absolute - (Date.now() - created) / 1000));
+}
+
+/**
+ * A failed adapter call as the Manager reports it: a SessionError as it is, anything else
+ * wrapped in an AdapterRuntimeError (code `ERR_SESSION_STORE`, the original as `cause`).
+ *
+ * @example
+ * throw storeFailure('read', id, err);
+ */
+export function storeFailure(operation: string, id: string, err: unknown): SessionError {
+  const error = err instanceof SessionError ? err
+    : new AdapterRuntimeError(`Session store ${operation} failed: ${(err as Error)?.message ?? err}`, 'ERR_SESSION_STORE', { cause: err });
+  debug('store %s failed for %s: %s', operation, idTag(id), error.message);
+  return error;
+}
+
+/**
+ * Destroy `id`, then follow the move markers: the one destroy returned (a sign-in committed
+ * after this request read), else `movedTo` (the marker found at read). Resolves the ids ended
+ * after `id`, at most {@link MAX_MARKER_HOPS}.
+ *
+ * @example
+ * const followed = await destroyFollowing(adapter, id, undefined, store);
+ */
+export async function destroyFollowing(adapter: Adapter, id: string, movedTo: string | undefined, store: StoreCall): Promise<string[]> {
+  const followed: string[] = [];
+  let removed = await store('destroy', id, () => adapter.destroy(id));
+  let next = markerTarget(typeof removed === 'string' ? removed : '') || movedTo;
+  for (let hop = 0; next && hop < MAX_MARKER_HOPS && isValidId(next); hop++) {
+    const target = next;
+    followed.push(target);
+    removed = await store('destroy', target, () => adapter.destroy(target));
+    next = markerTarget(typeof removed === 'string' ? removed : '');
+  }
+  return followed;
+}
