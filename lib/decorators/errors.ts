@@ -1,5 +1,7 @@
-import { HttpError } from 'routing-controllers';
 import { SessionError } from '../errors';
+import { rc } from './routingControllers';
+
+const { HttpError } = rc;
 
 /**
  * An `HttpError` routing-controllers answers with its own status, that Koa also understands

@@ -18,7 +18,7 @@
  * }
  */
 import type { Context, Middleware, Next } from 'koa';
-import { createParamDecorator, getMetadataArgsStorage, UseBefore, type Action } from 'routing-controllers';
+import type { Action } from 'routing-controllers';
 import type { Bag } from '../Bag';
 import { SessionPolicyConflict } from '../errors';
 import type { Flash } from '../Flash';
@@ -27,6 +27,9 @@ import { resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from '../
 import { startOnce } from '../koa/policy';
 import { bagOf, flashOf, requestState, type RequestState } from '../koa/state';
 import { SessionNotMountedError, SessionUnavailableError } from './errors';
+import { rc } from './routingControllers';
+
+const { createParamDecorator, getMetadataArgsStorage, UseBefore } = rc;
 
 export { SessionNotMountedError, SessionUnavailableError } from './errors';
 export type { SessionRoutePolicy } from '../manager/SessionPolicy';
