@@ -1,4 +1,11 @@
-import { createHash, randomFillSync } from 'node:crypto';
+import type * as nodeCrypto from 'node:crypto';
+
+/**
+ * node:crypto, loaded by the first id made or tagged rather than by `require()` of the package
+ * (it is a tenth of the main entry's require time; every request that makes a session needs it).
+ */
+let crypto: typeof nodeCrypto | undefined;
+const cryptoModule = (): typeof nodeCrypto => (crypto ??= require('node:crypto') as typeof nodeCrypto);
 
 /** The id alphabet (PHP's 6-bits-per-character set, Phalcon's cookie check). */
 export const ID_PATTERN = /^[a-zA-Z0-9,-]{1,128}$/;
@@ -34,7 +41,7 @@ export function generateId(): string {
   let id = '';
   while (id.length < ID_LENGTH) {
     if (poolOffset === pool.length) {
-      randomFillSync(pool);
+      cryptoModule().randomFillSync(pool);
       poolOffset = 0;
     }
     id += pool.toString('base64url', poolOffset, (poolOffset += DRAW)).replaceAll('_', '');
@@ -63,7 +70,7 @@ export function isValidName(name: unknown): name is string {
  * idTag('kX3v9QmZ...'); // 'id#Qm3f0aZ1'
  */
 export function idTag(id: string): string {
-  return `id#${createHash('sha256').update(id).digest('base64url').slice(0, 8)}`;
+  return `id#${cryptoModule().createHash('sha256').update(id).digest('base64url').slice(0, 8)}`;
 }
 
 /** `text` (a key, a path) with every occurrence of `id` replaced by its {@link idTag}. */

@@ -1,4 +1,4 @@
-import createDebug from 'debug';
+import { logger } from '../log';
 import type { Context, Middleware, Next } from 'koa';
 import type { SessionEvents } from '../SessionEvents';
 import type { Adapter } from '../adapters/Adapter';
@@ -10,7 +10,7 @@ import { resolveOptions, type ResolvedOptions, type SessionOptions } from './opt
 import { installAccessors, requestState, setRequestState } from './state';
 import './context';
 
-const debug = createDebug('koa-session-manager:koa');
+const debug = logger('koa-session-manager:koa');
 
 /** The middleware, with the app-wide parts it owns. */
 export interface SessionMiddleware extends Middleware {

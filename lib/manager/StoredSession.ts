@@ -1,4 +1,4 @@
-import createDebug from 'debug';
+import { logger } from '../log';
 import type { Adapter, LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
 import { InvalidSessionAdapter, type SessionError } from '../errors';
 import type { SessionEventName } from '../events';
@@ -9,7 +9,7 @@ import { lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
 import { cookieMaxAge, destroyFollowing, encodeSession, judgeRecord, storeFailure } from './storeCalls';
 import type { SessionTransport } from './SessionTransport';
 
-const debug = createDebug('koa-session-manager:manager');
+const debug = logger('koa-session-manager:manager');
 
 /** What release() resolves when there is nothing to release (no promise made per call). */
 const DONE: Promise<void> = Promise.resolve();

@@ -1,9 +1,9 @@
-import createDebug from 'debug';
+import { logger } from '../log';
 import type { EventEmitter } from 'node:events';
 import type { SessionEventDetails, SessionEventName } from '../events';
 import type { SessionTransport } from './SessionTransport';
 
-const debug = createDebug('koa-session-manager:manager');
+const debug = logger('koa-session-manager:manager');
 
 /** An event's payload as the Manager's code gives it: `session` and `context` are added. */
 export type EventPayload<E extends SessionEventName> = SessionEventDetails[E];

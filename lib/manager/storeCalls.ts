@@ -1,11 +1,11 @@
-import createDebug from 'debug';
+import { logger } from '../log';
 import type { Adapter } from '../adapters/Adapter';
 import { AdapterRuntimeError, InvalidSessionValue, SessionError, SessionTooLarge } from '../errors';
 import { idTag, isValidId } from '../id';
 import { decodeRecord, encodeRecord, markerTarget, type SessionRecord } from '../record';
 import { absoluteLifetimeOf, maxSizeOf, serializerOf, type ManagerOptions } from './ManagerOptions';
 
-const debug = createDebug('koa-session-manager:manager');
+const debug = logger('koa-session-manager:manager');
 
 /** How many move markers a destroy follows (a session regenerated twice within a minute has two). */
 const MAX_MARKER_HOPS = 4;

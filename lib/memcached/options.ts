@@ -1,9 +1,9 @@
-import createDebug from 'debug';
+import { logger } from '../log';
 import { InvalidOption } from '../errors';
 import type { RingNode } from './HashRing';
 import type { MemjsClient } from './Shard';
 
-const debug = createDebug('koa-session-manager:memcached');
+const debug = logger('koa-session-manager:memcached');
 
 /**
  * memjs client and server options (its `timeout` and `conntimeout` are in seconds). Declared here

@@ -1,4 +1,4 @@
-import createDebug from 'debug';
+import { logger } from '../log';
 import type * as ioredis from 'ioredis';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
@@ -17,7 +17,7 @@ import { requirePeer } from '../peer';
 // Loaded when this entry point is imported, never by the main one.
 const { Redis: RedisClient } = requirePeer<typeof ioredis>('ioredis', 'koa-session-manager/redis');
 
-const debug = createDebug('koa-session-manager:redis');
+const debug = logger('koa-session-manager:redis');
 
 export type { RedisAdapterOptions };
 

@@ -1,7 +1,7 @@
-import createDebug from 'debug';
+import { logger } from '../log';
 import type { Cluster, Redis } from 'ioredis';
 
-const debug = createDebug('koa-session-manager:redis');
+const debug = logger('koa-session-manager:redis');
 
 /** A request waiting for a lock: woken by a release message, or after `ms` at the latest. */
 export interface Listener {

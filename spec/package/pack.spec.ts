@@ -80,7 +80,7 @@ test.serial('the tarball holds the built library, its typings, LICENSE and READM
   t.deepEqual(mapped, []);
 });
 
-test.serial('the main entry loads no backend client: only its own modules and debug', async (t) => {
+test.serial('the main entry loads no backend client: only its own modules', async (t) => {
   const probe = `
     const before = new Set(Object.keys(require.cache));
     require('koa-session-manager');
@@ -89,9 +89,8 @@ test.serial('the main entry loads no backend client: only its own modules and de
     console.log(JSON.stringify({ count: loaded.length, packages }));`;
   const { stdout } = await run(process.execPath, ['-e', probe], { cwd: consumer });
   const { count, packages } = JSON.parse(stdout) as { count: number; packages: string[] };
-  // debug and what it loads (supports-color only on a terminal); koa itself is only a type here.
-  t.deepEqual(packages.filter((p) => !['koa-session-manager', 'debug', 'ms', 'supports-color', 'has-flag'].includes(p)), []);
-  t.true(packages.includes('koa-session-manager') && packages.includes('debug'));
+  // Nothing but its own modules: koa is only a type here, debug comes with the first log message.
+  t.deepEqual(packages, ['koa-session-manager']);
   t.true(count < 60, `${count} modules`);
 });
 
