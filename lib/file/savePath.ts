@@ -15,7 +15,15 @@ export function checkSavePath(savePath: string): void {
   let info;
   try {
     info = statSync(savePath);
-    if (!info.isDirectory()) throw new Error('not a directory');
+  } catch (err) {
+    // Phalcon says "is not writable" for every case; a missing directory is the common one (a
+    // first deploy, a typo) and its fix is not chmod, so it is named.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new SavePathUnavailable(savePath, `does not exist: create it first (mkdir -m 700 ${savePath})`);
+    throw new SavePathUnavailable(savePath);
+  }
+  if (!info.isDirectory()) throw new SavePathUnavailable(savePath, 'is not a directory');
+  try {
     accessSync(savePath, constants.W_OK | constants.X_OK);
   } catch {
     throw new SavePathUnavailable(savePath); // Phalcon's case and message

@@ -8,20 +8,21 @@ import { tempDir } from '../helpers/tmp';
 
 const CODE = 'ERR_SESSION_SAVE_PATH_UNAVAILABLE';
 const notWritable = (path: string) => ({ code: CODE, message: `The session save path [${path}] is not writable` });
+const missingPath = (path: string) => ({ code: CODE, message: `The session save path [${path}] does not exist: create it first (mkdir -m 700 ${path})` });
 const root = process.getuid?.() === 0;
 /** Files of another user can be made only as root (the specs run as root here and in CI). */
 const asRoot = root ? test : test.skip;
 const NOBODY = 65534;
 
-test('StreamAdapter › save path › a missing directory is unavailable', async (t) => {
+test('StreamAdapter › save path › a missing directory is unavailable, and the message says it does not exist', async (t) => {
   const missing = join(await tempDir(t), 'missing');
-  t.throws(() => new StreamAdapter({ savePath: missing }), notWritable(missing));
+  t.throws(() => new StreamAdapter({ savePath: missing }), missingPath(missing));
 });
 
-test('StreamAdapter › save path › a regular file is unavailable', async (t) => {
+test('StreamAdapter › save path › a regular file is unavailable: not a directory', async (t) => {
   const file = join(await tempDir(t), 'file');
   await writeFile(file, '');
-  t.throws(() => new StreamAdapter({ savePath: file }), notWritable(file));
+  t.throws(() => new StreamAdapter({ savePath: file }), { code: CODE, message: `The session save path [${file}] is not a directory` });
 });
 
 test('StreamAdapter › save path › a directory that is not writable is unavailable', async (t) => {
@@ -34,7 +35,7 @@ test('StreamAdapter › save path › a directory that is not writable is unavai
     // that a missing path under it is refused, the check the non-root branch relies on.
     t.log('running as root: a 0500 directory is writable, asserting the missing-path case');
     const missing = join(readOnly, 'missing');
-    t.throws(() => new StreamAdapter({ savePath: missing }), notWritable(missing));
+    t.throws(() => new StreamAdapter({ savePath: missing }), missingPath(missing));
     return;
   }
   t.throws(() => new StreamAdapter({ savePath: readOnly }), notWritable(readOnly));
