@@ -15,7 +15,7 @@ import type { SessionData, SessionGet, SessionKey, SessionProperties, SessionVal
 export type { ManagerOptions, SessionTransport, SessionRoutePolicy, ResolvedPolicy };
 // Re-exported with `from` (an apps' `declare module` augmentation of SessionData reaches the
 // declaration through it; a re-export of an imported name would not).
-export type { SessionData, SessionGet, SessionKey, SessionProperties, SessionTyping, SessionValue } from './manager/data';
+export type { SessionData, SessionGet, SessionKey, SessionProperties, SessionTyping, SessionValue, UntypedSession } from './manager/data';
 
 /**
  * Internal (the middleware's): reading or writing before `start()` throws `SessionNotStarted`

@@ -1,8 +1,22 @@
+/**
+ * `koa-session-manager`: Phalcon's Session component for Koa. The Manager, Bag and Flash, the
+ * `session()` middleware and its per-route policy, the adapter contract, and the stores that
+ * need no client library (files, memory, none). Redis, memcached and the routing-controllers
+ * decorators have entry points of their own, so that this one loads none of their packages.
+ *
+ * @example
+ * import Koa from 'koa';
+ * import { session } from 'koa-session-manager';
+ * const app = new Koa();
+ * app.use(session());
+ *
+ * @module koa-session-manager
+ */
 export { Manager } from './Manager';
-export type { ManagerOptions, SessionData, SessionGet, SessionKey, SessionValue, SessionProperties, SessionTyping, SessionTransport, SessionRoutePolicy, ResolvedPolicy } from './Manager';
+export type { ManagerOptions, SessionData, SessionGet, SessionKey, SessionValue, SessionProperties, SessionTyping, UntypedSession, SessionTransport, SessionRoutePolicy, ResolvedPolicy } from './Manager';
 export { Bag } from './Bag';
 export { Flash } from './Flash';
-export type { FlashOptions } from './Flash';
+export type { FlashClasses, FlashMessages, FlashOptions, FlashSession } from './Flash';
 export {
   SessionError, InvalidSessionAdapter, InvalidSessionId, InvalidSessionName, SessionAlreadyStarted,
   SessionModificationDenied, AdapterRuntimeError, SessionLockTimeout, SessionLockLost, InvalidSavePath,

@@ -16,6 +16,8 @@
  *   @Post('/add') @Redirect('/cart')
  *   add(@SessionBag('cart') cart: Bag, @FlashSession() flash: Flash) { ...; flash.success('Added'); }
  * }
+ *
+ * @module koa-session-manager/decorators
  */
 import type { Context, Middleware, Next } from 'koa';
 import type { Action } from 'routing-controllers';

@@ -7,7 +7,7 @@
  * import { StreamAdapter } from 'koa-session-manager/file';
  * app.use(session({ adapter: new StreamAdapter({ savePath: '/var/lib/myapp/sessions' }) }));
  *
- * @module
+ * @module koa-session-manager/file
  */
 export { StreamAdapter } from './StreamAdapter';
 export type { StreamAdapterOptions } from './StreamAdapter';

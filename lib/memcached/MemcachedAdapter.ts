@@ -30,7 +30,7 @@ type Try = 'locked' | 'claimed' | 'waiting';
  * dead server fails its own sessions in about a second while the others keep working.
  * Expiry is memcached's, in whole seconds: a record lives at least its TTL and at most about a
  * second longer. With `lockingEnabled`, a per-request token is taken with an atomic `add`,
- * renewed while held, checked before a write and deleted only by its owner (see the README for
+ * renewed while held, checked before a write and deleted only by its owner (see docs/adapters.md for
  * what memcached cannot guarantee).
  *
  * Keys: `<prefix><id>` for data, `<prefix><id>.lock` for the lock and `<prefix><id>.claim` for

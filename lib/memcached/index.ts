@@ -7,7 +7,7 @@
  * import { MemcachedAdapter } from 'koa-session-manager/memcached';
  * app.use(session({ adapter: new MemcachedAdapter({ servers: [{ host: '127.0.0.1', port: 11211 }] }) }));
  *
- * @module
+ * @module koa-session-manager/memcached
  */
 export { MemcachedAdapter } from './MemcachedAdapter';
 export type { MemcachedAdapterOptions, MemcachedServerOption, MemjsClient, MemjsOptions, SaslAuthData } from './MemcachedAdapter';

@@ -63,7 +63,7 @@ export interface MemcachedAdapterOptions {
   lifetime?: number;
   /**
    * Per-session locking: the requests of one session take turns, so none loses another's writes
-   * (Phalcon has none for memcached; README, Decisions). `false` for an app whose every route
+   * (Phalcon has none for memcached; docs/decisions.md). `false` for an app whose every route
    * only reads. @default true
    */
   lockingEnabled?: boolean;

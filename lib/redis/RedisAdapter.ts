@@ -8,7 +8,7 @@ import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter'
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
 import { KeyedMutex } from '../adapters/KeyedMutex';
 import { Commands } from './Commands';
-import { OPTION_HINTS, OPTION_KEYS, checkUrl, clientOptions, connection, ms, positive, type RedisAdapterOptions } from './options';
+import { OPTION_HINTS, OPTION_KEYS, checkUrl, clientOptions, connection, ms, positive, type BoundedClientOptions, type RedisAdapterOptions } from './options';
 import { RedisLock, type LockOwner } from './RedisLock';
 import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK } from './scripts';
 import { Wakeups } from './Wakeups';
@@ -21,7 +21,6 @@ const debug = logger('koa-session-manager:redis');
 
 export type { RedisAdapterOptions };
 
-type Client = Redis | Cluster;
 
 /**
  * Sessions in Redis (Phalcon `Session\Adapter\Redis`) over ioredis: one round trip for a
@@ -39,11 +38,11 @@ type Client = Redis | Cluster;
  */
 export class RedisAdapter extends AbstractAdapter {
   /** ioredis options that keep a session store bounded when Redis is down, slow or restarted. */
-  static clientOptions(timeoutMs = 1000): RedisOptions {
+  static clientOptions(timeoutMs = 1000): BoundedClientOptions {
     return clientOptions(timeoutMs);
   }
 
-  readonly client: Client;
+  readonly client: Redis | Cluster;
   readonly lifetime: number;
   /** Read refreshes the TTL, so an unchanged session needs no separate touch. */
   readonly touchesOnRead = true;

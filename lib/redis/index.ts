@@ -6,9 +6,10 @@
  * @example
  * import { session } from 'koa-session-manager';
  * import { RedisAdapter } from 'koa-session-manager/redis';
- * app.use(session({ adapter: new RedisAdapter({ url: process.env.REDIS_URL }) }));
+ * app.use(session({ adapter: new RedisAdapter({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }) }));
  *
- * @module
+ * @module koa-session-manager/redis
  */
 export { RedisAdapter } from './RedisAdapter';
 export type { RedisAdapterOptions } from './RedisAdapter';
+export type { BoundedClientOptions } from './options';

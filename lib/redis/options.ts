@@ -9,7 +9,7 @@ export interface RedisAdapterOptions {
    * A connection URL instead of host/port/index/auth: `redis://[user:pass@]host[:port][/db]`, or
    * `rediss://…` for TLS (ioredis' URL rules).
    */
-  url?: string;
+  url?: string | undefined;
   /** @default '127.0.0.1' */
   host?: string;
   /** @default 6379 */
@@ -32,7 +32,7 @@ export interface RedisAdapterOptions {
   readTimeout?: number;
   /**
    * Per-session locking: the requests of one session take turns, so none loses another's
-   * writes. Phalcon's default is off; ours is on (README, Decisions). `false` for an app whose
+   * writes. Phalcon's default is off; ours is on (docs/decisions.md). `false` for an app whose
    * every route only reads. @default true
    */
   lockingEnabled?: boolean;
@@ -46,7 +46,7 @@ export interface RedisAdapterOptions {
    * ioredis `enableAutoPipelining` for the adapter's own client. Off by default: the adapter
    * sends the commands of one tick in one write itself (it corks the socket for the tick), for
    * less CPU than ioredis' pipeline per tick (locked `/inc` 74 µs with it; 62 µs without, about
-   * 55 µs with the cork; README, Benchmarks). A client the app passes in is corked the same way
+   * 55 µs with the cork; docs/benchmarks.md). A client the app passes in is corked the same way
    * unless it pipelines by itself or is a Cluster. @default false
    */
   autoPipelining?: boolean;
@@ -103,12 +103,18 @@ export function positive(option: string, value: unknown, fallback: number, integ
 export const ms = (seconds: number): number => Math.max(1, Math.round(seconds * 1000));
 
 /**
+ * The options `RedisAdapter.clientOptions()` sets: a Pick rather than all of `RedisOptions`, whose own
+ * type cannot be spread into `new Redis()` under `exactOptionalPropertyTypes` (ioredis 6).
+ */
+export type BoundedClientOptions = Pick<RedisOptions, 'enableOfflineQueue' | 'connectTimeout' | 'commandTimeout' | 'maxRetriesPerRequest' | 'retryStrategy'>;
+
+/**
  * ioredis options that keep a session store bounded when Redis is down, slow or restarted.
  *
  * @example
  * const client = new Redis({ ...clientOptions(), host: 'redis' });
  */
-export function clientOptions(timeoutMs = 1000): RedisOptions {
+export function clientOptions(timeoutMs = 1000): BoundedClientOptions {
   return {
     enableOfflineQueue: false, // never replay a stale write after a reconnect
     connectTimeout: timeoutMs,
