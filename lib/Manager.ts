@@ -194,6 +194,9 @@ export class Manager {
    * writes throw `SessionModificationDenied`. A new session that holds nothing stores nothing.
    */
   async writeClose(): Promise<void> {
+    // A start still loading (routing-controllers resolves an action's parameters together: one
+    // can fail while @Session() starts) ends with the lock held: wait for it, then release it.
+    if (this.#starting !== undefined) await this.#starting.catch(() => false);
     if (this.#status !== ACTIVE) return;
     this.#status = CLOSED;
     try {
@@ -206,6 +209,7 @@ export class Manager {
 
   /** Release without writing (PHP `session_abort`); reads still work, writes throw. */
   async abort(): Promise<void> {
+    if (this.#starting !== undefined) await this.#starting.catch(() => false);
     if (this.#status !== ACTIVE) return;
     this.#status = CLOSED;
     await this.#stored.release();

@@ -85,3 +85,17 @@ test('StoredSession › the move marker names the new id, which a request with t
   t.is(await store.read(newId), null, 'a logout with the pre-login cookie ends the signed-in session');
   t.like(seen['session:destroyed']?.[0], { id, followed: [newId] });
 });
+
+for (const end of ['writeClose', 'abort'] as const) {
+  test(`StoredSession › ${end}() while start() is still loading waits for it and releases its lock`, async (t) => {
+    const { store, open, id } = await storedSession({ locking: { wait: 0.5 } });
+    const racing = new Manager({ locking: { wait: 0.5 } }).setAdapter(store).setTransport(new FakeTransport(id));
+    const starting = racing.start(); // not awaited: the lock is being taken
+    await racing[end](); // as the middleware's commit does when another action parameter failed
+    t.true(await starting);
+    // The next request of the session gets the lock (else: SessionLockTimeout after 0.5 s).
+    const next = await open(id);
+    t.is(next.get('cart'), 'x');
+    await next.writeClose();
+  });
+}
