@@ -7,7 +7,7 @@ import { session, type Adapter } from '../../lib';
 import { AccountController } from './controllers/AccountController';
 import { CartController } from './controllers/CartController';
 import { WizardController } from './controllers/WizardController';
-import { errors } from './errors';
+import { errorPages, errors } from './errors';
 import { home } from './routes/home';
 import { parallel } from './routes/parallel';
 import { preferences } from './routes/preferences';
@@ -29,17 +29,21 @@ export interface ShopOptions {
 /**
  * The example shop (not listening): routing-controllers controllers (account, cart, checkout
  * wizard) and koa-router routes (home, preferences, parallel requests) over one session
- * middleware. Session events go to the app (`app.on('session:started', …)`).
+ * middleware. Session events go to the app (`app.on('session:started', …)`); the parallel API
+ * reads `session:lockWaited` there.
  *
  * @example
  * createShop({ adapter: new StreamAdapter({ savePath: '/tmp/sessions' }) }).listen(3000);
  */
 export function createShop(options: ShopOptions = {}): Koa {
   const app = new Koa();
+  // Outside the session: a store failure while the session commits is a page without session data.
   app.use(errors);
   // Lazy: each route starts the session under its policy (sessionPolicy() or a decorator), so a
   // read-only route can run beside a writer of the same session.
   app.use(session({ adapter: options.adapter, locking: options.locking ?? true, start: 'lazy', events: app }));
+  // Inside it: every other error page is read from the session (read-only unless the route started it).
+  app.use(errorPages);
   // Urlencoded forms up to 10 kB; any other body reads as {}. routing-controllers mounts its own
   // parser too, which skips a body already parsed, so these limits hold for the controllers.
   app.use(bodyParser({ enableTypes: ['form'], formLimit: '10kb' }));
@@ -47,7 +51,7 @@ export function createShop(options: ShopOptions = {}): Koa {
   const router: ShopRouter = new Router();
   home(router);
   preferences(router);
-  parallel(router, options.work);
+  parallel(router, { events: app, work: options.work });
   app.use(router.routes()).use(router.allowedMethods());
 
   useKoaServer(app, {

@@ -1,3 +1,5 @@
+import { Bag, type Manager } from '../../lib';
+
 /** What the shop sells: id → name and price in cents. */
 export const CATALOG: Readonly<Record<string, { name: string; cents: number }>> = {
   tea: { name: 'Green tea', cents: 450 },
@@ -16,4 +18,15 @@ export function isProduct(id: string): boolean {
 /** `1234` → `€12.34`. */
 export function money(cents: number): string {
   return `€${(cents / 100).toFixed(2)}`;
+}
+
+/**
+ * The cart: product id → quantity, a Bag under the session key `cart` (the one
+ * `@SessionBag('cart')` gives the cart's actions); read here by pages that only show it.
+ *
+ * @example
+ * const items = [...cartBag(session)].reduce((sum, [, n]) => sum + Number(n), 0);
+ */
+export function cartBag(session: Manager): Bag<Record<string, number>> {
+  return new Bag<Record<string, number>>(session, 'cart');
 }

@@ -174,5 +174,73 @@ test('the parallel page ends with the exact count, with locking on', async (t) =
   await finished();
   t.is(await result.textContent(), `${WRITES} parallel writes: before ${WRITES}, after ${2 * WRITES}, expected ${2 * WRITES} — no update lost`);
   const stored = await context.request.get('/api/parallel/count');
-  t.deepEqual(await stored.json(), { count: 2 * WRITES, reports: 2 });
+  t.like(await stored.json(), { count: 2 * WRITES, reports: 2 });
+});
+
+test('the parallel page shows each request\'s lock wait as the server measured it, next to the browser\'s total', async (t) => {
+  const context = await browser.context(t, server.url);
+  const page = await context.newPage();
+  const sent: Array<Promise<string | null>> = [];
+  page.on('response', (r) => {
+    if (r.request().method() === 'POST' && r.url().endsWith('/api/parallel/inc')) sent.push(r.headerValue('server-timing'));
+  });
+  await page.goto('/parallel');
+  await page.waitForFunction(() => ['ok', 'lost', 'error'].includes(document.getElementById('result')!.dataset.state!));
+  t.is(await page.locator('#result').getAttribute('data-state'), 'ok');
+  const headings = await page.locator('#timings th').allTextContents();
+  t.true(headings[1]!.includes('(measured by the server)'));
+  t.true(headings[2]!.includes('(measured by the browser)'));
+
+  const rows = async (kind: string) => Promise.all((await page.locator(`#timings tbody tr.${kind}`).all()).map(async (row) => ({
+    server: (await row.getAttribute('data-server'))!,
+    browser: Number(await row.getAttribute('data-browser')),
+    shown: await row.locator('.server').textContent(),
+  })));
+  const writes = await rows('write');
+  t.is(writes.length, WRITES);
+  t.is((await rows('report')).length, 1);
+  // The waits shown are the ones the server sent (Server-Timing: lock;dur=…), one per write.
+  const durations = (await Promise.all(sent)).map((h) => /(?:^|,)\s*lock(?:;[^,]*?)?;dur=([0-9.]+)/.exec(h ?? '')?.[1]);
+  t.deepEqual(writes.map((w) => w.server).sort(), durations.sort());
+  for (const w of writes) {
+    t.is(w.shown, `${Number(w.server).toFixed(1)} ms`);
+    t.true(w.browser >= Number(w.server), `browser ${w.browser} ms, server ${w.server} ms`); // the wait is part of the total
+  }
+  t.true(writes.some((w) => Number(w.server) > 0)); // writes of one session took turns on the server
+  for (const poll of await rows('poll')) t.is(Number(poll.server), 0); // read-only: no lock
+});
+
+test('an error page keeps the visitor\'s theme, name and cart; a fresh visitor\'s 404 sets no cookie', async (t) => {
+  const context = await browser.context(t, server.url);
+  const page = await context.newPage();
+  await signIn(page, 'bob', 'builder');
+  await page.goto('/preferences');
+  await page.selectOption('select[name="theme"]', 'dark');
+  await page.click('form[action="/preferences"] button');
+  await page.locator('#flash .successMessage', { hasText: 'Your preferences are saved.' }).waitFor();
+  await addToCart(page, 'tea', 2);
+  const cookie = await sessionCookie(context);
+
+  const response = await page.goto('/no/such/page');
+  t.is(response!.status(), 404);
+  t.is(await response!.headerValue('set-cookie'), null); // read, not started anew
+  t.is(await page.locator('#error').textContent(), 'There is no page here.');
+  t.is(await page.locator('body').getAttribute('class'), 'dark');
+  t.is(await page.locator('nav a[href="/account/profile"]').textContent(), 'bob');
+  t.is(await page.locator('nav form[action="/account/signout"] button').textContent(), 'Sign out');
+  t.is(await page.locator('#cart-count').textContent(), '2');
+  t.true((await page.locator('#demo').textContent())!.includes('examples/shop/errors.ts'));
+  t.is(await sessionCookie(context), cookie);
+  await Promise.all([page.waitForURL(`${server.url}/`), page.click('text=Back to the shop')]);
+  await page.locator('#who', { hasText: 'Signed in as bob' }).waitFor();
+
+  const fresh = await browser.context(t, server.url);
+  const visitor = await fresh.newPage();
+  const missing = await visitor.goto('/nowhere');
+  t.is(missing!.status(), 404);
+  t.is(await missing!.headerValue('set-cookie'), null);
+  t.deepEqual(await fresh.cookies(server.url), []);
+  t.is(await visitor.locator('body').getAttribute('class'), 'light');
+  t.is(await visitor.locator('nav a[href="/account/signin"]').textContent(), 'Sign in');
+  t.is(await visitor.locator('#cart-count').textContent(), '0');
 });

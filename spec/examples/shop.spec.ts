@@ -1,21 +1,18 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
-import { StreamAdapter, type Adapter, type LockHandle, type LockOptions } from '../../lib';
+import { StreamAdapter } from '../../lib';
 import { createShop } from '../../examples/shop/app';
 import { DownAdapter } from '../helpers/doubles';
 import { Client, form, listen, type Listening } from '../helpers/http';
 import { makeTempDir, type TempDir } from '../helpers/tmp';
 
+// The parallel API's specs are in shop.parallel.spec.ts, the pages' and error pages' in shop.pages.spec.ts.
+
 let dir: TempDir;
 let server: Listening;
-let locks: ReturnType<typeof watchLocks>;
-let held: HeldWork;
 
 test.before(async () => {
   dir = await makeTempDir('example-shop');
-  locks = watchLocks(new StreamAdapter({ savePath: dir.path }));
-  held = new HeldWork();
-  server = await listen(createShop({ adapter: locks.adapter, work: held.work }));
+  server = await listen(createShop({ adapter: new StreamAdapter({ savePath: dir.path }) }));
 });
 
 test.after.always(async () => {
@@ -33,47 +30,6 @@ async function signedIn(username: string, password: string): Promise<Client> {
   const response = await browser.fetch('/account/signin', form({ username, password }));
   if (response.headers.get('location') !== '/account/profile') throw new Error(`sign-in as ${username} failed`);
   return browser;
-}
-
-/** Pretend work a test holds: `?work=<key>` of a held key waits for `release()`; other values sleep. */
-class HeldWork {
-  readonly #held = new Map<number, { start(): void; done: Promise<void> }>();
-
-  hold(key: number): { started: Promise<void>; release(): void } {
-    let start!: () => void;
-    let release!: () => void;
-    const started = new Promise<void>((resolve) => { start = resolve; });
-    const done = new Promise<void>((resolve) => { release = resolve; });
-    this.#held.set(key, { start, done });
-    return { started, release };
-  }
-
-  readonly work = (ms: number): Promise<void> => {
-    const held = this.#held.get(ms);
-    if (held === undefined) return delay(ms);
-    held.start();
-    return held.done;
-  };
-}
-
-/** The adapter, and a way to see a session's next `lock()` call (before it holds the lock). */
-function watchLocks(inner: StreamAdapter): { adapter: Adapter; next(id: string): Promise<{ handle: Promise<LockHandle> }> } {
-  const waiting = new Map<string, (asked: { handle: Promise<LockHandle> }) => void>();
-  const adapter = new Proxy(inner, {
-    get(target, property) {
-      if (property === 'lock') {
-        return (id: string, options: Partial<LockOptions>) => {
-          const handle = target.lock(id, options);
-          waiting.get(id)?.({ handle });
-          waiting.delete(id);
-          return handle;
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-  return { adapter, next: (id) => new Promise((resolve) => waiting.set(id, resolve)) };
 }
 
 test('a visitor who only looks gets no session cookie', async (t) => {
@@ -218,64 +174,6 @@ test('cart › adds, removes and empties, with a flash once after each redirect'
   t.regex(html, /Removed Green tea from your cart\./);
   await browser.fetch('/cart/clear', POST);
   t.regex(await browser.text('/cart'), /<p id="cart-empty">Your cart is empty.<\/p>/);
-});
-
-test('parallel › read-only requests answer while a writer holds the lock; a locked writer waits', async (t) => {
-  const browser = new Client(server.url);
-  await browser.fetch('/parallel'); // the session exists before the parallel requests
-  const sid = browser.jar.get('sid')!;
-  const finished: string[] = [];
-  const track = (name: string, p: Promise<Response>) => p.then(async (r) => { finished.push(name); return r.json() as Promise<{ count: number }>; });
-
-  const slowWork = held.hold(1001);
-  t.teardown(slowWork.release);
-  const slow = track('slow writer', browser.fetch('/api/parallel/inc?work=1001', POST));
-  await slowWork.started; // mid read-modify-write, holding the session lock until released
-  const reads = await Promise.all([1, 2, 3].map(() => track('read', browser.fetch('/api/parallel/count'))));
-  t.deepEqual(reads.map((r) => r.count), [0, 0, 0]); // the writer has not stored anything yet
-  t.deepEqual(finished, ['read', 'read', 'read']);
-
-  const fastLock = locks.next(sid);
-  const fast = track('fast writer', browser.fetch('/api/parallel/inc?work=0', POST));
-  const { handle } = await fastLock; // asked for the lock while the slow writer holds it
-  slowWork.release();
-  t.deepEqual(await Promise.all([slow, fast]), [{ count: 1 }, { count: 2 }]);
-  t.true((await handle).waitedMs > 0);
-});
-
-test('parallel › writers are serialized: 30 parallel increments end at exactly +30', async (t) => {
-  const browser = new Client(server.url);
-  await browser.fetch('/parallel');
-  const incs = Array.from({ length: 30 }, () => browser.json<{ count: number }>('/api/parallel/inc', POST));
-  const polls = Array.from({ length: 10 }, () => browser.json<{ count: number }>('/api/parallel/count'));
-  const [seen] = await Promise.all([Promise.all(incs), Promise.all(polls)]);
-  t.deepEqual(seen.map((s) => s.count).sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1));
-  t.is((await browser.json('/api/parallel/count')).count, 30);
-});
-
-test('parallel › the writeClose() route lets the session\'s other requests run during its slow part', async (t) => {
-  const browser = new Client(server.url);
-  await browser.fetch('/parallel');
-  let reported = false;
-  const reportWork = held.hold(1002);
-  t.teardown(reportWork.release);
-  const report = browser.json<{ report: number; count: number }>('/api/parallel/report?work=1002', POST).finally(() => { reported = true; });
-  await reportWork.started; // stored, unlocked by writeClose(), now in its slow part until released
-  t.deepEqual(await browser.json('/api/parallel/inc?work=0', POST), { count: 1 }); // a locked writer runs
-  t.deepEqual(await browser.json('/api/parallel/count'), { count: 1, reports: 1 }); // stored at writeClose()
-  t.false(reported);
-  reportWork.release();
-  t.like(await report, { report: 1, count: 0 });
-});
-
-test('parallel › without locking the same increments lose updates (the race the lock prevents)', async (t) => {
-  const unlocked = await listen(createShop({ adapter: new StreamAdapter({ savePath: dir.path }), locking: false }));
-  t.teardown(() => unlocked.close());
-  const browser = new Client(unlocked.url);
-  await browser.fetch('/parallel');
-  await Promise.all(Array.from({ length: 20 }, () => browser.fetch('/api/parallel/inc', POST)));
-  const { count } = await browser.json<{ count: number }>('/api/parallel/count');
-  t.true(count < 20, `count ${count}`);
 });
 
 test('errors › a store failure is a 503 page without details; unknown pages and big forms too', async (t) => {

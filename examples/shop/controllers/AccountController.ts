@@ -1,12 +1,26 @@
 import { Authorized, Body, ContentType, Controller, Get, Post, QueryParam, Redirect } from 'routing-controllers';
 import type { Flash, Manager } from '../../../lib';
 import { FlashSession, Session } from '../../../lib/decorators';
-import { CATALOG } from '../catalog';
+import { cartBag, CATALOG } from '../catalog';
 import { field, localPath } from '../form';
 import { html } from '../html';
-import { HTML, view } from '../layout';
+import { HTML, view, type Demo } from '../layout';
 import { preferencesOf } from '../preferences';
 import { DEMO_USERS, verify } from '../users';
+
+const SOURCE = 'examples/shop/controllers/AccountController.ts';
+const SIGN_IN: Demo = {
+  api: html`<code>@Session()</code> and <code>session.regenerateId()</code> on sign-in (against session fixation), <code>@FlashSession()</code> before the redirect`,
+  source: SOURCE,
+};
+const PROFILE: Demo = {
+  api: html`<code>@Authorized()</code> with an <code>authorizationChecker</code> that starts the session and reads the account from it`,
+  source: [SOURCE, 'examples/shop/users.ts'],
+};
+const ADMIN: Demo = {
+  api: html`<code>@Authorized('admin')</code>: the role comes from the session; a customer gets a 403 page`,
+  source: [SOURCE, 'examples/shop/users.ts'],
+};
 
 /**
  * Sign-in (a new session id, the account and its role in the session), sign-out (the record
@@ -20,7 +34,7 @@ export class AccountController {
   signInForm(@QueryParam('next') next: string, @Session() session: Manager, @FlashSession() flash: Flash): string {
     const back = typeof next === 'string' ? localPath(next) : null;
     const account = session.account;
-    return view(session, flash, 'Sign in', html`${account ? html`<p>You are signed in as <b>${account.name}</b>; signing in again replaces that.</p>` : ''}
+    return view(session, flash, 'Sign in', SIGN_IN, html`${account ? html`<p>You are signed in as <b>${account.name}</b>; signing in again replaces that.</p>` : ''}
 <form method="post" action="/account/signin">
 <input type="hidden" name="next" value="${back ?? ''}">
 <label>User name <input name="username" autocomplete="username" maxlength="40" autofocus></label>
@@ -61,12 +75,12 @@ ${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td><code>${u.password}</code
   @ContentType(HTML)
   profile(@Session() session: Manager, @FlashSession() flash: Flash): string {
     const account = session.account!;
-    const cart = session.get<Record<string, number>>('cart') ?? {};
+    const cart = [...cartBag(session)];
     const { theme, language } = preferencesOf(session);
-    return view(session, flash, 'Your profile', html`<dl id="profile">
+    return view(session, flash, 'Your profile', PROFILE, html`<dl id="profile">
 <dt>User</dt><dd id="profile-name">${account.name}</dd>
 <dt>Role</dt><dd id="profile-role">${account.role}</dd>
-<dt>Cart</dt><dd>${Object.entries(cart).map(([id, n]) => html`${n} × ${CATALOG[id]?.name ?? id}; `)}</dd>
+<dt>Cart</dt><dd>${cart.map(([id, n]) => html`${n} × ${CATALOG[id]?.name ?? id}; `)}</dd>
 <dt>Preferences</dt><dd>${theme}, ${language}</dd>
 </dl>
 <p>The role comes from the session, stored at sign-in; <a href="/account/admin">the admin page</a> needs <code>admin</code>.</p>`);
@@ -76,7 +90,7 @@ ${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td><code>${u.password}</code
   @Authorized('admin')
   @ContentType(HTML)
   admin(@Session() session: Manager, @FlashSession() flash: Flash): string {
-    return view(session, flash, 'Admin', html`<p id="admin">Only the role <code>admin</code> sees this page; others get a 403, visitors the sign-in form.</p>
+    return view(session, flash, 'Admin', ADMIN, html`<p id="admin">Only the role <code>admin</code> sees this page; others get a 403, visitors the sign-in form.</p>
 <table><tr><th>User</th><th>Role</th></tr>
 ${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td>${u.role}</td></tr>`)}
 </table>`);

@@ -4,10 +4,15 @@ import { FlashSession, Session, SessionBag } from '../../../lib/decorators';
 import { CATALOG, isProduct, MAX_QUANTITY, money } from '../catalog';
 import { field } from '../form';
 import { html } from '../html';
-import { HTML, view } from '../layout';
+import { HTML, view, type Demo } from '../layout';
 
 /** Product id → quantity. */
 type Cart = Bag<Record<string, number>>;
+
+const DEMO: Demo = {
+  api: html`<code>@SessionBag('cart')</code> (a <code>Bag</code> under the session key <code>cart</code>) and <code>@FlashSession()</code>: a message after every change, shown once after the redirect`,
+  source: 'examples/shop/controllers/CartController.ts',
+};
 
 /**
  * `/cart`: a Bag under the session key `cart` (`@SessionBag('cart')`). Every change is a POST
@@ -20,7 +25,7 @@ export class CartController {
   show(@Session() session: Manager, @SessionBag('cart') cart: Cart, @FlashSession() flash: Flash): string {
     const lines = [...cart].filter(([id]) => isProduct(id)).map(([id, n]) => ({ id, n: Number(n), ...CATALOG[id]! }));
     const total = lines.reduce((sum, l) => sum + l.n * l.cents, 0);
-    return view(session, flash, 'Cart', html`<h2>Products</h2>
+    return view(session, flash, 'Cart', DEMO, html`<h2>Products</h2>
 <table>${Object.entries(CATALOG).map(([id, p]) => html`<tr><td>${p.name}</td><td>${money(p.cents)}</td><td>
 <form method="post" action="/cart/add"><input type="hidden" name="product" value="${id}">
 <input name="quantity" value="1" size="2" aria-label="Quantity"> <button id="add-${id}">Add to cart</button></form></td></tr>`)}</table>

@@ -4,10 +4,15 @@ import type { Bag, Flash, Manager } from '../../../lib';
 import { FlashSession, Persistent, Session } from '../../../lib/decorators';
 import { field } from '../form';
 import { html } from '../html';
-import { HTML, view } from '../layout';
+import { HTML, view, type Demo } from '../layout';
 import { reached, STEPS, valueOf, type WizardData, type WizardField } from '../wizard';
 
 type Wizard = Bag<WizardData>;
+
+const DEMO: Demo = {
+  api: html`<code>@Persistent()</code>: a <code>Bag</code> named after the controller (Phalcon's <code>$this->persistent</code>); the inputs are kept across a validation error, the errors are flash messages`,
+  source: ['examples/shop/controllers/WizardController.ts', 'examples/shop/wizard.ts'],
+};
 
 function stepOf(step: number): (typeof STEPS)[number] {
   const found = Number.isInteger(step) ? STEPS[step - 1] : undefined;
@@ -50,7 +55,7 @@ export class WizardController {
       return ctx; // the Koa driver leaves a returned ctx alone: the redirect stands
     }
     const nav = STEPS.map((s, i) => (i + 1 === step ? html`<b>${i + 1}. ${s.title}</b>` : html`${i + 1}. ${s.title}`));
-    return view(session, flash, `Checkout, step ${step} of ${STEPS.length}: ${title}`, html`<p>${nav.map((n, i) => html`${i ? ' → ' : ''}${n}`)}</p>
+    return view(session, flash, `Checkout, step ${step} of ${STEPS.length}: ${title}`, DEMO, html`<p>${nav.map((n, i) => html`${i ? ' → ' : ''}${n}`)}</p>
 <form method="post" action="/wizard/step/${step}" id="wizard-form">
 ${fields.map((f) => input(f, valueOf(wizard, f.name)))}
 ${step > 1 ? html`<a href="/wizard/step/${step - 1}">Back</a> ` : ''}<button>${step < STEPS.length ? 'Next' : 'Place the order'}</button>
@@ -87,7 +92,7 @@ ${step > 1 ? html`<a href="/wizard/step/${step - 1}">Back</a> ` : ''}<button>${s
       return ctx;
     }
     const rows = STEPS.flatMap((s) => s.fields).filter((f) => f.kind !== 'checkbox');
-    return view(session, flash, 'Order placed', html`<table id="summary">
+    return view(session, flash, 'Order placed', DEMO, html`<table id="summary">
 ${rows.map((f) => html`<tr><th>${f.label}</th><td id="summary-${f.name}">${valueOf(wizard, f.name)}</td></tr>`)}
 </table>
 <form method="post" action="/wizard/reset"><button>Start over</button></form>`);

@@ -1,9 +1,14 @@
 import { sessionPolicy } from '../../../lib';
 import { field } from '../form';
 import { html } from '../html';
-import { page } from '../layout';
+import { page, type Demo } from '../layout';
 import { isLanguage, isTheme, LANGUAGES, preferencesOf, prefsBag, THEMES } from '../preferences';
 import type { ShopRouter } from '../types';
+
+const DEMO: Demo = {
+  api: html`a <code>Bag</code> under the session key <code>prefs</code> (<code>init()</code>: one write of the group), read by the layout of every page; <code>sessionPolicy()</code> and <code>ctx.flash</code> on koa-router routes`,
+  source: ['examples/shop/routes/preferences.ts', 'examples/shop/preferences.ts'],
+};
 
 /** `/preferences`: theme and language in a Bag, applied by the layout on every page. */
 export function preferences(router: ShopRouter): void {
@@ -11,7 +16,7 @@ export function preferences(router: ShopRouter): void {
     const { theme, language } = preferencesOf(ctx.session);
     const option = (value: string, label: string, current: string) =>
       html`<option value="${value}"${current === value ? html` selected` : ''}>${label}</option>`;
-    page(ctx, 'Preferences', html`<form method="post" action="/preferences">
+    page(ctx, 'Preferences', DEMO, html`<form method="post" action="/preferences">
 <label>Theme <select name="theme">${THEMES.map((t) => option(t, t, theme))}</select></label>
 <label>Language <select name="language">${Object.entries(LANGUAGES).map(([code, name]) => option(code, name, language))}</select></label>
 <button>Save</button>
