@@ -1,6 +1,6 @@
 import type { Adapter } from './adapters/Adapter';
 import { checkOptionKeys } from './closedOptions';
-import { InvalidOption, InvalidSessionId, InvalidSessionName, InvalidSessionValue, SessionAlreadyStarted, SessionModificationDenied, SessionNotStarted } from './errors';
+import { InvalidOption, InvalidSessionId, InvalidSessionName, SessionAlreadyStarted, SessionModificationDenied, SessionNotStarted } from './errors';
 import type { SessionEventName } from './events';
 import { isValidId, isValidName } from './id';
 import { emptyData } from './record';
@@ -10,11 +10,10 @@ import { MANAGER_OPTION_KEYS, serializerOf, type ManagerOptions } from './manage
 import type { SessionTransport } from './manager/SessionTransport';
 import { StoredSession } from './manager/StoredSession';
 import { DEFAULT_POLICY, resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from './manager/SessionPolicy';
-import type { SessionData, SessionGet, SessionKey, SessionProperties, SessionValue } from './manager/data';
+import { checkValue, type SessionData, type SessionGet, type SessionKey, type SessionProperties, type SessionValue } from './manager/data';
 
 export type { ManagerOptions, SessionTransport, SessionRoutePolicy, ResolvedPolicy };
-// Re-exported with `from` (an apps' `declare module` augmentation of SessionData reaches the
-// declaration through it; a re-export of an imported name would not).
+// Re-exported with `from`: an app's augmentation of SessionData reaches the declaration only so.
 export type { SessionData, SessionGet, SessionKey, SessionProperties, SessionTyping, SessionValue, UntypedSession } from './manager/data';
 
 /**
@@ -272,11 +271,7 @@ export class Manager {
       delete this.#data[this.#uniquePrefix + key];
       return;
     }
-    if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
-      throw new InvalidSessionValue(key, 'this key name is dropped when the session is read back (prototype pollution guard)');
-    }
-    const refused = serializerOf(this.#options).check?.(value);
-    if (refused !== undefined) throw new InvalidSessionValue(key, refused);
+    checkValue(key, value, serializerOf(this.#options));
     this.#data[this.#uniquePrefix + key] = value;
   }
 

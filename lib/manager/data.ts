@@ -1,3 +1,6 @@
+import { InvalidSessionValue } from '../errors';
+import type { Serializer } from '../serializers/Serializer';
+
 /**
  * The app's session data, for typed property access and `get`/`set`. Augment it once, program
  * wide; from then on an unknown key or a value of the wrong type is a compile error:
@@ -61,3 +64,18 @@ export interface UntypedSession {
 
 /** A session seen through {@link UntypedSession} (a cast: the same object). */
 export const untyped = (session: object): UntypedSession => session as UntypedSession;
+
+/**
+ * Refuses what `set(key, value)` must not store: a key that reading the session back would
+ * drop (prototype pollution guard), a value the serializer cannot keep as it is.
+ *
+ * @example
+ * checkValue('when', new Date(), new JsonSerializer()); // throws InvalidSessionValue
+ */
+export function checkValue(key: string, value: unknown, serializer: Serializer): void {
+  if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+    throw new InvalidSessionValue(key, 'this key name is dropped when the session is read back (prototype pollution guard)');
+  }
+  const refused = serializer.check?.(value);
+  if (refused !== undefined) throw new InvalidSessionValue(key, refused);
+}
