@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
@@ -20,6 +20,26 @@ const READY_TIMEOUT_MS = 10_000;
 const TERM_GRACE_MS = 3_000;
 const KILL_WAIT_MS = 5_000;
 const PORT_ATTEMPTS = 5;
+
+/**
+ * Returns once the kernel reports `pid` stopped (state T in /proc/<pid>/stat), at most ~1 s.
+ * SIGSTOP is delivered asynchronously: on a busy machine a server could still answer a command
+ * sent right after kill() returned, and a "hung server" spec would see an answer.
+ */
+function waitStopped(pid: number): void {
+  const tick = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 1000; i++) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return; // no /proc (not Linux), or the process is gone: nothing to wait for
+    }
+    // The state follows the parenthesized command name, which may itself hold spaces.
+    if (/^[Tt]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) return;
+    Atomics.wait(tick, 0, 0, 1);
+  }
+}
 
 /** The last ~4 KB of `text`. */
 export function tail(text: string): string {
@@ -349,6 +369,7 @@ export abstract class ServerProcess {
     const run = this.requireRunning('pause()');
     this.signal(run, 'SIGSTOP');
     run.paused = true;
+    waitStopped(run.pid);
   }
 
   resume(): void {
