@@ -62,3 +62,18 @@ function editDistance(a: string, b: string, limit: number): number {
   }
   return previous[b.length];
 }
+
+/**
+ * `value` when it is a positive (integer) number, `fallback` when undefined; else InvalidOption
+ * naming `option`. The numeric options of every adapter go through it.
+ *
+ * @example
+ * positive('lockExpiry', options.lockExpiry, 30); // 30 when unset; throws for 0, -1, NaN, '30'
+ */
+export function positive(option: string, value: unknown, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new InvalidOption(option, `must be a positive ${integer ? 'integer' : 'number'}`);
+  }
+  return value;
+}

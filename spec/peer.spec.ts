@@ -32,3 +32,8 @@ test('a present peer is returned', (t) => {
   const module = { Client: class {} };
   t.is(requirePeer('memjs', 'koa-session-manager/memcached', () => module), module);
 });
+
+test('a missing subpath of a peer names the package to install', (t) => {
+  const error = t.throws(() => requirePeer('mysql2/promise', 'koa-session-manager/mysql', missing('mysql2/promise')), { instanceOf: PeerDependencyMissing });
+  t.is(error.message, 'koa-session-manager/mysql needs the package "mysql2": run npm install mysql2');
+});

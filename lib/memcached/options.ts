@@ -1,5 +1,6 @@
 import { logger } from '../log';
 import { InvalidOption } from '../errors';
+import { positive } from '../closedOptions';
 import type { RingNode } from './HashRing';
 import type { MemjsClient } from './Shard';
 
@@ -116,15 +117,6 @@ const PREFIX_LIMIT = KEY_LIMIT - 128 - '.claim'.length;
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** `value` when it is a positive (integer) number, `fallback` when undefined; else InvalidOption. */
-export function positive(option: string, value: unknown, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw new InvalidOption(option, `must be a positive ${integer ? 'integer' : 'number'}`);
-  }
-  return value;
-}
-
 /** A prefix memcached can carry in a key: no spaces or control characters, room left for the id. */
 export function checkPrefix(prefix: unknown): string {
   if (typeof prefix !== 'string') throw new InvalidOption('prefix', 'must be a string');
@@ -202,3 +194,5 @@ export function resolveSasl(sasl: unknown): SaslAuthData | undefined {
   }
   return { user: sasl.user, pass: sasl.pass };
 }
+
+export { positive };

@@ -9,7 +9,7 @@ import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter
 import { KeyedMutex } from '../adapters/KeyedMutex';
 import { Commands } from './Commands';
 import { OPTION_HINTS, OPTION_KEYS, checkUrl, clientOptions, connection, ms, positive, type BoundedClientOptions, type RedisAdapterOptions } from './options';
-import { RedisLock, type LockOwner } from './RedisLock';
+import { StoreLock, type LockOwner } from '../adapters/StoreLock';
 import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK } from './scripts';
 import { Wakeups } from './Wakeups';
 import { requirePeer } from '../peer';
@@ -93,7 +93,7 @@ export class RedisAdapter extends AbstractAdapter {
 
   async read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null> {
     const key = this.key(id);
-    if (lock instanceof RedisLock && lock.dataKey === key) {
+    if (lock instanceof StoreLock && lock.dataKey === key) {
       const data = lock.take();
       if (data !== undefined) {
         if (ttl) lock.touchMs = ms(ttl);
@@ -108,7 +108,7 @@ export class RedisAdapter extends AbstractAdapter {
     ttlMs(ttl); // refuses a TTL that is not a positive number (it would reach Redis as 1 ms or NaN)
     const px = ms(ttl);
     const update = options?.existing === true ? '1' : '0';
-    if (lock instanceof RedisLock && lock.dataKey === key) {
+    if (lock instanceof StoreLock && lock.dataKey === key) {
       if (!lock.held) throw new SessionLockLost(redactId(lock.lockKey, id));
       // On a failure the lock stays: the Manager's release() tries again, else it expires.
       // The token is checked inside Redis: a lock that expired or was deleted there while this
@@ -175,7 +175,7 @@ export class RedisAdapter extends AbstractAdapter {
         const [ok, value] = (await this.#commands.eval(LOCK_READ, dataKey, [local.token, ms(options.expiry), claimMs])) as [number, string | number | null];
         if (ok === 1) {
           const waited = attempt === 0 ? local.waitedMs : performance.now() - started;
-          return new RedisLock(this.#owner, local, dataKey, lockKey, waited, value as string | null, options);
+          return new StoreLock(this.#owner, local, dataKey, lockKey, waited, value as string | null, options);
         }
         refused = true;
         const remaining = deadline - performance.now();

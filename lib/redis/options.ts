@@ -1,5 +1,6 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { InvalidOption } from '../errors';
+import { positive } from '../closedOptions';
 
 /** Options of {@link RedisAdapter}: Phalcon's names and defaults, times in seconds unless named. */
 export interface RedisAdapterOptions {
@@ -81,20 +82,6 @@ export const OPTION_HINTS: Readonly<Record<string, string>> = {
 };
 
 /**
- * `value` when it is a positive (integer) number, `fallback` when undefined; else InvalidOption.
- *
- * @example
- * positive('lifetime', options.lifetime, 3600);
- */
-export function positive(option: string, value: unknown, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw new InvalidOption(option, `must be a positive ${integer ? 'integer' : 'number'}`);
-  }
-  return value;
-}
-
-/**
  * Whole milliseconds from seconds, at least 1.
  *
  * @example
@@ -163,3 +150,5 @@ export function connection(options: RedisAdapterOptions): RedisOptions {
   else if (auth) [result.username, result.password] = [auth.user, auth.pass];
   return result;
 }
+
+export { positive };

@@ -93,6 +93,24 @@ import { MemcachedAdapter, type MemcachedAdapterOptions } from 'koa-session-mana
 const options: MemcachedAdapterOptions = { servers: [{ host: '127.0.0.1', port: 11211, weight: 1 }], lifetime: 1800 };
 export const mw = session({ adapter: new MemcachedAdapter(options) });
 `,
+  'postgres.ts': `
+import { session } from 'koa-session-manager';
+import { PostgresAdapter, type PostgresAdapterOptions } from 'koa-session-manager/postgres';
+
+const options: PostgresAdapterOptions = { url: 'postgres://app@db.example:5432/app', table: 'app.sessions', lockWait: 5 };
+export const adapter = new PostgresAdapter(options);
+export const mw = session({ adapter });
+export const ready: Promise<void> = adapter.createTable();
+// @ts-expect-error: connect-pg-simple's option name
+export const bad = new PostgresAdapter({ tableName: 'x' });
+`,
+  'mysql.ts': `
+import { session } from 'koa-session-manager';
+import { MysqlAdapter, type MysqlAdapterOptions } from 'koa-session-manager/mysql';
+
+const options: MysqlAdapterOptions = { url: 'mysql://app:secret@db.example:3306/app', table: 'sessions', max: 5 };
+export const mw = session({ adapter: new MysqlAdapter(options) });
+`,
   'file.ts': `
 import { session } from 'koa-session-manager';
 import { StreamAdapter, type StreamAdapterOptions } from 'koa-session-manager/file';

@@ -1,20 +1,22 @@
-import type { LockHandle, LockOptions } from '../adapters/Adapter';
-import type { LocalLock } from '../adapters/KeyedMutex';
+import type { LockHandle, LockOptions } from './Adapter';
+import type { LocalLock } from './KeyedMutex';
 
 const DONE: Promise<void> = Promise.resolve();
 
-/** What a RedisLock needs from its adapter: run the unlock and renew scripts. */
+/** What a StoreLock needs from its adapter: end the lock in the store, renew it there. */
 export interface LockOwner {
-  unlock(lock: RedisLock): Promise<void>;
-  renew(lock: RedisLock): Promise<boolean>;
+  unlock(lock: StoreLock): Promise<void>;
+  renew(lock: StoreLock): Promise<boolean>;
 }
 
 /**
- * One request's hold on a session lock in Redis: a per-request token under the lock key, on top
- * of the in-process {@link LocalLock}. Carries the data read together with the lock, and the TTL
- * to refresh when it is released (so a read-only request costs lock+read and unlock+touch).
+ * One request's hold on a session lock in a shared store (Redis, a database): a per-request
+ * token in the store, on top of the in-process {@link LocalLock}. Carries the data read together
+ * with the lock, and the TTL to refresh when it is released (so a read-only request costs
+ * lock+read and unlock+touch); renews the lock while held, and notices when a renewal finds it
+ * gone. `dataKey` names the record in the store, `lockKey` the lock in error messages.
  */
-export class RedisLock implements LockHandle {
+export class StoreLock implements LockHandle {
   /** The data read with the lock (false once taken by `read`). */
   #prefetched: string | null | false;
   /** Data TTL in ms to refresh on release (set by a read that did not refresh it itself). */
@@ -63,7 +65,7 @@ export class RedisLock implements LockHandle {
     return data;
   }
 
-  /** The lock ended in Redis (a fenced write released it): stop renewing, free the local queue. */
+  /** The lock ended in the store (a fenced write released it): stop renewing, free the local queue. */
   ended(): void {
     if (this.#done) return;
     this.#done = true;
@@ -91,7 +93,7 @@ export class RedisLock implements LockHandle {
         clearInterval(this.#renewal);
       }
     } catch {
-      // Redis unreachable: the next renewal tries again; a write is fenced anyway.
+      // The store is unreachable: the next renewal tries again; a write is fenced anyway.
     }
   }
 }

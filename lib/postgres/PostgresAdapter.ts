@@ -1,0 +1,136 @@
+import type * as pg from 'pg';
+import { InvalidOption } from '../errors';
+import { checkOptionKeys } from '../closedOptions';
+import { logger } from '../log';
+import { requirePeer } from '../peer';
+import { SqlAdapter, tableParts, type SqlStore } from '../sql/SqlAdapter';
+import { Listener, type ListenClient } from './Listener';
+import { OPTION_HINTS, OPTION_KEYS, poolConfig, type PgPool, type PostgresAdapterOptions } from './options';
+import { createTableSql, quote, statements, type Statements } from './statements';
+
+// Loaded when this entry point is imported, never by the main one.
+const { Pool, Client } = requirePeer<typeof pg>('pg', 'koa-session-manager/postgres');
+
+const debug = logger('koa-session-manager:postgres');
+
+export type { PgPool, PostgresAdapterOptions };
+
+/**
+ * Sessions in a PostgreSQL table over node-postgres (`pg`). A request that waits for or holds a
+ * session's lock holds no pool connection (the lock is a token and an expiry in the session's
+ * row); waiters are woken by `LISTEN/NOTIFY` on one connection per adapter, and poll as the
+ * fallback. Round trips: a read-only request 1 statement, a locked write 2 (lock+read,
+ * write+unlock). Behind PgBouncer in transaction pooling, set `listen: false`: nothing else
+ * keeps state between statements (no advisory locks, no named prepared statements).
+ *
+ * @example
+ * const adapter = new PostgresAdapter({ url: process.env.DATABASE_URL ?? 'postgres://localhost/app' });
+ * await adapter.createTable();   // once, or run adapter.tableSql() in a migration of your own
+ * app.use(session({ adapter }));
+ */
+export class PostgresAdapter extends SqlAdapter {
+  /** The pool statements go through: the app's `pool`, or the adapter's own. */
+  readonly pool: PgPool;
+
+  constructor(options: PostgresAdapterOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new InvalidOption('PostgresAdapter', "takes an options object: new PostgresAdapter({ url: 'postgres://…' })");
+    checkOptionKeys('PostgresAdapter', options, OPTION_KEYS, OPTION_HINTS);
+    if (options.listen !== undefined && typeof options.listen !== 'boolean') throw new InvalidOption('listen', 'must be true or false');
+    const parts = tableParts(options.table);
+    const table = parts.map(quote).join('.');
+    const channel = `ksm_${parts[parts.length - 1]}`.slice(0, 63);
+    let pool: PgPool;
+    let config: Record<string, unknown> | undefined;
+    if (options.pool !== undefined) {
+      if (typeof options.pool?.query !== 'function') throw new InvalidOption('pool', 'must be a pg Pool');
+      for (const other of ['url', 'host', 'port', 'user', 'password', 'database', 'max', 'timeout'] as const) {
+        if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with pool: configure the pool you pass');
+      }
+      pool = options.pool;
+    } else {
+      config = poolConfig(options);
+      pool = new Pool(config) as unknown as PgPool;
+      pool.on?.('error', (err) => debug('idle pool client: %s', err.message));
+    }
+    // The listening connection is made like the pool's connections, without their timeouts.
+    const listenConfig: Record<string, unknown> = { ...(config ?? options.pool?.options ?? {}), query_timeout: undefined };
+    const listener = options.listen === false ? undefined
+      : new Listener(() => new Client(listenConfig) as unknown as ListenClient, channel);
+    super('PostgreSQL', options, new PgStore(pool, statements(table), createTableSql(table, parts[parts.length - 1]!), channel, config !== undefined), listener);
+    this.pool = pool;
+  }
+}
+
+/** The statements of lib/postgres/statements.ts through a pg pool. */
+class PgStore implements SqlStore {
+  constructor(
+    private readonly pool: PgPool,
+    private readonly sql: Statements,
+    readonly tableSql: string,
+    private readonly channel: string,
+    private readonly owned: boolean,
+  ) {}
+
+  async createTable(): Promise<void> {
+    await this.pool.query(this.tableSql);
+  }
+
+  async read(id: string, ttlMs: number, slackMs: number): Promise<Buffer | null> {
+    return data((await this.pool.query(this.sql.read, [id, ttlMs, slackMs])).rows);
+  }
+
+  async lockRead(id: string, token: string, expiryMs: number): Promise<{ data: Buffer | null } | undefined> {
+    const { rows } = await this.pool.query(this.sql.lockRead, [id, token, expiryMs]);
+    return rows.length === 1 ? { data: data(rows) } : undefined;
+  }
+
+  async writeUnlock(id: string, bytes: Buffer, ttlMs: number, token: string, existing: boolean): Promise<boolean> {
+    return (await this.pool.query(this.sql.writeUnlock, [id, bytes, ttlMs, token, existing, this.channel])).rows[0]?.written === 1;
+  }
+
+  async holds(id: string, token: string): Promise<boolean> {
+    return (await this.pool.query(this.sql.holds, [id, token])).rows.length === 1;
+  }
+
+  async unlock(id: string, token: string, touchMs: number, slackMs: number): Promise<void> {
+    await this.pool.query(this.sql.unlock, [id, token, touchMs, slackMs, this.channel]);
+  }
+
+  async renew(id: string, token: string, expiryMs: number): Promise<boolean> {
+    return (await this.pool.query(this.sql.renew, [id, token, expiryMs])).rowCount === 1;
+  }
+
+  async upsert(id: string, bytes: Buffer, ttlMs: number): Promise<void> {
+    await this.pool.query(this.sql.upsert, [id, bytes, ttlMs]);
+  }
+
+  async update(id: string, bytes: Buffer, ttlMs: number): Promise<boolean> {
+    return ((await this.pool.query(this.sql.update, [id, bytes, ttlMs])).rowCount ?? 0) > 0;
+  }
+
+  async touch(id: string, ttlMs: number): Promise<boolean> {
+    return ((await this.pool.query(this.sql.touch, [id, ttlMs])).rowCount ?? 0) > 0;
+  }
+
+  async destroy(id: string): Promise<Buffer | null> {
+    return data((await this.pool.query(this.sql.destroy, [id])).rows);
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.pool.query(this.sql.exists, [id])).rows.length === 1;
+  }
+
+  async gcBatch(limit: number): Promise<number> {
+    return (await this.pool.query(this.sql.gcBatch, [limit])).rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.pool.end().catch(() => undefined);
+  }
+}
+
+/** The `data` of the first row (a Buffer: the column is bytea), null when none. */
+function data(rows: Record<string, unknown>[]): Buffer | null {
+  const value = rows[0]?.data;
+  return Buffer.isBuffer(value) ? value : null;
+}

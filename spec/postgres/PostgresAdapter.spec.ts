@@ -1,0 +1,196 @@
+import test from 'ava';
+import { Pool } from 'pg';
+import { PostgresAdapter, type PostgresAdapterOptions } from '../../lib/postgres/PostgresAdapter';
+import { Manager } from '../../lib/Manager';
+import { adapterContract, newId } from '../helpers/adapterContract';
+import { FakeTransport } from '../helpers/doubles';
+import { usePostgres } from '../helpers/postgresServer';
+
+// PostgresAdapter against a private PostgreSQL (spec/helpers/postgresServer.ts): the adapter
+// contract, the table, touch and gc, the pool that lock waiters must not hold, the round trips
+// counted by the server itself, and an outage. PgBouncer: PostgresAdapter.pgbouncer.spec.ts.
+
+// Every test runs at once, each with adapters of its own: room for their connections.
+const postgres = usePostgres(test, { settings: { max_connections: 400 } });
+// ava runs before hooks together: the spec's own pool and the table are made at first use.
+let shared: Promise<Pool> | undefined;
+const database = (): Promise<Pool> => (shared ??= (async () => {
+  const pool = new Pool({ connectionString: postgres().url, max: 2 });
+  pool.on('error', () => undefined); // idle connections end when the outage spec kills the server
+  await new PostgresAdapter({ pool, listen: false }).createTable();
+  return pool;
+})());
+test.after.always(async () => (await shared)?.end());
+
+function adapter(t: { teardown(fn: () => unknown): void }, options: PostgresAdapterOptions = {}): PostgresAdapter {
+  const a = new PostgresAdapter({ url: postgres().url, max: 3, ...options });
+  t.teardown(() => a.close());
+  return a;
+}
+
+adapterContract(test, 'PostgresAdapter', async () => {
+  await database();
+  const a = new PostgresAdapter({ url: postgres().url, max: 3 });
+  return { adapter: a, cleanup: () => a.close() };
+}, {
+  locking: true,
+  persistent: true,
+  lockLoss: {
+    // An operator's UPDATE, or a takeover after expiry: the row's lock token is no longer the holder's.
+    lose: async (_adapter, id) => void (await (await database()).query('UPDATE sessions SET lock_token = NULL, lock_expires_at = NULL WHERE id = $1', [id])),
+    twin: async () => new PostgresAdapter({ url: postgres().url, max: 3 }),
+  },
+});
+
+test('PostgresAdapter › options › defaults: table sessions, lifetime 3600, locking on unless lockingEnabled is false', (t) => {
+  const a = adapter(t);
+  t.is(a.lifetime, 3600);
+  t.is(typeof a.lock, 'function');
+  t.is(adapter(t, { lockingEnabled: false }).lock, undefined);
+  t.regex(a.tableSql(), /CREATE TABLE IF NOT EXISTS "sessions"/);
+});
+
+for (const [option, value] of [['lifetime', 0], ['lockWait', -1], ['lockExpiry', Number.NaN], ['max', 1.5], ['timeout', 0], ['port', -1]] as const) {
+  test(`PostgresAdapter › options › rejects ${option}: ${String(value)} naming the option`, (t) => {
+    const err = t.throws(() => new PostgresAdapter({ [option]: value } as PostgresAdapterOptions), { code: 'ERR_SESSION_INVALID_OPTION' });
+    t.is((err as Error & { option: string }).option, option);
+  });
+}
+
+test("PostgresAdapter › options › connect-pg-simple's names get a direct answer; a bad table name or URL is refused", async (t) => {
+  const sql = await database();
+  t.throws(() => new PostgresAdapter({ tableName: 'x' } as PostgresAdapterOptions), { message: /use table/ });
+  t.throws(() => new PostgresAdapter({ createTableIfMissing: true } as PostgresAdapterOptions), { message: /createTable\(\)/ });
+  t.throws(() => new PostgresAdapter({ table: 'x; DROP TABLE y' }), { code: 'ERR_SESSION_INVALID_OPTION' });
+  t.throws(() => new PostgresAdapter({ url: 'mysql://x' }), { code: 'ERR_SESSION_INVALID_OPTION' });
+  t.throws(() => new PostgresAdapter({ pool: sql, url: postgres().url }), { message: /cannot be combined with pool/ });
+});
+
+test('PostgresAdapter › table › createTable() is idempotent; the adapter never creates a table by itself', async (t) => {
+  const sql = await database();
+  const a = adapter(t, { table: 'made_here' });
+  const missing = await t.throwsAsync(a.read(newId()), { code: 'ERR_SESSION_STORE' });
+  t.regex(missing!.message, /does not exist/);
+  t.is((await sql.query("SELECT to_regclass('made_here') AS t")).rows[0].t, null, 'a failed read made no table');
+  await a.createTable();
+  await a.createTable();
+  await a.write('abc', 'x', 60);
+  t.is(await a.read('abc'), 'x');
+  const indexes = (await sql.query("SELECT indexname FROM pg_indexes WHERE tablename = 'made_here'")).rows.map((r) => r.indexname);
+  t.true(indexes.includes('made_here_expires_at'));
+});
+
+test('PostgresAdapter › table › ids are case-sensitive and never reach the SQL text', async (t) => {
+  const sql = await database();
+  const a = adapter(t);
+  await a.write('AbC', 'upper', 60);
+  await a.write('abc', 'lower', 60);
+  t.is(await a.read('AbC'), 'upper');
+  t.is(await a.read('abc'), 'lower');
+  await t.throwsAsync(a.read("x' OR '1'='1"), { code: 'ERR_SESSION_INVALID_ID' });
+});
+
+const expiresIn = async (id: string): Promise<number> =>
+  Number((await (await database()).query('SELECT extract(epoch FROM expires_at - now()) AS s FROM sessions WHERE id = $1', [id])).rows[0].s);
+
+test('PostgresAdapter › touch › a read refreshes the expiry only when it is more than the slack short of a lifetime', async (t) => {
+  const sql = await database();
+  const a = adapter(t, { touchSlack: 60 });
+  const id = newId();
+  await a.write(id, 'x', 3600);
+  await sql.query("UPDATE sessions SET expires_at = now() + interval '3570 seconds' WHERE id = $1", [id]);
+  await a.read(id, undefined, 3600);
+  t.true(await expiresIn(id) < 3575, 'within the slack: not written');
+  await sql.query("UPDATE sessions SET expires_at = now() + interval '3000 seconds' WHERE id = $1", [id]);
+  await a.read(id, undefined, 3600);
+  t.true(await expiresIn(id) > 3590, 'beyond the slack: touched to a full lifetime');
+});
+
+test('PostgresAdapter › touch › the release of a lock touches as a read would; an expired row is never served', async (t) => {
+  const sql = await database();
+  const a = adapter(t, { touchSlack: 60 });
+  const id = newId();
+  await a.write(id, 'x', 3600);
+  await sql.query("UPDATE sessions SET expires_at = now() + interval '100 seconds' WHERE id = $1", [id]);
+  const lock = await a.lock!(id, { wait: 1, expiry: 10 });
+  t.is(await a.read(id, lock, 3600), 'x');
+  await lock.release();
+  t.true(await expiresIn(id) > 3590);
+  await sql.query("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE id = $1", [id]);
+  t.is(await a.read(id, undefined, 3600), null);
+  const again = await a.lock!(id, { wait: 1, expiry: 10 });
+  t.is(await a.read(id, again, 3600), null, 'nor with the lock');
+  await again.release();
+});
+
+test('PostgresAdapter › gc › deletes expired rows in batches, keeps live rows and rows whose lock is held', async (t) => {
+  const sql = await database();
+  const a = adapter(t, { table: 'gc_sessions' });
+  await a.createTable();
+  await sql.query(`INSERT INTO gc_sessions (id, data, expires_at) SELECT 'old' || g, 'x', now() - interval '1 minute' FROM generate_series(1, 2500) g`);
+  await a.write('live', 'x', 60);
+  await a.write('held', 'x', 60);
+  const lock = await a.lock!('held', { wait: 1, expiry: 30 });
+  await sql.query("UPDATE gc_sessions SET expires_at = now() - interval '1 minute' WHERE id = 'held'");
+  t.is(await a.gc(), 2500);
+  const left = (await sql.query('SELECT id FROM gc_sessions ORDER BY id')).rows.map((r) => r.id);
+  t.deepEqual(left, ['held', 'live']);
+  await lock.release();
+  t.is(await a.gc(), 1, 'once released, the expired row goes');
+});
+
+test('PostgresAdapter › pool › 200 concurrent locked increments over 20 sessions through a pool of 5 connections: exact, no pool timeout', async (t) => {
+  // Two adapters share the app's pool of 5 (two processes' worth of waiters: each adapter's own
+  // queue lets one request per session at a time reach the database). A waiter that held a pool
+  // connection would leave the other sessions none: the pool times out after 2 s.
+  const pool = new Pool({ connectionString: postgres().url, max: 5, connectionTimeoutMillis: 2000, query_timeout: 5000 });
+  pool.on('error', () => undefined);
+  t.teardown(() => pool.end());
+  const adapters = [new PostgresAdapter({ pool }), new PostgresAdapter({ pool })];
+  t.teardown(() => Promise.all(adapters.map((a) => a.close())));
+  const ids = Array.from({ length: 20 }, () => newId());
+  for (const id of ids) await adapters[0]!.write(id, JSON.stringify({ c: Date.now(), d: { n: 0 } }), 600);
+  await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+    const m = new Manager({ locking: { wait: 30 } }).setAdapter(adapters[i % 2]!).setTransport(new FakeTransport(ids[i % 20]!));
+    await m.start();
+    m.set('n', (m.get<number>('n') ?? 0) + 1);
+    await m.writeClose();
+  }));
+  for (const id of ids) t.is(JSON.parse((await adapters[0]!.read(id))!).d.n, 10);
+});
+
+test('PostgresAdapter › round trips › read-only request 1 statement, locked write 2 (lock+read, write+unlock), counted by pg_stat_statements', async (t) => {
+  const sql = await database();
+  const a = adapter(t, { table: 'rt_sessions', listen: false });
+  await a.createTable();
+  const id = newId();
+  await a.write(id, JSON.stringify({ c: Date.now(), d: { n: 1 } }), 600);
+  const count = async (): Promise<number> =>
+    Number((await sql.query("SELECT coalesce(sum(calls), 0) AS n FROM pg_stat_statements WHERE query LIKE '%rt_sessions%' AND query NOT LIKE '%pg_stat_statements%'")).rows[0].n);
+  await sql.query('SELECT pg_stat_statements_reset()');
+  const reader = new Manager().setAdapter(a).setTransport(new FakeTransport(id)).setPolicy({ readOnly: true });
+  await reader.start();
+  t.is(reader.get('n'), 1);
+  await reader.writeClose();
+  t.is(await count(), 1, 'read-only');
+  await sql.query('SELECT pg_stat_statements_reset()');
+  const writer = new Manager().setAdapter(a).setTransport(new FakeTransport(id));
+  await writer.start();
+  writer.set('n', 2);
+  await writer.writeClose();
+  t.is(await count(), 2, 'locked write');
+  t.is(JSON.parse((await a.read(id))!).d.n, 2);
+});
+
+test.serial('PostgresAdapter › outage › down: a bounded 503-class error, never a missing session; restarted: works again with the same adapter', async (t) => {
+  const a = adapter(t, { timeout: 0.5 });
+  const id = newId();
+  await a.write(id, 'kept', 600);
+  await postgres().kill();
+  const started = performance.now();
+  const err = await t.throwsAsync(a.read(id), { code: 'ERR_SESSION_STORE' });
+  t.is((err as Error & { status: number }).status, 503);
+  t.true(performance.now() - started < 3000, 'bounded');
+  await postgres().restart();
+  t.is(await a.read(id), 'kept');
+});
