@@ -6,10 +6,14 @@ import { MemcachedAdapter } from '../../lib/memcached/MemcachedAdapter';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
 import { RedisAdapter } from '../../lib/redis/RedisAdapter';
 import { StreamAdapter } from '../../lib/file/StreamAdapter';
+import { PostgresAdapter } from '../../lib/postgres/PostgresAdapter';
+import { MysqlAdapter } from '../../lib/mysql/MysqlAdapter';
 import { session } from '../../lib/koa/middleware';
 import { listen, parseSetCookie } from '../helpers/http';
 import { useMemcached } from '../helpers/memcachedServer';
 import { useRedis } from '../helpers/redisServer';
+import { usePostgres } from '../helpers/postgresServer';
+import { useMariadb } from '../helpers/mariadbServer';
 import { tempDir } from '../helpers/tmp';
 
 /**
@@ -24,6 +28,8 @@ import { tempDir } from '../helpers/tmp';
 
 const redis = useRedis(test);
 const memcached = useMemcached(test);
+const postgres = usePostgres(test, { settings: { max_connections: 300 } });
+const mariadb = useMariadb(test);
 
 type Make = (t: ExecutionContext) => Promise<Adapter>;
 const ADAPTERS: Record<string, Make> = {
@@ -31,7 +37,19 @@ const ADAPTERS: Record<string, Make> = {
   Stream: async (t) => new StreamAdapter({ savePath: await tempDir(t, 'race') }),
   Redis: async (t) => closing(t, new RedisAdapter({ port: redis().port })),
   Memcached: async (t) => closing(t, new MemcachedAdapter({ servers: [{ host: '127.0.0.1', port: memcached().port }] })),
+  Postgres: async (t) => withTable(t, new PostgresAdapter({ url: postgres().url, max: 3 })),
+  MySQL: async (t) => withTable(t, new MysqlAdapter({ url: mariadb().url, max: 3 })),
 };
+
+/** A database adapter closed after the test, on a table made once per database (createTable is idempotent). */
+const tables = new Map<string, Promise<void>>();
+async function withTable(t: ExecutionContext, adapter: PostgresAdapter | MysqlAdapter): Promise<Adapter> {
+  closing(t, adapter);
+  let made = tables.get(adapter.dialect);
+  if (made === undefined) tables.set(adapter.dialect, (made = adapter.createTable()));
+  await made;
+  return adapter;
+}
 
 function closing(t: ExecutionContext, adapter: Adapter): Adapter {
   t.teardown(() => adapter.close?.());

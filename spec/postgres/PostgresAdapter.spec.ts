@@ -143,6 +143,7 @@ test('PostgresAdapter › pool › 200 concurrent locked increments over 20 sess
   // Two adapters share the app's pool of 5 (two processes' worth of waiters: each adapter's own
   // queue lets one request per session at a time reach the database). A waiter that held a pool
   // connection would leave the other sessions none: the pool times out after 2 s.
+  await database();
   const pool = new Pool({ connectionString: postgres().url, max: 5, connectionTimeoutMillis: 2000, query_timeout: 5000 });
   pool.on('error', () => undefined);
   t.teardown(() => pool.end());
@@ -158,6 +159,105 @@ test('PostgresAdapter › pool › 200 concurrent locked increments over 20 sess
   }));
   for (const id of ids) t.is(JSON.parse((await adapters[0]!.read(id))!).d.n, 10);
 });
+
+/**
+ * One slow request holds session S's lock for 2.5 s while five requests of S (from five adapters:
+ * five processes) wait for it, over one pool of 5 connections with a 1 s acquire timeout; then
+ * another session's read must get a connection. `holdConnection` locks as PdoSessionHandler does
+ * (a transaction and SELECT … FOR UPDATE, the connection held until release).
+ */
+async function slowHolderAndOtherSession(holdConnection: boolean): Promise<{ otherMs: number; error?: string }> {
+  await database();
+  const pool = new Pool({ connectionString: postgres().url, max: 5, connectionTimeoutMillis: 1000, query_timeout: 10_000 });
+  pool.on('error', () => undefined);
+  const adapters = Array.from({ length: 6 }, () => new PostgresAdapter({ pool, listen: false }));
+  const s = newId();
+  const other = newId();
+  await adapters[0]!.write(s, 'x', 600);
+  await adapters[0]!.write(other, 'y', 600);
+  const lockS = async (a: PostgresAdapter, holdMs: number): Promise<void> => {
+    if (!holdConnection) {
+      const lock = await a.lock!(s, { wait: 10 });
+      await new Promise((r) => setTimeout(r, holdMs));
+      await lock.release();
+      return;
+    }
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT data FROM sessions WHERE id = $1 FOR UPDATE', [s]);
+      await new Promise((r) => setTimeout(r, holdMs));
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+  };
+  const holder = lockS(adapters[0]!, 2500);
+  await new Promise((r) => setTimeout(r, 200));
+  const waiters = adapters.slice(1).map((a) => lockS(a, 0));
+  await new Promise((r) => setTimeout(r, 300));
+  const started = performance.now();
+  let error: string | undefined;
+  try {
+    await adapters[0]!.read(other);
+  } catch (err) {
+    error = (err as Error).message;
+  }
+  const otherMs = performance.now() - started;
+  await Promise.allSettled([holder, ...waiters]);
+  await Promise.all(adapters.map((a) => a.close()));
+  await pool.end();
+  return error === undefined ? { otherMs } : { otherMs, error };
+}
+
+test('PostgresAdapter › pool › waiters hold no connection: another session is served while five requests wait behind a slow one', async (t) => {
+  const { otherMs, error } = await slowHolderAndOtherSession(false);
+  t.is(error, undefined);
+  t.true(otherMs < 1000, `${Math.round(otherMs)} ms`);
+});
+
+test('PostgresAdapter › pool › the same with locks that hold their connection (a transaction): the pool is drained, the other session times out', async (t) => {
+  // What the spec above would see if waiting held a connection: it can fail.
+  const { error } = await slowHolderAndOtherSession(true);
+  t.regex(error ?? '', /timeout/i);
+});
+
+test.serial('PostgresAdapter › outage › hung (SIGSTOP): the statement timeout bounds the request; resumed: works again', async (t) => {
+  const a = adapter(t, { timeout: 0.5 });
+  const id = newId();
+  await database();
+  await a.write(id, 'kept', 600);
+  postgres().pause();
+  try {
+    const started = performance.now();
+    await t.throwsAsync(a.read(id), { code: 'ERR_SESSION_STORE' });
+    t.true(performance.now() - started < 3000, 'bounded');
+  } finally {
+    postgres().resume();
+  }
+  t.is(await a.read(id), 'kept');
+});
+
+for (const listen of [true, false]) {
+  test(`PostgresAdapter › wake-up › ${listen ? 'LISTEN/NOTIFY wakes a waiter of another adapter at the release, long before its next poll' : 'without listen the waiter finds the release at its next poll'}`, async (t) => {
+    await database();
+    const holder = adapter(t);
+    const waiter = adapter(t, { listen, lockPoll: 4 });
+    const id = newId();
+    await holder.write(id, 'x', 600);
+    const held = await holder.lock!(id, { wait: 10 });
+    // The waiter's first try is refused; with listen it then listens and tries once more.
+    const waiting = waiter.lock!(id, { wait: 10 });
+    await new Promise((r) => setTimeout(r, 500));
+    const released = performance.now();
+    await held.release();
+    const next = await waiting;
+    const afterRelease = performance.now() - released;
+    await next.release();
+    if (listen) t.true(afterRelease < 2000, `${Math.round(afterRelease)} ms after the release`);
+    else t.true(afterRelease > 2000, `${Math.round(afterRelease)} ms after the release: the 4 s poll`);
+  });
+}
 
 test('PostgresAdapter › round trips › read-only request 1 statement, locked write 2 (lock+read, write+unlock), counted by pg_stat_statements', async (t) => {
   const sql = await database();

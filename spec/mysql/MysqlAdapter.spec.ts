@@ -1,0 +1,123 @@
+import test from 'ava';
+import { createPool, type Pool } from 'mysql2/promise';
+import { MysqlAdapter, type MysqlAdapterOptions, type MysqlPool } from '../../lib/mysql/MysqlAdapter';
+import { Manager } from '../../lib/Manager';
+import { adapterContract, newId } from '../helpers/adapterContract';
+import { FakeTransport } from '../helpers/doubles';
+import { useMariadb } from '../helpers/mariadbServer';
+
+// MysqlAdapter against a private MariaDB (spec/helpers/mariadbServer.ts): the adapter contract,
+// the table, touch and gc, the pool that lock waiters must not hold, and an outage.
+
+const mariadb = useMariadb(test);
+// ava runs before hooks together: the spec's own pool and the table are made at first use.
+let shared: Promise<Pool> | undefined;
+const database = (): Promise<Pool> => (shared ??= (async () => {
+  const pool = createPool({ uri: mariadb().url, connectionLimit: 2 });
+  await new MysqlAdapter({ pool: pool as unknown as MysqlPool }).createTable();
+  return pool;
+})());
+test.after.always(async () => (await shared)?.end());
+
+function adapter(t: { teardown(fn: () => unknown): void }, options: MysqlAdapterOptions = {}): MysqlAdapter {
+  const a = new MysqlAdapter({ url: mariadb().url, max: 3, ...options });
+  t.teardown(() => a.close());
+  return a;
+}
+
+adapterContract(test, 'MysqlAdapter', async () => {
+  await database();
+  const a = new MysqlAdapter({ url: mariadb().url, max: 3 });
+  return { adapter: a, cleanup: () => a.close() };
+}, {
+  locking: true,
+  persistent: true,
+  lockLoss: {
+    lose: async (_adapter, id) => void (await (await database()).query('UPDATE sessions SET lock_token = NULL, lock_expires_at = NULL WHERE id = ?', [id])),
+    twin: async () => new MysqlAdapter({ url: mariadb().url, max: 3 }),
+  },
+});
+
+test("MysqlAdapter › options › defaults, and other stores' names answered", (t) => {
+  const a = adapter(t);
+  t.is(a.lifetime, 3600);
+  t.is(typeof a.lock, 'function');
+  t.regex(a.tableSql(), /CREATE TABLE IF NOT EXISTS `sessions`/);
+  t.throws(() => new MysqlAdapter({ connectionLimit: 5 } as MysqlAdapterOptions), { message: /use max/ });
+  t.throws(() => new MysqlAdapter({ url: 'postgres://x' }), { code: 'ERR_SESSION_INVALID_OPTION' });
+  t.throws(() => new MysqlAdapter({ table: 'a-b' }), { code: 'ERR_SESSION_INVALID_OPTION' });
+});
+
+test('MysqlAdapter › table › createTable() is idempotent; ids are case-sensitive (ascii_bin)', async (t) => {
+  const a = adapter(t, { table: 'made_here' });
+  await t.throwsAsync(a.read(newId()), { code: 'ERR_SESSION_STORE' });
+  await a.createTable();
+  await a.createTable();
+  await a.write('AbC', 'upper', 60);
+  await a.write('abc', 'lower', 60);
+  t.is(await a.read('AbC'), 'upper');
+  t.is(await a.read('abc'), 'lower');
+});
+
+test('MysqlAdapter › touch › a read refreshes the expiry only beyond the slack; an expired row is never served', async (t) => {
+  const sql = await database();
+  const a = adapter(t, { touchSlack: 60 });
+  const id = newId();
+  const expiresIn = async (): Promise<number> =>
+    Number(((await sql.query('SELECT TIMESTAMPDIFF(SECOND, NOW(3), expires_at) AS s FROM sessions WHERE id = ?', [id]))[0] as Array<{ s: number }>)[0]!.s);
+  await a.write(id, 'x', 3600);
+  await sql.query('UPDATE sessions SET expires_at = NOW(3) + INTERVAL 3570 SECOND WHERE id = ?', [id]);
+  await a.read(id, undefined, 3600);
+  t.true(await expiresIn() < 3575, 'within the slack: not written');
+  await sql.query('UPDATE sessions SET expires_at = NOW(3) + INTERVAL 3000 SECOND WHERE id = ?', [id]);
+  await a.read(id, undefined, 3600);
+  t.true(await expiresIn() > 3590, 'beyond the slack: touched');
+  await sql.query('UPDATE sessions SET expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?', [id]);
+  t.is(await a.read(id, undefined, 3600), null);
+});
+
+test('MysqlAdapter › gc › deletes expired rows in batches, keeps live rows and rows whose lock is held', async (t) => {
+  const sql = await database();
+  const a = adapter(t, { table: 'gc_sessions' });
+  await a.createTable();
+  const values = Array.from({ length: 2500 }, (_, i) => `('old${i}', 'x', NOW(3) - INTERVAL 1 MINUTE)`).join(',');
+  await sql.query(`INSERT INTO gc_sessions (id, data, expires_at) VALUES ${values}`);
+  await a.write('live', 'x', 60);
+  await a.write('held', 'x', 60);
+  const lock = await a.lock!('held', { wait: 1, expiry: 30 });
+  await sql.query("UPDATE gc_sessions SET expires_at = NOW(3) - INTERVAL 1 MINUTE WHERE id = 'held'");
+  t.is(await a.gc(), 2500);
+  const [rows] = await sql.query('SELECT id FROM gc_sessions ORDER BY id');
+  t.deepEqual((rows as Array<{ id: string }>).map((r) => r.id), ['held', 'live']);
+  await lock.release();
+  t.is(await a.gc(), 1);
+});
+
+test('MysqlAdapter › pool › 200 concurrent locked increments over 20 sessions through a pool of 5 connections: exact', async (t) => {
+  const pool = createPool({ uri: mariadb().url, connectionLimit: 5 }) as unknown as MysqlPool;
+  t.teardown(() => pool.end());
+  const adapters = [new MysqlAdapter({ pool }), new MysqlAdapter({ pool })];
+  const ids = Array.from({ length: 20 }, () => newId());
+  for (const id of ids) await adapters[0]!.write(id, JSON.stringify({ c: Date.now(), d: { n: 0 } }), 600);
+  await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+    const m = new Manager({ locking: { wait: 30 } }).setAdapter(adapters[i % 2]!).setTransport(new FakeTransport(ids[i % 20]!));
+    await m.start();
+    m.set('n', (m.get<number>('n') ?? 0) + 1);
+    await m.writeClose();
+  }));
+  for (const id of ids) t.is(JSON.parse((await adapters[0]!.read(id))!).d.n, 10);
+});
+
+test.serial('MysqlAdapter › outage › down: a bounded 503-class error; restarted: works again with the same adapter', async (t) => {
+  const a = adapter(t, { timeout: 0.5 });
+  const id = newId();
+  await database();
+  await a.write(id, 'kept', 600);
+  await mariadb().kill();
+  const started = performance.now();
+  const err = await t.throwsAsync(a.read(id), { code: 'ERR_SESSION_STORE' });
+  t.is((err as Error & { status: number }).status, 503);
+  t.true(performance.now() - started < 3000, 'bounded');
+  await mariadb().restart();
+  t.is(await a.read(id), 'kept');
+});
