@@ -14,6 +14,8 @@ const ENTRIES: [string, string][] = [
   ['koa-session-manager/file', join(ROOT, 'dist', 'file', 'index.js')],
   ['koa-session-manager/redis', join(ROOT, 'dist', 'redis', 'index.js')],
   ['koa-session-manager/memcached', join(ROOT, 'dist', 'memcached', 'index.js')],
+  ['koa-session-manager/postgres', join(ROOT, 'dist', 'postgres', 'index.js')],
+  ['koa-session-manager/mysql', join(ROOT, 'dist', 'mysql', 'index.js')],
   ['koa-session-manager/decorators', join(ROOT, 'dist', 'decorators', 'index.js')],
   ['koa-session (for comparison)', 'koa-session'],
   ['koa (for comparison)', 'koa'],
