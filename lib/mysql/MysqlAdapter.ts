@@ -43,6 +43,10 @@ const OPTION_KEYS = ['pool', 'url', 'host', 'port', 'user', 'password', 'databas
 const OPTION_HINTS: Readonly<Record<string, string>> = {
   connectionLimit: 'use max',
   tableName: 'use table',
+  schema: "use table: express-mysql-session's schema.tableName; its column names are fixed here",
+  checkExpirationInterval: 'the session() gc option sweeps expired rows',
+  endConnectionOnClose: 'close() ends the pool the adapter made, never the pool you pass',
+  charset: 'not needed: data is stored as bytes',
   createDatabaseTable: 'call await adapter.createTable() once (at deploy), or run adapter.tableSql() in a migration',
   expiration: 'use lifetime (seconds)',
   clearExpired: 'the session() gc option sweeps expired rows',
@@ -74,7 +78,7 @@ export class MysqlAdapter extends SqlAdapter {
     let owned = false;
     if (options.pool !== undefined) {
       if (typeof options.pool?.query !== 'function') throw new InvalidOption('pool', 'must be a mysql2 promise Pool');
-      for (const other of ['url', 'host', 'port', 'user', 'password', 'database', 'max', 'timeout'] as const) {
+      for (const other of ['url', 'host', 'port', 'user', 'password', 'database', 'max'] as const) {
         if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with pool: configure the pool you pass');
       }
       pool = options.pool;
@@ -82,7 +86,8 @@ export class MysqlAdapter extends SqlAdapter {
       pool = createPool(poolConfig(options, timeoutMs)) as unknown as MysqlPool;
       owned = true;
     }
-    super('MySQL', options, new MysqlStore(pool, statements(table), createTableSql(table, parts[parts.length - 1]!), owned ? timeoutMs : undefined, owned));
+    // Every statement carries the timeout (mysql2 has no pool-wide one), also on an app's pool.
+    super('MySQL', options, new MysqlStore(pool, statements(table), createTableSql(table, parts[parts.length - 1]!), timeoutMs, owned));
     this.pool = pool;
   }
 }
@@ -119,12 +124,12 @@ class MysqlStore implements SqlStore {
     private readonly pool: MysqlPool,
     private readonly sql: Statements,
     readonly tableSql: string,
-    private readonly timeout: number | undefined,
+    private readonly timeout: number,
     private readonly owned: boolean,
   ) {}
 
   #q(sql: string, values: unknown[]): Promise<[unknown, unknown]> {
-    return this.pool.query(this.timeout === undefined ? { sql, values } : { sql, values, timeout: this.timeout });
+    return this.pool.query({ sql, values, timeout: this.timeout });
   }
 
   async createTable(): Promise<void> {

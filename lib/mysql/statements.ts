@@ -42,13 +42,14 @@ export function statements(table: string) {
     /** ttl µs, id. */
     touch: `UPDATE ${table} SET expires_at = ${IN}, updated_at = NOW(3) WHERE id = ? AND ${LIVE}`,
     /**
-     * Take the lock when free or expired: id, expiry µs, token, expiry µs. The assignments run
-     * left to right: `lock_expires_at` sees the token just set, so it moves only for the taker.
+     * Take the lock when free or expired: id, expiry µs, token, expiry µs. Right in either
+     * assignment order (MySQL's left to right, or MariaDB's SIMULTANEOUS_ASSIGNMENT): the
+     * expiry's condition holds both before and after the token is set, and only for the taker.
      */
     lock: `INSERT INTO ${table} (id, data, expires_at, lock_token, lock_expires_at) VALUES (?, NULL, ${IN}, ?, ${IN})
 ON DUPLICATE KEY UPDATE
   lock_token = IF(lock_token IS NULL OR lock_expires_at <= NOW(3), VALUES(lock_token), lock_token),
-  lock_expires_at = IF(lock_token = VALUES(lock_token), VALUES(lock_expires_at), lock_expires_at)`,
+  lock_expires_at = IF(lock_token = VALUES(lock_token) OR lock_token IS NULL OR lock_expires_at <= NOW(3), VALUES(lock_expires_at), lock_expires_at)`,
     /** token, id: whether the token holds the lock, and the live data. */
     lockedRead: `SELECT lock_token = ? AS mine, IF(expires_at > NOW(3), data, NULL) AS data FROM ${table} WHERE id = ?`,
     /** data, ttl µs, id, token, update only (0/1). */

@@ -71,8 +71,12 @@ class PgStore implements SqlStore {
     private readonly owned: boolean,
   ) {}
 
+  /**
+   * One implicit transaction behind an advisory lock: concurrent `CREATE ... IF NOT EXISTS` of
+   * the same table can fail in PostgreSQL (a duplicate in pg_type); adapters starting together may call it.
+   */
   async createTable(): Promise<void> {
-    await this.pool.query(this.tableSql);
+    await this.pool.query(`SELECT pg_advisory_xact_lock(hashtext('koa-session-manager:createTable')); ${this.tableSql}`);
   }
 
   async read(id: string, ttlMs: number, slackMs: number): Promise<Buffer | null> {

@@ -43,6 +43,12 @@ export const OPTION_HINTS: Readonly<Record<string, string>> = {
   createTableIfMissing: 'call await adapter.createTable() once (at deploy), or run the SQL in docs/adapters.md',
   ttl: 'use lifetime (seconds)',
   pruneSessionInterval: 'the session() gc option sweeps expired rows',
+  pruneSessionRandomizedInterval: 'the session() gc option sweeps expired rows',
+  conString: 'use url',
+  conObject: 'use host, port, user, password, database, or pass your own pool',
+  disableTouch: 'a read touches only beyond touchSlack: see touchSlack',
+  errorLog: "store errors are session:storeError events (mw.events.on('session:storeError', …))",
+  pgPromise: 'pass a pg Pool as pool',
 };
 
 /** The pg pool configuration of the adapter's own pool, from the options. */

@@ -66,10 +66,11 @@ export interface SqlAdapterOptions {
   /**
    * A read refreshes the stored expiry only when it is more than this short of a full lifetime,
    * so a busy session is not written on every request: an idle session may end up to this much
-   * before `lifetime`. @default the smaller of 60 and a tenth of `lifetime`
+   * before its lifetime. 0 touches on every read; at most half the lifetime is used.
+   * @default the smaller of 60 and a tenth of the session's lifetime
    */
   touchSlack?: number;
-  /** Connection and statement timeout of the adapter's own pool. @default 1 */
+  /** Connection and statement timeout (PostgreSQL: of the adapter's own pool; MySQL: of every statement). @default 1 */
   timeout?: number;
 }
 
@@ -109,7 +110,8 @@ export abstract class SqlAdapter extends AbstractAdapter {
   readonly #store: SqlStore;
   readonly #waker: Waker | undefined;
   readonly #label: string;
-  readonly #slackMs: number;
+  /** `touchSlack` in ms, or undefined for the default (a tenth of the TTL, at most 60 s). */
+  readonly #slackMs: number | undefined;
   readonly #pollMs: number;
   readonly #lockDefaults: LockOptions;
   readonly #mutex = new KeyedMutex();
@@ -118,7 +120,9 @@ export abstract class SqlAdapter extends AbstractAdapter {
     super('');
     this.lifetime = positive('lifetime', options.lifetime, 3600);
     this.#lockDefaults = { wait: positive('lockWait', options.lockWait, 5), expiry: positive('lockExpiry', options.lockExpiry, 30) };
-    this.#slackMs = 1000 * (options.touchSlack === undefined ? Math.min(60, this.lifetime / 10) : positive('touchSlack', options.touchSlack, 0));
+    const slack = options.touchSlack;
+    if (slack !== undefined && (typeof slack !== 'number' || !(slack >= 0) || !Number.isFinite(slack))) throw new InvalidOption('touchSlack', 'must be 0 (touch on every read) or a positive number of seconds');
+    this.#slackMs = slack === undefined ? undefined : slack * 1000;
     this.#pollMs = 1000 * positive('lockPoll', options.lockPoll, waker ? 0.25 : 0.05);
     if (options.lockingEnabled !== undefined && typeof options.lockingEnabled !== 'boolean') throw new InvalidOption('lockingEnabled', 'must be true or false');
     this.#store = store;
@@ -150,7 +154,8 @@ export abstract class SqlAdapter extends AbstractAdapter {
         return data;
       }
     }
-    return text(await this.#call('read', id, () => this.#store.read(id, ttl ? ttlMs(ttl) : 0, this.#slackMs)));
+    const px = ttl ? ttlMs(ttl) : 0;
+    return text(await this.#call('read', id, () => this.#store.read(id, px, this.#slack(px))));
   }
 
   async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
@@ -196,8 +201,9 @@ export abstract class SqlAdapter extends AbstractAdapter {
 
   /**
    * Deletes expired rows whose lock is not held, oldest first, in batches of 1000 through the
-   * expiry index (rows in use are skipped, never waited for), at most 50 batches a call. Reads
-   * never serve an expired row, whatever gc has done.
+   * expiry index (PostgreSQL skips rows in use, `SKIP LOCKED`; MySQL waits for them, briefly:
+   * no statement holds a row for longer than itself), at most 50 batches a call. Reads never
+   * serve an expired row, whatever gc has done.
    */
   async gc(): Promise<number> {
     let total = 0;
@@ -233,7 +239,8 @@ export abstract class SqlAdapter extends AbstractAdapter {
         const remaining = deadline - performance.now();
         if (remaining <= 0) throw new SessionLockTimeout(label, performance.now() - started);
         if (this.#waker !== undefined && !woken) {
-          woken = await this.#waker.ready();
+          // Bounded: a listening connection that cannot be made now must not outlast the wait.
+          woken = await Promise.race([this.#waker.ready(), new Promise<false>((resolve) => setTimeout(resolve, Math.min(remaining, 1000), false))]);
           if (woken) continue; // a release while the waker got ready was not heard: try again at once
         }
         const pause = Math.min(this.#pollMs, remaining);
@@ -246,10 +253,18 @@ export abstract class SqlAdapter extends AbstractAdapter {
   }
 
   readonly #owner: LockOwner = {
-    unlock: (lock) => this.#call('unlock', lock.id, () => this.#store.unlock(lock.id, lock.token, lock.touchMs, this.#slackMs)),
+    unlock: (lock) => this.#call('unlock', lock.id, () => this.#store.unlock(lock.id, lock.token, lock.touchMs, this.#slack(lock.touchMs))),
     // The expiry the lock was taken with (locking: { expiry }), not the adapter's default.
     renew: (lock) => this.#call('renew', lock.id, () => this.#store.renew(lock.id, lock.token, ttlMs(lock.expiry))),
   };
+
+  /**
+   * How far short of a full `ttlMs` the stored expiry may be before a read touches it: the
+   * session's own TTL decides the default (a tenth, at most 60 s); `touchSlack` is capped at half.
+   */
+  #slack(ttlMs: number): number {
+    return this.#slackMs === undefined ? Math.min(60_000, ttlMs / 10) : Math.min(this.#slackMs, ttlMs / 2);
+  }
 
   /** One store call; a failure is an AdapterRuntimeError (503) that does not name the id. */
   async #call<T>(operation: string, id: string, call: () => Promise<T>): Promise<T> {

@@ -59,6 +59,23 @@ test('MysqlAdapter › table › createTable() is idempotent; ids are case-sensi
   t.is(await a.read('abc'), 'lower');
 });
 
+test("MysqlAdapter › lock › right under MariaDB's SIMULTANEOUS_ASSIGNMENT too: the taker's expiry is set, a held lock is refused", async (t) => {
+  await database();
+  const pool = createPool({ uri: mariadb().url, connectionLimit: 1 });
+  t.teardown(() => pool.end());
+  await pool.query("SET SESSION sql_mode = CONCAT(@@sql_mode, ',SIMULTANEOUS_ASSIGNMENT')");
+  const a = new MysqlAdapter({ pool: pool as unknown as MysqlPool });
+  const id = newId();
+  await a.write(id, 'x', 600);
+  const first = await a.lock!(id, { wait: 1, expiry: 30 });
+  const [rows] = await pool.query('SELECT lock_expires_at > NOW(3) AS set_ FROM sessions WHERE id = ?', [id]);
+  t.is(Number((rows as Array<{ set_: number }>)[0]!.set_), 1, 'the expiry moved with the token');
+  await t.throwsAsync(a.lock!(id, { wait: 0.3 }), { code: 'ERR_SESSION_LOCK_TIMEOUT' });
+  await first.release();
+  const second = await a.lock!(id, { wait: 1 });
+  await second.release();
+});
+
 test('MysqlAdapter › touch › a read refreshes the expiry only beyond the slack; an expired row is never served', async (t) => {
   const sql = await database();
   const a = adapter(t, { touchSlack: 60 });

@@ -80,6 +80,13 @@ test('PostgresAdapter › table › createTable() is idempotent; the adapter nev
   t.true(indexes.includes('made_here_expires_at'));
 });
 
+test('PostgresAdapter › table › eight adapters starting together may all call createTable()', async (t) => {
+  const adapters = Array.from({ length: 8 }, () => adapter(t, { table: 'made_together', listen: false }));
+  await Promise.all(adapters.map((a) => a.createTable()));
+  await adapters[0]!.write('abc', 'x', 60);
+  t.is(await adapters[7]!.read('abc'), 'x');
+});
+
 test('PostgresAdapter › table › ids are case-sensitive and never reach the SQL text', async (t) => {
   const sql = await database();
   const a = adapter(t);
