@@ -1,7 +1,10 @@
-import { adapterFromEnv, serve } from '../shared/serve';
+import { adapterFromEnv, failedToStart, serve } from '../shared/serve';
 import { createApp } from './app';
 
-// `node build/examples/basic/server.js`: the plain-Koa example on the file adapter, or on Redis
-// with locking when REDIS_URL is set.
-const adapter = adapterFromEnv();
-serve('example', createApp({ adapter }), adapter);
+// `node build/examples/basic/server.js`: the plain-Koa example on the file adapter; on Redis
+// when REDIS_URL is set; on PostgreSQL or MySQL/MariaDB when DATABASE_URL is (postgres://…,
+// mysql://…), its table made first.
+adapterFromEnv().then(
+  (store) => serve('example', createApp({ adapter: store.adapter }), store),
+  (err: unknown) => failedToStart('example', err),
+);
