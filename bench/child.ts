@@ -21,12 +21,16 @@ process.on('exit', () => {
 export interface Usage {
   /** User + system CPU time of the server process so far, µs. */
   cpuUs: number;
+  /** The system (kernel) part of it, µs. */
+  systemUs: number;
   /** Peak resident set size of the server process so far, KB. */
   maxRssKb: number;
 }
 
 export interface StartServerOptions {
   redisPort: number;
+  /** The private PostgreSQL's URL, for the contenders that use it. */
+  postgresUrl?: string;
   dataDir: string;
   /** Node flags, e.g. `--cpu-prof`. */
   execArgv?: string[];
@@ -54,6 +58,7 @@ export class ServerChild {
       env: {
         ...process.env,
         [ENV.redisPort]: String(options.redisPort),
+        [ENV.postgresUrl]: options.postgresUrl ?? '',
         [ENV.dataDir]: options.dataDir,
         [ENV.maxSeconds]: String(options.maxSeconds),
       },
@@ -75,8 +80,8 @@ export class ServerChild {
 
   async usage(): Promise<Usage> {
     this.child.send({ cmd: 'usage' } satisfies ToServer);
-    const { cpuUs, maxRssKb } = await reply(this.child, 'usage', REPLY_TIMEOUT_MS, this.exited);
-    return { cpuUs, maxRssKb };
+    const { cpuUs, systemUs, maxRssKb } = await reply(this.child, 'usage', REPLY_TIMEOUT_MS, this.exited);
+    return { cpuUs, systemUs, maxRssKb };
   }
 
   /** Starts V8's CPU profiler in the server (the one `node --cpu-prof` runs). */

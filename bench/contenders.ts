@@ -4,7 +4,9 @@ export interface Contender {
   readonly label: string;
   /** Uses the private Redis (its commands per request are counted). */
   readonly redis: boolean;
-  /** Ours: the targets of issue #6 apply to `ours-redis-lock`. */
+  /** Uses the private PostgreSQL (its statements per request are counted). */
+  readonly postgres?: boolean;
+  /** Ours: the targets of issue #6 apply to `ours-redis-lock`, those of issue #13 to `ours-postgres-lock`. */
   readonly ours: boolean;
   /** Not in the default set: run it with `--contenders`. */
   readonly optional?: boolean;
@@ -13,6 +15,9 @@ export interface Contender {
 export const BARE = 'bare-koa';
 export const OURS_LOCKED = 'ours-redis-lock';
 export const STRONGEST_RIVAL = 'koa-session-ioredis-ap';
+/** Issue #13: ours on PostgreSQL with locking, against express-session + connect-pg-simple. */
+export const OURS_PG_LOCKED = 'ours-postgres-lock';
+export const PG_RIVAL = 'express-pg-simple';
 
 export const CONTENDERS: readonly Contender[] = [
   { name: BARE, label: 'bare Koa, no session (the ceiling)', redis: false, ours: false },
@@ -26,6 +31,8 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'ours-file', label: 'ours, StreamAdapter (files), locking on', redis: false, ours: true },
   { name: 'ours-redis', label: 'ours, RedisAdapter, locking off', redis: true, ours: true },
   { name: OURS_LOCKED, label: 'ours, RedisAdapter, locking on', redis: true, ours: true },
+  { name: PG_RIVAL, label: 'express 5 + express-session 1.19 + connect-pg-simple 10 (pg 8, pool of 10)', redis: false, postgres: true, ours: false },
+  { name: OURS_PG_LOCKED, label: 'ours, PostgresAdapter (pg 8, pool of 10), locking on', redis: false, postgres: true, ours: true },
   { name: 'bare-express', label: 'bare express 5, no session', redis: false, ours: false, optional: true },
   { name: 'bare-fastify', label: 'bare fastify 5, no session', redis: false, ours: false, optional: true },
 ];

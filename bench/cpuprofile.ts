@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 // A summary of a V8 .cpuprofile (what `node --cpu-prof` writes), so a profile can be read without
 // DevTools: self time per package and per function, where the busy time goes (our library, the
-// Redis client, the rest), and which of our functions the library's own time is spent in.
+// Redis or PostgreSQL client, the rest), and which of our functions the library's own time is spent in.
 
 interface Frame { functionName: string; url: string; lineNumber: number }
 interface ProfileNode { id: number; callFrame: Frame; children?: number[] }
@@ -31,6 +31,7 @@ const LIB = /\/build\/lib\//;
 /** The bench's own app code (route handlers): what runs under it is not the library's. */
 const APP = /\/build\/bench\//;
 const REDIS_CLIENT = /node_modules\/(ioredis|@redis|redis)\//;
+const PG_CLIENT = /node_modules\/(pg|pg-protocol|pg-pool|pg-types|pg-connection-string|pgpass|postgres-array|postgres-bytea|postgres-date|postgres-interval)\//;
 const REDIS_ADAPTER = /lib\/adapters\/RedisAdapter\.js$/;
 
 /** Where a frame's code lives: our library file, a package, a Node internal, or a V8 pseudo-frame. */
@@ -92,6 +93,7 @@ export function summarize(path: string, top = 25): ProfileSummary {
     let innermostOurs: Frame | undefined;
     let inApp = false;
     let redisClient = false;
+    let pgClient = false;
     const seen = new Set<string>(); // inclusive time counts each function once per stack
     let socket = false; // node:net below our innermost frame
     for (let at: number | undefined = leaf.id; at !== undefined; at = parent.get(at)) {
@@ -104,16 +106,18 @@ export function summarize(path: string, top = 25): ProfileSummary {
         if (socket && REDIS_ADAPTER.test(frame.url)) redisClient = true;
       }
       if (REDIS_CLIENT.test(frame.url)) redisClient = true;
+      if (PG_CLIENT.test(frame.url)) pgClient = true;
       const key = frameName(frame);
       if (!seen.has(key)) total.add(key, us);
       seen.add(key);
     }
     if (leaf.callFrame.functionName === '(garbage collector)') breakdown.add('garbage collector', us);
     else if (innermostOurs && LIB.test(leaf.callFrame.url)) breakdown.add('our library, its own code', us);
-    else if (innermostOurs && !redisClient) breakdown.add('called by our library (JSON, crypto, cookies, timers, …)', us);
+    else if (innermostOurs && !redisClient && !pgClient) breakdown.add('called by our library (JSON, crypto, cookies, timers, …)', us);
     else if (redisClient) breakdown.add('Redis client (commands, parser, socket)', us);
+    else if (pgClient) breakdown.add('PostgreSQL client (pg: queries, protocol, parser, socket)', us);
     else breakdown.add('the rest: HTTP, Koa, the route, kernel writes', us);
-    if (innermostOurs && !redisClient) {
+    if (innermostOurs && !redisClient && !pgClient) {
       const callee = LIB.test(leaf.callFrame.url) ? '(itself)' : leaf.callFrame.functionName || '(anonymous)';
       ours.add(`${frameName(innermostOurs)} → ${callee}`, us);
     }

@@ -1,6 +1,8 @@
 import { ServerChild } from './child';
 import type { Contender, Route } from './contenders';
 import { makeSessions, readCount } from './pool';
+import type { PostgresServer } from '../spec/helpers/postgresServer';
+import { countStatements, postgresCpuUs, postgresStatements } from './postgresStats';
 import { countRoundTrips, redisCounters, type RedisCounters } from './redisStats';
 import { runLoad } from './wrk';
 
@@ -22,14 +24,19 @@ export interface Sample {
   errors: number;
   /** Server CPU (user + system) per request, µs. */
   cpuUs: number;
-  /** Redis commands per request (INFO commandstats; commands inside scripts count too). */
-  redisCmds: number;
-  /** redis-server CPU per request, µs (INFO cpu). */
-  redisCpuUs: number;
+  /**
+   * Store commands per request: Redis commands (INFO commandstats; commands inside scripts count
+   * too), or PostgreSQL statements (pg_stat_statements, top level: each one a round trip).
+   */
+  storeCmds: number;
+  /** The store's CPU per request, µs: redis-server's (INFO cpu), or the postmaster's and its backends' (/proc). */
+  storeCpuUs: number;
 }
 
 export interface Setup {
   redisPort: number;
+  /** The private PostgreSQL, when a contender uses it. */
+  postgres?: PostgresServer;
   connections: number;
   workDir: string;
   maxSeconds: number;
@@ -37,7 +44,7 @@ export interface Setup {
 
 /** Starts a contender's server and makes one session per connection. */
 export async function prepare(contender: Contender, setup: Setup, dataDir: string): Promise<Prepared> {
-  const server = await ServerChild.start(contender.name, { redisPort: setup.redisPort, dataDir, maxSeconds: setup.maxSeconds });
+  const server = await ServerChild.start(contender.name, { redisPort: setup.redisPort, postgresUrl: setup.postgres?.url, dataDir, maxSeconds: setup.maxSeconds });
   try {
     const cookies = await makeSessions(server.url, setup.connections);
     return { contender, server, cookies };
@@ -55,15 +62,24 @@ export async function warmUp(p: Prepared, setup: Setup, seconds: number): Promis
   }
 }
 
-/** One measured window: wrk on `route`, with the server's CPU and Redis' commands counted around it. */
+/** The store's counters of `p`'s contender: Redis' (INFO), PostgreSQL's (pg_stat_statements and /proc), or none. */
+async function storeCounters(p: Prepared, setup: Setup): Promise<RedisCounters> {
+  if (p.contender.redis) return redisCounters(setup.redisPort);
+  if (p.contender.postgres && setup.postgres) {
+    const calls = await postgresStatements(setup.postgres);
+    return { calls, cpuUs: postgresCpuUs(setup.postgres.pid) };
+  }
+  return { calls: 0, cpuUs: 0 };
+}
+
+/** One measured window: wrk on `route`, with the server's CPU and the store's commands counted around it. */
 export async function measure(p: Prepared, route: Route, round: number, setup: Setup, seconds: number): Promise<Sample> {
-  const none: RedisCounters = { calls: 0, cpuUs: 0 };
-  const counters = () => (p.contender.redis ? redisCounters(setup.redisPort) : Promise.resolve(none));
-  const redisBefore = await counters();
+  const counters = () => storeCounters(p, setup);
+  const storeBefore = await counters();
   const before = await p.server.usage();
   const load = await runLoad({ url: p.server.url, path: route, cookies: p.cookies, connections: setup.connections, seconds, workDir: setup.workDir });
   const after = await p.server.usage();
-  const redisAfter = await counters();
+  const storeAfter = await counters();
   const requests = Math.max(1, load.requests);
   return {
     contender: p.contender.name,
@@ -74,19 +90,23 @@ export async function measure(p: Prepared, route: Route, round: number, setup: S
     p99: load.p99,
     errors: load.errors,
     cpuUs: (after.cpuUs - before.cpuUs) / requests,
-    redisCmds: (redisAfter.calls - redisBefore.calls) / requests,
-    redisCpuUs: (redisAfter.cpuUs - redisBefore.cpuUs) / requests,
+    storeCmds: (storeAfter.calls - storeBefore.calls) / requests,
+    storeCpuUs: (storeAfter.cpuUs - storeBefore.cpuUs) / requests,
   };
 }
 
-/** Redis round trips per request of each route, from MONITOR over `count` sequential requests. */
-export async function roundTrips(p: Prepared, redisPort: number, count = 50): Promise<Record<Route, number>> {
+/**
+ * Store round trips per request of each route over `count` sequential requests: Redis commands
+ * clients sent (MONITOR), or PostgreSQL statements (pg_stat_statements, reset first).
+ */
+export async function roundTrips(p: Prepared, setup: Setup, count = 50): Promise<Record<Route, number>> {
   const result = {} as Record<Route, number>;
   for (const route of ['/inc', '/read'] as const) {
-    const counted = await countRoundTrips(redisPort, async () => {
+    const work = async () => {
       for (let i = 0; i < count; i++) await readCount(p.server.url, route, p.cookies[i % p.cookies.length]);
-    });
-    result[route] = counted.topLevel / count;
+    };
+    if (p.contender.postgres && setup.postgres) result[route] = (await countStatements(setup.postgres, work)) / count;
+    else result[route] = (await countRoundTrips(setup.redisPort, work)).topLevel / count;
   }
   return result;
 }

@@ -2,10 +2,12 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startRedis } from '../spec/helpers/redisServer';
+import { startPostgres, type PostgresServer } from '../spec/helpers/postgresServer';
 import { ServerChild } from './child';
 import { CONTENDERS, type Route } from './contenders';
 import { summarize, type Entry } from './cpuprofile';
 import { makeSessions } from './pool';
+import { postgresCpuUs, statementTable } from './postgresStats';
 import { runLoad, wrkVersion } from './wrk';
 import { commitOf } from './commit';
 
@@ -13,6 +15,8 @@ import { commitOf } from './commit';
 //   [--routes /inc,/read] [--out bench/results/profile.md] [--keep DIR]`
 // Profiles one contender's server with V8's CPU profiler (what `node --cpu-prof` runs), once per
 // route in a fresh process, over a wrk window after the warm-up, and summarizes where the CPU went.
+// A PostgreSQL contender gets the other side too: the private server's CPU per request (/proc)
+// and its statements' plan and execution times (pg_stat_statements, track_planning on).
 
 interface ProfileOptions {
   contender: string;
@@ -57,6 +61,7 @@ async function main(): Promise<void> {
   const options = parse(process.argv.slice(2));
   const wrk = wrkVersion();
   const redis = await startRedis();
+  let postgres: PostgresServer | undefined;
   const work = mkdtempSync(join(tmpdir(), 'ksm-profile-'));
   const profileDir = options.keep ?? join(work, 'profiles');
   mkdirSync(profileDir, { recursive: true });
@@ -67,12 +72,17 @@ async function main(): Promise<void> {
       'started through node:inspector after the warm-up so that start-up is not in it; a sample every 1 ms; shares are of the busy samples.', '',
   ];
   try {
+    if (CONTENDERS.find((c) => c.name === options.contender)?.postgres) {
+      postgres = await startPostgres({ settings: { max_connections: 100, 'pg_stat_statements.track_planning': 'on' } });
+    }
     for (const route of options.routes) {
       const name = `${options.contender}${route.replace(/\//g, '-')}.cpuprofile`;
       const dataDir = join(work, `data${route.replace(/\//g, '-')}`);
+      let cpuMs = NaN;
       mkdirSync(dataDir);
       const server = await ServerChild.start(options.contender, {
         redisPort: redis.port,
+        postgresUrl: postgres?.url,
         dataDir,
         maxSeconds: options.duration * 3 + 60,
       });
@@ -80,20 +90,36 @@ async function main(): Promise<void> {
         const cookies = await makeSessions(server.url, options.connections);
         const load = { url: server.url, path: route, cookies, connections: options.connections, workDir: work };
         await runLoad({ ...load, seconds: 2 });
+        await postgres?.psql('SELECT pg_stat_statements_reset()');
         await server.profileStart();
         const before = await server.usage();
+        const pgBefore = postgres ? postgresCpuUs(postgres.pid) : 0;
         const result = await runLoad({ ...load, seconds: options.duration });
         const after = await server.usage();
+        const pgAfter = postgres ? postgresCpuUs(postgres.pid) : 0;
         await server.profileStop(join(profileDir, name));
-        process.stderr.write(`[profile] ${route}: ${result.rps.toFixed(0)} req/s, ${((after.cpuUs - before.cpuUs) / result.requests).toFixed(1)} µs CPU per request (profiler on)\n`);
-        lines.push(`## ${route}`, '', `${result.rps.toFixed(0)} req/s, ${((after.cpuUs - before.cpuUs) / result.requests).toFixed(1)} µs server CPU per request with the profiler on.`, '');
+        const requests = Math.max(1, result.requests);
+        const cpu = (after.cpuUs - before.cpuUs) / requests;
+        const system = (after.systemUs - before.systemUs) / requests;
+        cpuMs = (after.cpuUs - before.cpuUs) / 1000;
+        process.stderr.write(`[profile] ${route}: ${result.rps.toFixed(0)} req/s, ${cpu.toFixed(1)} µs CPU per request (profiler on)\n`);
+        lines.push(`## ${route}`, '', `${result.rps.toFixed(0)} req/s, ${cpu.toFixed(1)} µs server CPU per request with the profiler on ` +
+          `(user ${(cpu - system).toFixed(1)} µs, system ${system.toFixed(1)} µs).`, '');
+        if (postgres) {
+          const pgCpu = (pgAfter - pgBefore) / requests;
+          lines.push(`PostgreSQL (the postmaster and its backends, /proc): ${pgCpu.toFixed(1)} µs CPU per request.`, '',
+            ...(await statementTable(postgres, requests, pgCpu)), '');
+        }
       } finally {
         await server.stop();
       }
       const file = readdirSync(profileDir).find((f) => f === name);
       if (!file) throw new Error(`no profile written for ${route}`);
       const summary = summarize(join(profileDir, file));
-      lines.push(`Busy ${summary.busyMs.toFixed(0)} ms sampled; idle ${summary.idleShare.toFixed(1)} % of the samples.`, '');
+      lines.push(`Busy ${summary.busyMs.toFixed(0)} ms sampled; idle ${summary.idleShare.toFixed(1)} % of the samples. ` +
+        `The process used ${cpuMs.toFixed(0)} ms of CPU in the window: the sampler counts wall time, so when the busy samples exceed that, ` +
+        'the difference is time the thread was ready but not on a core (other processes had it), and those samples land where it was ' +
+        'preempted — mostly in `writev`, whose wake-up of the receiving process is where the scheduler switches.', '');
       lines.push(...table('Where the busy time goes', 'part', summary.breakdown));
       lines.push(...table('Our library\'s time, by its innermost function → what it was running', 'function → running', summary.ours));
       lines.push(...table('Self time by package', 'package', summary.packages));
@@ -105,6 +131,7 @@ async function main(): Promise<void> {
     writeFileSync(options.out, report + '\n');
     process.stderr.write(`[profile] written to ${options.out}${options.keep ? `; profiles kept in ${options.keep}` : ''}\n`);
   } finally {
+    await postgres?.stop();
     await redis.stop();
     rmSync(work, { recursive: true, force: true });
   }

@@ -9,13 +9,14 @@ export type ToServer =
 
 export type FromServer =
   | { type: 'ready'; port: number; notes: string[] }
-  | { type: 'usage'; cpuUs: number; maxRssKb: number }
+  | { type: 'usage'; cpuUs: number; systemUs: number; maxRssKb: number }
   | { type: 'profiled' }
   | { type: 'failed'; message: string };
 
 /** The environment a server child reads. */
 export const ENV = {
   redisPort: 'BENCH_REDIS_PORT',
+  postgresUrl: 'BENCH_POSTGRES_URL',
   dataDir: 'BENCH_DATA_DIR',
   /** Seconds after which a server exits whatever happens (the bench's safety net). */
   maxSeconds: 'BENCH_MAX_SECONDS',

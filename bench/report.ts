@@ -1,4 +1,4 @@
-import { BARE, OURS_LOCKED, STRONGEST_RIVAL, ROUTES, type Contender, type Route } from './contenders';
+import { BARE, OURS_LOCKED, OURS_PG_LOCKED, PG_RIVAL, STRONGEST_RIVAL, ROUTES, type Contender, type Route } from './contenders';
 import type { GcResult } from './extras/gc';
 import type { HandoffResult } from './extras/handoff';
 import type { Contended, Sample } from './measure';
@@ -10,6 +10,8 @@ export interface Machine {
   cpuModel: string;
   node: string;
   redis: string;
+  /** The private PostgreSQL's version, when one was started. */
+  postgres?: string;
   wrk: string;
   /** The commit measured (`+lib changes` when lib/ differs from it). */
   commit: string;
@@ -26,7 +28,7 @@ export interface Results {
   elapsedS: number;
   contenders: Contender[];
   samples: Sample[];
-  /** Round trips per request by contender and route (MONITOR pass), for the Redis contenders. */
+  /** Round trips per request by contender and route (MONITOR or pg_stat_statements pass), for the Redis and PostgreSQL contenders. */
   roundTrips: Map<string, Record<Route, number>>;
   rssMb: Map<string, number>;
   notes: Map<string, string[]>;
@@ -65,7 +67,7 @@ function verdict(values: number[], meets: (v: number) => boolean): string {
 
 function mainTable(r: Results): string[] {
   const lines = [
-    '| contender | route | req/s median | min–max | × bare Koa (req/s) | × bare Koa (CPU) | p50 ms | p99 ms | CPU µs/req | Redis cmds/req | round trips/req | Redis CPU µs/req | peak RSS MB |',
+    '| contender | route | req/s median | min–max | × bare Koa (req/s) | × bare Koa (CPU) | p50 ms | p99 ms | CPU µs/req | store cmds/req | round trips/req | store CPU µs/req | peak RSS MB |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const c of r.contenders) {
@@ -73,11 +75,11 @@ function mainTable(r: Results): string[] {
       const s = of(r, c.name, route);
       const rps = s.map((x) => x.rps);
       const trips = r.roundTrips.get(c.name)?.[route];
-      const redis = (value: number, digits: number) => (c.redis ? f(value, digits) : '–');
+      const store = (value: number, digits: number) => (c.redis || c.postgres ? f(value, digits) : '–');
       lines.push(`| ${c.name} | ${route} | ${f(median(rps))} | ${f(min(rps))}–${f(max(rps))} | ${range(ratios(r, c.name, BARE, route))} | ` +
         `${range(cpuRatios(r, c.name, BARE, route))} | ${f(median(s.map((x) => x.p50)), 2)} | ${f(median(s.map((x) => x.p99)), 2)} | ` +
-        `${f(median(s.map((x) => x.cpuUs)), 1)} | ${redis(median(s.map((x) => x.redisCmds)), 2)} | ${trips === undefined ? '–' : f(trips, 2)} | ` +
-        `${redis(median(s.map((x) => x.redisCpuUs)), 1)} | ${f(r.rssMb.get(c.name) ?? NaN)} |`);
+        `${f(median(s.map((x) => x.cpuUs)), 1)} | ${store(median(s.map((x) => x.storeCmds)), 2)} | ${trips === undefined ? '–' : f(trips, 2)} | ` +
+        `${store(median(s.map((x) => x.storeCpuUs)), 1)} | ${f(r.rssMb.get(c.name) ?? NaN)} |`);
     }
   }
   return lines;
@@ -119,6 +121,38 @@ function targets(r: Results): string[] {
   ];
 }
 
+/** Issue #13: ours on PostgreSQL with locking against express-session + connect-pg-simple. */
+function postgresTargets(r: Results): string[] {
+  const has = (name: string) => r.contenders.some((c) => c.name === name);
+  if (!has(OURS_PG_LOCKED) || !has(PG_RIVAL)) return [];
+  const ratio = (route: Route, target: number): string[] => {
+    const values = ratios(r, OURS_PG_LOCKED, PG_RIVAL, route);
+    return [`${route} ≥ ${target} × ${PG_RIVAL} (req/s)`, listRatio(values), listRatio(cpuRatios(r, OURS_PG_LOCKED, PG_RIVAL, route)), verdict(values, (v) => v >= target)];
+  };
+  const ours = r.contended.find((c) => c.contender === OURS_PG_LOCKED);
+  const theirs = r.contended.find((c) => c.contender === PG_RIVAL);
+  const kept = (c: Contended | undefined) => (c ? `${c.stored} of ${c.requests} (${f((100 * c.stored) / Math.max(1, c.requests))} %)` : '–');
+  const trips = r.roundTrips.get(OURS_PG_LOCKED);
+  const rivalTrips = r.roundTrips.get(PG_RIVAL);
+  const rows = [
+    ratio('/inc', 1.5),
+    ratio('/read', 2),
+    [`one session × ${r.connections} connections on /inc keeps 100 % of increments`, `ours ${kept(ours)}; ${PG_RIVAL} ${kept(theirs)}`, '',
+      ours === undefined ? 'not measured' : ours.stored >= ours.requests ? '**met**' : '**not met**'],
+    ['statements (round trips) per request /inc · /read (pg_stat_statements)', `ours ${f(trips?.['/inc'] ?? NaN, 2)} · ${f(trips?.['/read'] ?? NaN, 2)}; ` +
+      `${PG_RIVAL} ${f(rivalTrips?.['/inc'] ?? NaN, 2)} · ${f(rivalTrips?.['/read'] ?? NaN, 2)}`, '', '(for information)'],
+  ];
+  return [
+    `Targets of issue #13 for \`${OURS_PG_LOCKED}\` against \`${PG_RIVAL}\` (same PostgreSQL, same routes; ratios per round: median and range; ` +
+      '"met" = in every round). The CPU column is the same ratio from server CPU per request.',
+    '',
+    '| target | measured | by server CPU | verdict |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+    '',
+  ];
+}
+
 function listRatio(values: number[]): string {
   return `${f(median(values), 2)}× (${f(min(values), 2)}–${f(max(values), 2)})`;
 }
@@ -153,7 +187,7 @@ export function renderReport(r: Results): string {
   const lines = [
     '# koa-session-manager: benchmark',
     '',
-    `${m.date} · commit ${m.commit} · ${m.cpus} × ${m.cpuModel} · Node ${m.node} · redis-server ${m.redis} · ${m.wrk}`,
+    `${m.date} · commit ${m.commit} · ${m.cpus} × ${m.cpuModel} · Node ${m.node} · redis-server ${m.redis}${m.postgres ? ` · PostgreSQL ${m.postgres}` : ''} · ${m.wrk}`,
     `${r.rounds} rounds × ${r.duration} s per contender and route (warm-up ${r.warmup} s), ${r.connections} connections, ` +
       `one session per connection; the whole run took ${f(r.elapsedS)} s. Load average before/after: ${m.loadBefore} / ${m.loadAfter} ` +
       '(other work on the machine shares its cores: differences under ~15 % are noise).',
@@ -162,6 +196,7 @@ export function renderReport(r: Results): string {
     '',
     ...targets(r),
     '',
+    ...postgresTargets(r),
     ...extras(r),
     'Contenders:',
     '',
@@ -170,9 +205,10 @@ export function renderReport(r: Results): string {
     'Columns: req/s from wrk (median and range over the rounds); × bare Koa = req/s over bare Koa\'s in the same round; ' +
       '× bare Koa (CPU) = bare Koa\'s server CPU per request over the contender\'s, per round; ' +
       'p50/p99 = medians over the rounds of wrk\'s latency percentiles; CPU = the server process\'s user + system time ' +
-      'over the window / requests; Redis CPU = redis-server\'s (INFO cpu) over the window / requests; Redis cmds = INFO commandstats calls over the window / requests (commands inside Lua ' +
-      'scripts count too); round trips = commands clients sent, counted with MONITOR over 50 sequential requests after the ' +
-      'rounds (a script is one round trip); peak RSS = the server\'s maxRSS at the end. See bench/README.md.',
+      'over the window / requests; store CPU = redis-server\'s (INFO cpu), or the PostgreSQL postmaster\'s and its backends\' (/proc), over the window / requests; ' +
+      'store cmds = Redis INFO commandstats calls (commands inside Lua scripts count too), or PostgreSQL statements (pg_stat_statements, top level), over the window / requests; ' +
+      'round trips = commands clients sent, counted with MONITOR (Redis; a script is one) or pg_stat_statements (PostgreSQL) over 50 sequential requests after the ' +
+      'rounds; peak RSS = the server\'s maxRSS at the end. See bench/README.md.',
   ];
   if (r.problems.length > 0) lines.push('', '**Problems in this run:**', '', ...r.problems.map((p) => `- ${p}`));
   return lines.join('\n') + '\n';

@@ -3,21 +3,27 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startRedis, type RedisServer } from '../spec/helpers/redisServer';
-import { OURS_LOCKED, ROUTES, selectContenders, STRONGEST_RIVAL, type Route } from './contenders';
+import { startPostgres, type PostgresServer } from '../spec/helpers/postgresServer';
+import { OURS_LOCKED, OURS_PG_LOCKED, PG_RIVAL, ROUTES, selectContenders, STRONGEST_RIVAL, type Route } from './contenders';
 import { measureGc } from './extras/gc';
 import { measureHandoff } from './extras/handoff';
 import { contended, measure, prepare, roundTrips, sanityCheck, warmUp, type Prepared, type Sample, type Setup } from './measure';
 import { parseOptions, type BenchOptions } from './options';
+import { postgresVersion } from './postgresStats';
 import { renderReport, type Machine, type Results } from './report';
 import { shuffled } from './stats';
 import { wrkVersion } from './wrk';
 import { commitOf } from './commit';
 
-// `npm run bench`: a private redis-server, then every contender's server in its own process,
-// loaded by wrk in interleaved rounds; then the extras (lock hand-off, file gc); then the report.
+// `npm run bench`: a private redis-server (and a private PostgreSQL when a contender uses it), then
+// every contender's server in its own process, loaded by wrk in interleaved rounds; then the
+// extras (lock hand-off, file gc); then the report.
 
 /** Contenders whose one-session contention is shown (the cookie store and the ceilings are not). */
-const CONTENDED = [OURS_LOCKED, 'ours-file', 'ours-redis', STRONGEST_RIVAL, 'express-session', 'fastify-session'];
+const CONTENDED = [OURS_LOCKED, 'ours-file', 'ours-redis', STRONGEST_RIVAL, 'express-session', 'fastify-session', OURS_PG_LOCKED, PG_RIVAL];
+
+/** The private PostgreSQL: the pools of the contenders (10 + LISTEN each), psql, and room to spare. */
+const POSTGRES_SETTINGS = { max_connections: 100 };
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -33,7 +39,7 @@ function cpuModel(): string {
 
 const load = () => loadavg().map((v) => v.toFixed(2)).join(' ');
 
-async function machine(redis: RedisServer, wrk: string, commit: string, loadBefore: string): Promise<Machine> {
+async function machine(redis: RedisServer, postgres: PostgresServer | undefined, wrk: string, commit: string, loadBefore: string): Promise<Machine> {
   const info = await redis.info('server').catch(() => '');
   let date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
   try {
@@ -47,6 +53,7 @@ async function machine(redis: RedisServer, wrk: string, commit: string, loadBefo
     cpuModel: cpuModel(),
     node: process.version,
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? '?',
+    postgres: postgres ? await postgresVersion(postgres) : undefined,
     wrk,
     commit,
     loadBefore,
@@ -72,12 +79,13 @@ async function rounds(prepared: Prepared[], options: BenchOptions, setup: Setup)
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const wrk = wrkVersion();
-  const contenders = selectContenders(options.contenders);
+  let contenders = selectContenders(options.contenders);
   const started = performance.now();
   const loadBefore = load();
   const commit = commitOf(); // when the servers load lib/, not when the report is written
   const perWindow = options.duration + 1;
-  const expected = contenders.length * (2 * options.warmup + 2 * perWindow * options.rounds + 2) + options.handoffSeconds * 2 + 60;
+  const withPostgres = contenders.some((c) => c.postgres);
+  const expected = contenders.length * (2 * options.warmup + 2 * perWindow * options.rounds + 2) + options.handoffSeconds * 2 + 60 + (withPostgres ? 30 : 0);
   log(`${contenders.length} contenders × 2 routes × ${options.rounds} rounds × ${options.duration} s, ${options.connections} connections (about ${Math.ceil(expected / 60)} min)`);
 
   // The safety net: the whole run is bounded, whatever hangs.
@@ -90,7 +98,23 @@ async function main(): Promise<void> {
   const setup: Setup = { redisPort: redis.port, connections: options.connections, workDir, maxSeconds: Math.ceil(expected * 2 + 120) };
   const prepared: Prepared[] = [];
   const problems: string[] = [];
+  let postgres: PostgresServer | undefined;
   try {
+    if (withPostgres) {
+      try {
+        postgres = await startPostgres({ settings: POSTGRES_SETTINGS });
+        setup.postgres = postgres;
+        log(`PostgreSQL on port ${postgres.port} (postmaster PID ${postgres.pid})`);
+      } catch (error) {
+        // Named on the command line: that is an error. In the default set: run the others, and say so.
+        if (options.contenders) throw error;
+        const skipped = contenders.filter((c) => c.postgres).map((c) => c.name);
+        contenders = contenders.filter((c) => !c.postgres);
+        const problem = `PostgreSQL did not start (${(error as Error).message.split('\n')[0]}): ${skipped.join(', ')} not run`;
+        log(problem);
+        problems.push(problem);
+      }
+    }
     for (const contender of contenders) {
       const dataDir = join(workDir, contender.name);
       mkdirSync(dataDir, { mode: 0o700 });
@@ -107,7 +131,7 @@ async function main(): Promise<void> {
     for (const p of prepared) {
       const problem = await sanityCheck(p);
       if (problem) problems.push(problem);
-      if (p.contender.redis) trips.set(p.contender.name, await roundTrips(p, redis.port));
+      if (p.contender.redis || p.contender.postgres) trips.set(p.contender.name, await roundTrips(p, setup));
       if (CONTENDED.includes(p.contender.name)) results.push(await contended(p, setup, options.duration));
       rssMb.set(p.contender.name, (await p.server.usage()).maxRssKb / 1024);
     }
@@ -127,7 +151,7 @@ async function main(): Promise<void> {
     }
 
     const report = renderReport({
-      machine: await machine(redis, wrk, commit, loadBefore),
+      machine: await machine(redis, postgres, wrk, commit, loadBefore),
       rounds: options.rounds,
       duration: options.duration,
       warmup: options.warmup,
@@ -151,6 +175,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await Promise.all(prepared.map((p) => p.server.stop()));
+    await postgres?.stop();
     await redis.stop();
     rmSync(workDir, { recursive: true, force: true });
   }

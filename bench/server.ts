@@ -48,6 +48,7 @@ async function main(): Promise<void> {
   }, maxSeconds * 1000).unref();
   const app: RunningApp = await make({
     redisPort: Number(process.env[ENV.redisPort] ?? 6379),
+    postgresUrl: process.env[ENV.postgresUrl] ?? '',
     dataDir: process.env[ENV.dataDir] ?? '',
   });
   let stopping = false;
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
   process.on('message', (message: ToServer) => {
     if (message.cmd === 'usage') {
       const { user, system } = process.cpuUsage();
-      send({ type: 'usage', cpuUs: user + system, maxRssKb: process.resourceUsage().maxRSS });
+      send({ type: 'usage', cpuUs: user + system, systemUs: system, maxRssKb: process.resourceUsage().maxRSS });
     } else if (message.cmd === 'stop') void stop(0);
     else profile(message).catch((error: Error) => send({ type: 'failed', message: error.message }));
   });

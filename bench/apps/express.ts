@@ -1,13 +1,34 @@
 import type { Server } from 'node:http';
 import express from 'express';
 import expressSession from 'express-session';
-import { RedisStore } from 'connect-redis';
-import { redisClient } from './redisClient';
 import { LIFETIME_S, SECRET, type AppEnv, type RunningApp } from './types';
 
-// express 5, routed its own way; with express-session + connect-redis 9 (node-redis 5), or bare.
+// express 5, routed its own way; with express-session over connect-redis 9 (node-redis 5) or
+// connect-pg-simple 10 (pg), or bare. A store's modules are loaded only by the contender using it.
 
 type Bag = Record<string, number | undefined>;
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const connectRedis = () => require('connect-redis') as typeof import('connect-redis');
+const redisClient = () => require('./redisClient') as typeof import('./redisClient');
+const pg = () => require('pg') as typeof import('pg');
+
+/** The part of connect-pg-simple 10 used here (it ships no types; @types/connect-pg-simple is not installed). */
+interface PgSimpleOptions {
+  pool: import('pg').Pool;
+  tableName?: string;
+  createTableIfMissing?: boolean;
+}
+interface PgSimpleStore extends expressSession.Store {
+  close(): Promise<void>;
+}
+type PgSimple = (session: typeof expressSession) => new (options: PgSimpleOptions) => PgSimpleStore;
+const connectPgSimple = () => require('connect-pg-simple') as PgSimple;
+
+/** connect-pg-simple's default table (ours uses `sessions`). */
+export const PG_SIMPLE_TABLE = 'session';
+
+export type ExpressStore = 'redis' | 'pg' | 'none';
 
 function listenExpress(app: express.Express, notes: string[], close: () => Promise<void>): Promise<RunningApp> {
   return new Promise((resolve, reject) => {
@@ -25,29 +46,53 @@ function listenExpress(app: express.Express, notes: string[], close: () => Promi
   });
 }
 
-export async function expressApp(env: AppEnv, withSession: boolean): Promise<RunningApp> {
+async function storeOf(env: AppEnv, kind: 'redis' | 'pg'): Promise<{ store: expressSession.Store; close: () => Promise<void>; notes: string[] }> {
+  if (kind === 'redis') {
+    const client = await redisClient().redisClient(env);
+    return {
+      store: new (connectRedis().RedisStore)({ client }),
+      close: async () => { await client.quit(); },
+      notes: ['resave: false, saveUninitialized: false: /read costs GET + EXPIRE (touch)'],
+    };
+  }
+  if (!env.postgresUrl) throw new Error('express-pg-simple needs the bench\'s PostgreSQL (BENCH_POSTGRES_URL)');
+  // A pool of the size of ours (10); the table made on the first query (connect-pg-simple's table.sql).
+  const pool = new (pg().Pool)({ connectionString: env.postgresUrl, max: 10 });
+  pool.on('error', () => undefined);
+  const PgStore = connectPgSimple()(expressSession);
+  const store = new PgStore({ pool, tableName: PG_SIMPLE_TABLE, createTableIfMissing: true });
+  return {
+    store,
+    close: async () => {
+      await store.close();
+      await pool.end();
+    },
+    notes: [`connect-pg-simple({ pool: pg.Pool({ max: 10 }), tableName: '${PG_SIMPLE_TABLE}', createTableIfMissing: true }); ` +
+      'resave: false, saveUninitialized: false: /inc costs SELECT + upsert, /read SELECT + UPDATE expire (touch); no lock'],
+  };
+}
+
+export async function expressApp(env: AppEnv, kind: ExpressStore): Promise<RunningApp> {
   const app = express();
-  let close = async () => undefined as void;
-  if (withSession) {
-    const client = await redisClient(env);
-    close = async () => { await client.quit(); };
-    app.use(expressSession({
-      store: new RedisStore({ client }),
-      secret: SECRET,
-      resave: false,
-      saveUninitialized: false,
-      cookie: { maxAge: LIFETIME_S * 1000 },
-    }));
-    app.get('/inc', (req, res) => {
-      const s = req.session as unknown as Bag;
-      s.n = (s.n ?? 0) + 1;
-      res.send(String(s.n));
-    });
-    app.get('/read', (req, res) => { res.send(String((req.session as unknown as Bag).n ?? 0)); });
-  } else {
+  if (kind === 'none') {
     let n = 0;
     app.get('/inc', (_req, res) => { res.send(String(++n)); });
     app.get('/read', (_req, res) => { res.send(String(n)); });
+    return listenExpress(app, [], async () => undefined);
   }
-  return listenExpress(app, withSession ? ['resave: false, saveUninitialized: false: /read costs GET + EXPIRE (touch)'] : [], close);
+  const { store, close, notes } = await storeOf(env, kind);
+  app.use(expressSession({
+    store,
+    secret: SECRET,
+    resave: false,
+    saveUninitialized: false,
+    cookie: { maxAge: LIFETIME_S * 1000 },
+  }));
+  app.get('/inc', (req, res) => {
+    const s = req.session as unknown as Bag;
+    s.n = (s.n ?? 0) + 1;
+    res.send(String(s.n));
+  });
+  app.get('/read', (req, res) => { res.send(String((req.session as unknown as Bag).n ?? 0)); });
+  return listenExpress(app, notes, close);
 }

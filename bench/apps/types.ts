@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 /** Where a contender's app finds its backing stores. */
 export interface AppEnv {
   redisPort: number;
+  /** The private PostgreSQL's URL (`postgres://sessions@127.0.0.1:<port>/sessions`); '' when none was started. */
+  postgresUrl: string;
   /** A private, empty directory for the file adapter. */
   dataDir: string;
 }
