@@ -35,7 +35,9 @@ export class PostgresAdapter extends SqlAdapter {
   constructor(options: PostgresAdapterOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidOption('PostgresAdapter', "takes an options object: new PostgresAdapter({ url: 'postgres://…' })");
     checkOptionKeys('PostgresAdapter', options, OPTION_KEYS, OPTION_HINTS);
-    if (options.listen !== undefined && typeof options.listen !== 'boolean') throw new InvalidOption('listen', 'must be true or false');
+    for (const flag of ['listen', 'prepared'] as const) {
+      if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw new InvalidOption(flag, 'must be true or false');
+    }
     const parts = tableParts(options.table);
     const table = parts.map(quote).join('.');
     const channel = `ksm_${parts[parts.length - 1]}`.slice(0, 63);
@@ -56,7 +58,8 @@ export class PostgresAdapter extends SqlAdapter {
     const listenConfig: Record<string, unknown> = { ...(config ?? options.pool?.options ?? {}), query_timeout: undefined };
     const listener = options.listen === false ? undefined
       : new Listener(() => new Client(listenConfig) as unknown as ListenClient, channel);
-    super('PostgreSQL', options, new PgStore(pool, statements(table), createTableSql(table, parts[parts.length - 1]!), channel, config !== undefined), listener);
+    const store = new PgStore(pool, statements(table), createTableSql(table, parts[parts.length - 1]!), channel, config !== undefined, options.prepared === false ? undefined : `ksm_${hash(table)}_`);
+    super('PostgreSQL', options, store, listener);
     this.pool = pool;
   }
 }
@@ -69,7 +72,15 @@ class PgStore implements SqlStore {
     readonly tableSql: string,
     private readonly channel: string,
     private readonly owned: boolean,
+    /** Statement names' prefix when statements are prepared (once per connection); undefined: unnamed. */
+    private readonly prepared: string | undefined,
   ) {}
+
+  /** One statement: named (PostgreSQL parses and plans it once per connection) unless `prepared: false`. */
+  #q(key: keyof Statements, values: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }> {
+    const text = this.sql[key];
+    return this.prepared === undefined ? this.pool.query(text, values) : this.pool.query({ name: this.prepared + key, text, values });
+  }
 
   /**
    * One implicit transaction behind an advisory lock: concurrent `CREATE ... IF NOT EXISTS` of
@@ -80,57 +91,64 @@ class PgStore implements SqlStore {
   }
 
   async read(id: string, ttlMs: number, slackMs: number): Promise<Buffer | null> {
-    return data((await this.pool.query(this.sql.read, [id, ttlMs, slackMs])).rows);
+    return data((await this.#q('read', [id, ttlMs, slackMs])).rows);
   }
 
   async lockRead(id: string, token: string, expiryMs: number): Promise<{ data: Buffer | null } | undefined> {
-    const { rows } = await this.pool.query(this.sql.lockRead, [id, token, expiryMs]);
+    const { rows } = await this.#q('lockRead', [id, token, expiryMs]);
     return rows.length === 1 ? { data: data(rows) } : undefined;
   }
 
   async writeUnlock(id: string, bytes: Buffer, ttlMs: number, token: string, existing: boolean): Promise<boolean> {
-    return (await this.pool.query(this.sql.writeUnlock, [id, bytes, ttlMs, token, existing, this.channel])).rows[0]?.written === 1;
+    return (await this.#q('writeUnlock', [id, bytes, ttlMs, token, existing, this.channel])).rows[0]?.written === 1;
   }
 
   async holds(id: string, token: string): Promise<boolean> {
-    return (await this.pool.query(this.sql.holds, [id, token])).rows.length === 1;
+    return (await this.#q('holds', [id, token])).rows.length === 1;
   }
 
   async unlock(id: string, token: string, touchMs: number, slackMs: number): Promise<void> {
-    await this.pool.query(this.sql.unlock, [id, token, touchMs, slackMs, this.channel]);
+    await this.#q('unlock', [id, token, touchMs, slackMs, this.channel]);
   }
 
   async renew(id: string, token: string, expiryMs: number): Promise<boolean> {
-    return (await this.pool.query(this.sql.renew, [id, token, expiryMs])).rowCount === 1;
+    return (await this.#q('renew', [id, token, expiryMs])).rowCount === 1;
   }
 
   async upsert(id: string, bytes: Buffer, ttlMs: number): Promise<void> {
-    await this.pool.query(this.sql.upsert, [id, bytes, ttlMs]);
+    await this.#q('upsert', [id, bytes, ttlMs]);
   }
 
   async update(id: string, bytes: Buffer, ttlMs: number): Promise<boolean> {
-    return ((await this.pool.query(this.sql.update, [id, bytes, ttlMs])).rowCount ?? 0) > 0;
+    return ((await this.#q('update', [id, bytes, ttlMs])).rowCount ?? 0) > 0;
   }
 
   async touch(id: string, ttlMs: number): Promise<boolean> {
-    return ((await this.pool.query(this.sql.touch, [id, ttlMs])).rowCount ?? 0) > 0;
+    return ((await this.#q('touch', [id, ttlMs])).rowCount ?? 0) > 0;
   }
 
   async destroy(id: string): Promise<Buffer | null> {
-    return data((await this.pool.query(this.sql.destroy, [id])).rows);
+    return data((await this.#q('destroy', [id])).rows);
   }
 
   async exists(id: string): Promise<boolean> {
-    return (await this.pool.query(this.sql.exists, [id])).rows.length === 1;
+    return (await this.#q('exists', [id])).rows.length === 1;
   }
 
   async gcBatch(limit: number): Promise<number> {
-    return (await this.pool.query(this.sql.gcBatch, [limit])).rowCount ?? 0;
+    return (await this.#q('gcBatch', [limit])).rowCount ?? 0;
   }
 
   async close(): Promise<void> {
     if (this.owned) await this.pool.end().catch(() => undefined);
   }
+}
+
+/** A short stable tag of the table name, so two tables' prepared statements never share a name. */
+function hash(text: string): string {
+  let h = 5381;
+  for (let i = 0; i < text.length; i++) h = ((h * 33) ^ text.charCodeAt(i)) >>> 0;
+  return h.toString(36);
 }
 
 /** The `data` of the first row (a Buffer: the column is bytea), null when none. */

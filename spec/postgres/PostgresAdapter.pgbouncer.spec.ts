@@ -7,14 +7,15 @@ import { usePgbouncer } from '../helpers/pgbouncerServer';
 
 // PostgresAdapter through a private pgbouncer in transaction pooling in front of a private
 // PostgreSQL: every statement may run on another server connection, so nothing may depend on
-// session state (no advisory locks, no named prepared statements, no LISTEN: `listen: false`).
+// session state (no advisory locks, no LISTEN: `listen: false`; pgbouncer 1.18 keeps no named
+// prepared statements: `prepared: false`).
 
 const pgbouncer = usePgbouncer(test, { poolMode: 'transaction', defaultPoolSize: 4 });
 let table: Promise<void> | undefined;
-const ready = (): Promise<void> => (table ??= new PostgresAdapter({ url: pgbouncer().url, listen: false }).createTable());
+const ready = (): Promise<void> => (table ??= new PostgresAdapter({ url: pgbouncer().url, listen: false, prepared: false }).createTable());
 
 function through(): PostgresAdapter {
-  return new PostgresAdapter({ url: pgbouncer().url, listen: false, max: 4 });
+  return new PostgresAdapter({ url: pgbouncer().url, listen: false, prepared: false, max: 4 });
 }
 
 adapterContract(test, 'PostgresAdapter (pgbouncer, transaction pooling)', async () => {
