@@ -5,7 +5,18 @@ import type * as nodeCrypto from 'node:crypto';
  * (it is a tenth of the main entry's require time; every request that makes a session needs it).
  */
 let crypto: typeof nodeCrypto | undefined;
-const cryptoModule = (): typeof nodeCrypto => (crypto ??= require('node:crypto') as typeof nodeCrypto);
+export const cryptoModule = (): typeof nodeCrypto => (crypto ??= require('node:crypto') as typeof nodeCrypto);
+
+/**
+ * A random UUID (a lock's per-request token): `crypto.randomUUID()`, which draws from a cached
+ * block of CSPRNG bytes, with node:crypto loaded at the first call.
+ *
+ * @example
+ * const token = uuid(); // '3b241101-e2bb-4255-8caf-4136c566a962'
+ */
+export function uuid(): string {
+  return cryptoModule().randomUUID();
+}
 
 /** The id alphabet (PHP's 6-bits-per-character set, Phalcon's cookie check). */
 export const ID_PATTERN = /^[a-zA-Z0-9,-]{1,128}$/;

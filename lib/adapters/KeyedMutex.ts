@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { SessionLockTimeout } from '../errors';
-import { idTag, redactId } from '../id';
+import { idTag, redactId, uuid } from '../id';
 import type { LockHandle, LockOptions } from './Adapter';
 
 interface Waiter {
@@ -20,7 +19,7 @@ export class LocalLock implements LockHandle {
    * Per-request token: two requests never share one. randomUUID() draws from a cached block of
    * CSPRNG output; randomBytes() per lock was 8 % of a locked Redis request's CPU (profile).
    */
-  readonly token = randomUUID();
+  readonly token = uuid();
   #lost = false;
   #done = false;
   #expiry: NodeJS.Timeout | undefined;

@@ -4,7 +4,7 @@ import { SessionLockLost, SessionLockTimeout } from '../errors';
 import { redactId } from '../id';
 import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
-import { collectAll } from './collect';
+import type * as collect from './collect';
 import { dataOf, isLiveSession, sessionContent, storedTtl, tempName } from './format';
 import { openOwn, readAll, type OwnFile } from './openOwn';
 import { checkStreamOptions, type StreamAdapterOptions } from './options';
@@ -184,6 +184,8 @@ export class StreamAdapter extends AbstractAdapter {
    * their age (see `file/collect.ts`). Resolves the number of sessions removed.
    */
   async gc(maxLifetime: number): Promise<number> {
+    // Loaded by the first sweep, not by require('koa-session-manager'): gc runs in the background.
+    const { collectAll } = require('./collect') as typeof collect;
     return collectAll(this.savePath, this.prefix, Date.now() - maxLifetime * 1000);
   }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { cryptoModule } from '../id';
 import { isMoveMarker } from '../adapters/Adapter';
 
 /**
@@ -76,5 +76,5 @@ export function isClaimContent(text: string): boolean {
 
 /** A fresh temp name beside `path`, in the temp file format. */
 export function tempName(path: string): string {
-  return `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  return `${path}.${cryptoModule().randomBytes(6).toString('hex')}.tmp`;
 }
