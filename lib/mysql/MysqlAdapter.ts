@@ -3,6 +3,7 @@ import { InvalidOption } from '../errors';
 import { checkOptionKeys, positive } from '../closedOptions';
 import { requirePeer } from '../peer';
 import { SqlAdapter, SQL_OPTION_KEYS, tableParts, type SqlAdapterOptions, type SqlStore } from '../sql/SqlAdapter';
+import { CONNECTION_KEYS, checkAppPool, connection, type SqlConnectionOptions } from '../sql/connection';
 import { createTableSql, quote, statements, type Statements } from './statements';
 
 // Loaded when this entry point is imported, never by the main one.
@@ -25,21 +26,12 @@ export interface MysqlConnection {
 }
 
 /** Options of {@link MysqlAdapter}; times in seconds. */
-export interface MysqlAdapterOptions extends SqlAdapterOptions {
-  /** A mysql2 promise `Pool` the app owns (the adapter never ends it). */
+export interface MysqlAdapterOptions extends SqlAdapterOptions, SqlConnectionOptions {
+  /** A mysql2 promise `Pool` the app owns (the adapter never ends it), instead of the connection options. */
   pool?: MysqlPool;
-  /** A connection URL instead (`mysql://user:pass@host:3306/db`); the adapter makes and ends its own pool. */
-  url?: string | undefined;
-  host?: string;
-  port?: number;
-  user?: string;
-  password?: string;
-  database?: string;
-  /** Connections of the adapter's own pool. Waiting for a lock holds none. @default 10 */
-  max?: number;
 }
 
-const OPTION_KEYS = ['pool', 'url', 'host', 'port', 'user', 'password', 'database', 'max', ...SQL_OPTION_KEYS] as const;
+const OPTION_KEYS = ['pool', ...CONNECTION_KEYS, ...SQL_OPTION_KEYS] as const;
 const OPTION_HINTS: Readonly<Record<string, string>> = {
   connectionLimit: 'use max',
   tableName: 'use table',
@@ -77,10 +69,7 @@ export class MysqlAdapter extends SqlAdapter {
     let pool: MysqlPool;
     let owned = false;
     if (options.pool !== undefined) {
-      if (typeof options.pool?.query !== 'function') throw new InvalidOption('pool', 'must be a mysql2 promise Pool');
-      for (const other of ['url', 'host', 'port', 'user', 'password', 'database', 'max'] as const) {
-        if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with pool: configure the pool you pass');
-      }
+      checkAppPool(options, 'mysql2 promise', ['timeout']);
       pool = options.pool;
     } else {
       pool = createPool(poolConfig(options, timeoutMs)) as unknown as MysqlPool;
@@ -93,22 +82,8 @@ export class MysqlAdapter extends SqlAdapter {
 }
 
 function poolConfig(options: MysqlAdapterOptions, timeoutMs: number): Record<string, unknown> {
-  const config: Record<string, unknown> = { connectionLimit: positive('max', options.max, 10, true), connectTimeout: timeoutMs, enableKeepAlive: true };
-  if (options.url !== undefined) {
-    if (typeof options.url !== 'string' || !/^(mysql|mariadb):\/\//i.test(options.url)) throw new InvalidOption('url', 'must be a mysql:// URL');
-    for (const other of ['host', 'port', 'user', 'password', 'database'] as const) {
-      if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with url');
-    }
-    config.uri = options.url.replace(/^mariadb:/i, 'mysql:');
-    return config;
-  }
-  for (const key of ['host', 'user', 'password', 'database'] as const) {
-    const value = options[key];
-    if (value !== undefined && typeof value !== 'string') throw new InvalidOption(key, 'must be a string');
-    if (value !== undefined) config[key] = value;
-  }
-  if (options.port !== undefined) config.port = positive('port', options.port, 3306, true);
-  return config;
+  const { url, fields, max } = connection(options, /^(mysql|mariadb):\/\//i, 'mysql://');
+  return { ...fields, ...(url === undefined ? {} : { uri: url.replace(/^mariadb:/i, 'mysql:') }), connectionLimit: max, connectTimeout: timeoutMs, enableKeepAlive: true };
 }
 
 /** µs for `INTERVAL ? MICROSECOND`. */

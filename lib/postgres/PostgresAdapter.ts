@@ -4,6 +4,7 @@ import { checkOptionKeys } from '../closedOptions';
 import { logger } from '../log';
 import { requirePeer } from '../peer';
 import { SqlAdapter, tableParts, type SqlStore } from '../sql/SqlAdapter';
+import { checkAppPool } from '../sql/connection';
 import { Listener, type ListenClient } from './Listener';
 import { OPTION_HINTS, OPTION_KEYS, poolConfig, type PgPool, type PostgresAdapterOptions } from './options';
 import { createTableSql, quote, statements, type Statements } from './statements';
@@ -44,10 +45,7 @@ export class PostgresAdapter extends SqlAdapter {
     let pool: PgPool;
     let config: Record<string, unknown> | undefined;
     if (options.pool !== undefined) {
-      if (typeof options.pool?.query !== 'function') throw new InvalidOption('pool', 'must be a pg Pool');
-      for (const other of ['url', 'host', 'port', 'user', 'password', 'database', 'max', 'timeout'] as const) {
-        if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with pool: configure the pool you pass');
-      }
+      checkAppPool(options, 'pg');
       pool = options.pool;
     } else {
       config = poolConfig(options);

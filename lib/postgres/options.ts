@@ -1,6 +1,6 @@
-import { InvalidOption } from '../errors';
 import { positive } from '../closedOptions';
 import { SQL_OPTION_KEYS, type SqlAdapterOptions } from '../sql/SqlAdapter';
+import { CONNECTION_KEYS, connection, type SqlConnectionOptions } from '../sql/connection';
 
 /**
  * The part of a pg `Pool` the adapter uses: declared here, so that the typings of
@@ -15,18 +15,9 @@ export interface PgPool {
 }
 
 /** Options of {@link PostgresAdapter}; times in seconds. */
-export interface PostgresAdapterOptions extends SqlAdapterOptions {
-  /** A pg `Pool` the app owns (the adapter never ends it). Give it `connectionTimeoutMillis` and `query_timeout`. */
+export interface PostgresAdapterOptions extends SqlAdapterOptions, SqlConnectionOptions {
+  /** A pg `Pool` the app owns (the adapter never ends it), instead of the connection options. Give it `connectionTimeoutMillis` and `query_timeout`. */
   pool?: PgPool;
-  /** A connection URL instead (`postgres://user:pass@host:5432/db`); the adapter makes and ends its own pool. */
-  url?: string | undefined;
-  host?: string;
-  port?: number;
-  user?: string;
-  password?: string;
-  database?: string;
-  /** Connections of the adapter's own pool. Waiting for a lock holds none. @default 10 */
-  max?: number;
   /**
    * Wake lock waiters by `LISTEN/NOTIFY` on one connection of their own (not from the pool).
    * Set false behind PgBouncer in transaction pooling, where LISTEN does not hold: waiters poll.
@@ -41,7 +32,7 @@ export interface PostgresAdapterOptions extends SqlAdapterOptions {
   prepared?: boolean;
 }
 
-export const OPTION_KEYS = ['pool', 'url', 'host', 'port', 'user', 'password', 'database', 'max', 'listen', 'prepared', ...SQL_OPTION_KEYS] as const;
+export const OPTION_KEYS = ['pool', 'listen', 'prepared', ...CONNECTION_KEYS, ...SQL_OPTION_KEYS] as const;
 
 export const OPTION_HINTS: Readonly<Record<string, string>> = {
   connectionString: 'use url',
@@ -61,25 +52,6 @@ export const OPTION_HINTS: Readonly<Record<string, string>> = {
 /** The pg pool configuration of the adapter's own pool, from the options. */
 export function poolConfig(options: PostgresAdapterOptions): Record<string, unknown> {
   const timeoutMs = 1000 * positive('timeout', options.timeout, 1);
-  const config: Record<string, unknown> = {
-    max: positive('max', options.max, 10, true),
-    connectionTimeoutMillis: timeoutMs,
-    query_timeout: timeoutMs,
-    keepAlive: true,
-  };
-  if (options.url !== undefined) {
-    if (typeof options.url !== 'string' || !/^postgres(ql)?:\/\//i.test(options.url)) throw new InvalidOption('url', 'must be a postgres:// URL');
-    for (const other of ['host', 'port', 'user', 'password', 'database'] as const) {
-      if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with url');
-    }
-    config.connectionString = options.url;
-  } else {
-    for (const key of ['host', 'user', 'password', 'database'] as const) {
-      const value = options[key];
-      if (value !== undefined && typeof value !== 'string') throw new InvalidOption(key, 'must be a string');
-      if (value !== undefined) config[key] = value;
-    }
-    if (options.port !== undefined) config.port = positive('port', options.port, 5432, true);
-  }
-  return config;
+  const { url, fields, max } = connection(options, /^postgres(ql)?:\/\//i, 'postgres://');
+  return { ...fields, ...(url === undefined ? {} : { connectionString: url }), max, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, keepAlive: true };
 }

@@ -1,9 +1,8 @@
 import test from 'ava';
 import { createPool, type Pool } from 'mysql2/promise';
 import { MysqlAdapter, type MysqlAdapterOptions, type MysqlPool } from '../../lib/mysql/MysqlAdapter';
-import { Manager } from '../../lib/Manager';
 import { adapterContract, newId } from '../helpers/adapterContract';
-import { FakeTransport } from '../helpers/doubles';
+import { lockedIncrements } from '../helpers/lockedIncrements';
 import { useMariadb } from '../helpers/mariadbServer';
 
 // MysqlAdapter against a private MariaDB (spec/helpers/mariadbServer.ts): the adapter contract,
@@ -114,15 +113,7 @@ test('MysqlAdapter › pool › 200 concurrent locked increments over 20 session
   const pool = createPool({ uri: mariadb().url, connectionLimit: 5 }) as unknown as MysqlPool;
   t.teardown(() => pool.end());
   const adapters = [new MysqlAdapter({ pool }), new MysqlAdapter({ pool })];
-  const ids = Array.from({ length: 20 }, () => newId());
-  for (const id of ids) await adapters[0]!.write(id, JSON.stringify({ c: Date.now(), d: { n: 0 } }), 600);
-  await Promise.all(Array.from({ length: 200 }, async (_, i) => {
-    const m = new Manager({ locking: { wait: 30 } }).setAdapter(adapters[i % 2]!).setTransport(new FakeTransport(ids[i % 20]!));
-    await m.start();
-    m.set('n', (m.get<number>('n') ?? 0) + 1);
-    await m.writeClose();
-  }));
-  for (const id of ids) t.is(JSON.parse((await adapters[0]!.read(id))!).d.n, 10);
+  t.deepEqual(await lockedIncrements(adapters, 20, 10), Array(20).fill(10));
 });
 
 test.serial('MysqlAdapter › outage › down: a bounded 503-class error; restarted: works again with the same adapter', async (t) => {

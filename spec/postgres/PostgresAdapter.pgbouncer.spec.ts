@@ -1,8 +1,7 @@
 import test from 'ava';
 import { PostgresAdapter } from '../../lib/postgres/PostgresAdapter';
-import { Manager } from '../../lib/Manager';
-import { adapterContract, newId } from '../helpers/adapterContract';
-import { FakeTransport } from '../helpers/doubles';
+import { adapterContract } from '../helpers/adapterContract';
+import { lockedIncrements } from '../helpers/lockedIncrements';
 import { usePgbouncer } from '../helpers/pgbouncerServer';
 
 // PostgresAdapter through a private pgbouncer in transaction pooling in front of a private
@@ -35,15 +34,7 @@ test('PostgresAdapter › pgbouncer › 200 locked increments over 20 sessions f
   await ready();
   const adapters = [through(), through(), through()];
   t.teardown(() => Promise.all(adapters.map((a) => a.close())));
-  const ids = Array.from({ length: 20 }, () => newId());
-  for (const id of ids) await adapters[0]!.write(id, JSON.stringify({ c: Date.now(), d: { n: 0 } }), 600);
-  await Promise.all(Array.from({ length: 200 }, async (_, i) => {
-    const m = new Manager({ locking: { wait: 30 } }).setAdapter(adapters[i % 3]!).setTransport(new FakeTransport(ids[i % 20]!));
-    await m.start();
-    m.set('n', (m.get<number>('n') ?? 0) + 1);
-    await m.writeClose();
-  }));
-  for (const id of ids) t.is(JSON.parse((await adapters[0]!.read(id))!).d.n, 10);
+  t.deepEqual(await lockedIncrements(adapters, 20, 10), Array(20).fill(10));
   const pools = await pgbouncer().admin('SHOW POOLS');
   t.true(pools.some((p) => p.pool_mode === 'transaction'), 'the pooler ran in transaction mode');
 });

@@ -4,6 +4,7 @@ import { PostgresAdapter, type PostgresAdapterOptions } from '../../lib/postgres
 import { Manager } from '../../lib/Manager';
 import { adapterContract, newId } from '../helpers/adapterContract';
 import { FakeTransport } from '../helpers/doubles';
+import { lockedIncrements } from '../helpers/lockedIncrements';
 import { usePostgres } from '../helpers/postgresServer';
 
 // PostgresAdapter against a private PostgreSQL (spec/helpers/postgresServer.ts): the adapter
@@ -88,7 +89,7 @@ test('PostgresAdapter › table › eight adapters starting together may all cal
 });
 
 test('PostgresAdapter › table › ids are case-sensitive and never reach the SQL text', async (t) => {
-  const sql = await database();
+  await database();
   const a = adapter(t);
   await a.write('AbC', 'upper', 60);
   await a.write('abc', 'lower', 60);
@@ -156,15 +157,7 @@ test('PostgresAdapter › pool › 200 concurrent locked increments over 20 sess
   t.teardown(() => pool.end());
   const adapters = [new PostgresAdapter({ pool }), new PostgresAdapter({ pool })];
   t.teardown(() => Promise.all(adapters.map((a) => a.close())));
-  const ids = Array.from({ length: 20 }, () => newId());
-  for (const id of ids) await adapters[0]!.write(id, JSON.stringify({ c: Date.now(), d: { n: 0 } }), 600);
-  await Promise.all(Array.from({ length: 200 }, async (_, i) => {
-    const m = new Manager({ locking: { wait: 30 } }).setAdapter(adapters[i % 2]!).setTransport(new FakeTransport(ids[i % 20]!));
-    await m.start();
-    m.set('n', (m.get<number>('n') ?? 0) + 1);
-    await m.writeClose();
-  }));
-  for (const id of ids) t.is(JSON.parse((await adapters[0]!.read(id))!).d.n, 10);
+  t.deepEqual(await lockedIncrements(adapters, 20, 10), Array(20).fill(10));
 });
 
 /**
