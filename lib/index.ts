@@ -1,8 +1,9 @@
 /**
  * `koa-session-manager`: Phalcon's Session component for Koa. The Manager, Bag and Flash, the
  * `session()` middleware and its per-route policy, the adapter contract, and the stores that
- * need no client library (files, memory, none). Redis, memcached and the routing-controllers
- * decorators have entry points of their own, so that this one loads none of their packages.
+ * need no client library (files, memory, none). Redis, memcached, PostgreSQL, MySQL and the
+ * routing-controllers decorators have entry points of their own, so that this one loads none of
+ * their packages.
  *
  * @example
  * import Koa from 'koa';
@@ -34,8 +35,8 @@ export { AbstractAdapter } from './adapters/AbstractAdapter';
 export { NoopAdapter } from './adapters/NoopAdapter';
 export { MemoryAdapter } from './adapters/MemoryAdapter';
 export type { MemoryAdapterOptions } from './adapters/MemoryAdapter';
-// The file store needs no client library; Redis and memcached have their own entry points
-// (koa-session-manager/redis, koa-session-manager/memcached) so that this one loads neither.
+// The file store needs no client library; the stores that do have their own entry points
+// (koa-session-manager/redis, /memcached, /postgres, /mysql) so that this one loads none.
 export { StreamAdapter } from './file/StreamAdapter';
 export type { StreamAdapterOptions } from './file/StreamAdapter';
 export { session } from './koa/middleware';
