@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mysqlGreeting, startMariadb, useMariadb } from './helpers/mariadbServer';
 import type { MariadbServer } from './helpers/mariadbServer';
-import { runTool, serverSpecs } from './helpers/serverProcess';
+import { runTool } from './helpers/ownedServer';
+import { serverSpecs } from './helpers/serverSpecs';
 
 // The helper is checked with tools of its own: the greeting over a raw socket, the mariadb
 // client and /proc, no client library.

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { startPgbouncer, usePgbouncer } from './helpers/pgbouncerServer';
 import type { PgbouncerServer, StartPgbouncerOptions } from './helpers/pgbouncerServer';
 import { pgQuery } from './helpers/postgresServer';
-import { alive, parentPid, serverSpecs } from './helpers/serverProcess';
+import { alive, parentPid } from './helpers/procfs';
+import { serverSpecs } from './helpers/serverSpecs';
 
 // The helper is checked with tools of its own: the wire protocol over a raw socket, psql and
 // /proc, no client library.

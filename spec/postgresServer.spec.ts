@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pgQuery, startPostgres, usePostgres } from './helpers/postgresServer';
 import type { PostgresServer } from './helpers/postgresServer';
-import { serverSpecs } from './helpers/serverProcess';
+import { serverSpecs } from './helpers/serverSpecs';
 
 // The helper is checked with tools of its own: the wire protocol over a raw socket, psql and
 // /proc, no client library.

@@ -1,9 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestFn } from 'ava';
-import {
-  exchange, freePort, HOST, installed, OwnedServerProcess, runAsUser, runTool, serverDir, startServerProcess, template, useStarted,
-} from './serverProcess';
+import { exchange, freePort, HOST, startServerProcess, useStarted } from './serverProcess';
+import { installed, OwnedServerProcess, runAsUser, runTool, serverDir, template } from './ownedServer';
 import type { PrivateServer } from './serverProcess';
 
 // Private MariaDB servers for specs (DESIGN.md, "Real servers in tests"): mariadb-install-db

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { TestFn } from 'ava';
 import { DATABASE, pgQuery, pgTool, postgresUser, startPostgres, SUPERUSER, USER } from './postgresServer';
 import type { PostgresConnection, PostgresServer, StartPostgresOptions } from './postgresServer';
-import { freePort, HOST, installed, OwnedServerProcess, serverDir, startServerProcess, useStarted } from './serverProcess';
+import { freePort, HOST, startServerProcess, useStarted } from './serverProcess';
+import { installed, OwnedServerProcess, serverDir } from './ownedServer';
 import type { PrivateServer } from './serverProcess';
 
 // A private PgBouncer in front of a private PostgreSQL (postgresServer.ts), for the specs of

@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestFn } from 'ava';
-import {
-  exchange, freePort, HOST, installed, OwnedServerProcess, parentPid, runAsUser, runTool, serverDir, startServerProcess, template, useStarted,
-} from './serverProcess';
+import { exchange, freePort, HOST, startServerProcess, useStarted } from './serverProcess';
+import { parentPid } from './procfs';
+import { installed, OwnedServerProcess, runAsUser, runTool, serverDir, template } from './ownedServer';
 import type { PrivateServer, RunAs } from './serverProcess';
 
 // Private PostgreSQL servers for specs (DESIGN.md, "Real servers in tests"): initdb once per
