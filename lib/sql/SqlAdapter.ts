@@ -107,6 +107,9 @@ export abstract class SqlAdapter extends AbstractAdapter {
   /** Per-session locking; absent when `lockingEnabled` is false. */
   readonly lock?: (id: string, options?: Partial<LockOptions>) => Promise<LockHandle>;
 
+  /** The database's name in error messages (`PostgreSQL`, `MySQL`). */
+  readonly dialect: string;
+
   readonly #store: SqlStore;
   readonly #waker: Waker | undefined;
   readonly #label: string;
@@ -132,8 +135,6 @@ export abstract class SqlAdapter extends AbstractAdapter {
     if (options.lockingEnabled !== false) this.lock = (id, request = {}) => this.#lock(id, request);
   }
 
-  /** The database's name in error messages (`PostgreSQL`, `MySQL`). */
-  readonly dialect: string;
 
   /** Creates the session table and its expiry index when missing (idempotent); the SQL is {@link SqlAdapter.tableSql}. */
   async createTable(): Promise<void> {
@@ -164,7 +165,7 @@ export abstract class SqlAdapter extends AbstractAdapter {
     const bytes = Buffer.from(data, 'utf8');
     const existing = options?.existing === true;
     if (lock instanceof StoreLock && lock.dataKey === id) {
-      if (!lock.held) throw new SessionLockLost(lock.lockKey);
+      if (!lock.held) throw new SessionLockLost(redactId(lock.lockKey, id));
       if (await this.#call('write', id, () => this.#store.writeUnlock(id, bytes, px, lock.token, existing))) {
         lock.ended();
         return true;
@@ -172,7 +173,7 @@ export abstract class SqlAdapter extends AbstractAdapter {
       // Refused: the session is gone (an update) while the lock is still ours, or the lock is lost.
       if (!(await this.#call('write', id, () => this.#store.holds(id, lock.token)))) {
         lock.ended();
-        throw new SessionLockLost(lock.lockKey);
+        throw new SessionLockLost(redactId(lock.lockKey, id));
       }
       await lock.release();
       return false;
@@ -224,7 +225,8 @@ export abstract class SqlAdapter extends AbstractAdapter {
   async #lock(id: string, request: Partial<LockOptions>): Promise<LockHandle> {
     this.key(id);
     const options = lockOptions(request, this.#lockDefaults);
-    const label = redactId(`${this.#label}:${id}`, id);
+    // The id is redacted (a SHA-256 tag) only in the message of an error, off the hot path.
+    const label = `${this.#label}:${id}`;
     const started = performance.now();
     const local = this.#mutex.tryLock(id, options) ?? await this.#mutex.lock(id, options);
     const deadline = started + options.wait * 1000;
@@ -237,7 +239,7 @@ export abstract class SqlAdapter extends AbstractAdapter {
           return new StoreLock(this.#owner, local, id, label, waited, text(got.data), options);
         }
         const remaining = deadline - performance.now();
-        if (remaining <= 0) throw new SessionLockTimeout(label, performance.now() - started);
+        if (remaining <= 0) throw new SessionLockTimeout(redactId(label, id), performance.now() - started);
         if (this.#waker !== undefined && !woken) {
           // Bounded: a listening connection that cannot be made now must not outlast the wait.
           woken = await Promise.race([this.#waker.ready(), new Promise<false>((resolve) => setTimeout(resolve, Math.min(remaining, 1000), false))]);

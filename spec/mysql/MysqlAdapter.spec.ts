@@ -116,6 +116,24 @@ test('MysqlAdapter › pool › 200 concurrent locked increments over 20 session
   t.deepEqual(await lockedIncrements(adapters, 20, 10), Array(20).fill(10));
 });
 
+test.serial("MysqlAdapter › outage › hung (SIGSTOP): every statement carries the timeout, through the app's own pool too", async (t) => {
+  await database();
+  const pool = createPool({ uri: mariadb().url, connectionLimit: 2 });
+  t.teardown(() => pool.end().catch(() => undefined));
+  const a = new MysqlAdapter({ pool: pool as unknown as MysqlPool, timeout: 0.5 });
+  const id = newId();
+  await a.write(id, 'kept', 600);
+  mariadb().pause();
+  try {
+    const started = performance.now();
+    await t.throwsAsync(a.read(id), { code: 'ERR_SESSION_STORE' });
+    t.true(performance.now() - started < 3000, 'bounded');
+  } finally {
+    mariadb().resume();
+  }
+  t.is(await a.read(id), 'kept');
+});
+
 test.serial('MysqlAdapter › outage › down: a bounded 503-class error; restarted: works again with the same adapter', async (t) => {
   const a = adapter(t, { timeout: 0.5 });
   const id = newId();

@@ -2,6 +2,7 @@ import test from 'ava';
 import { Pool } from 'pg';
 import { PostgresAdapter, type PostgresAdapterOptions } from '../../lib/postgres/PostgresAdapter';
 import { Manager } from '../../lib/Manager';
+import { idTag } from '../../lib/id';
 import { adapterContract, newId } from '../helpers/adapterContract';
 import { FakeTransport } from '../helpers/doubles';
 import { lockedIncrements } from '../helpers/lockedIncrements';
@@ -112,6 +113,38 @@ test('PostgresAdapter › touch › a read refreshes the expiry only when it is 
   await sql.query("UPDATE sessions SET expires_at = now() + interval '3000 seconds' WHERE id = $1", [id]);
   await a.read(id, undefined, 3600);
   t.true(await expiresIn(id) > 3590, 'beyond the slack: touched to a full lifetime');
+});
+
+test("PostgresAdapter › touch › the default slack follows the session's own TTL (a tenth), not the adapter's lifetime; 0 touches on every read", async (t) => {
+  const sql = await database();
+  const id = newId();
+  const a = adapter(t); // lifetime 3600: a slack from it would be 60 s
+  await a.write(id, 'x', 300);
+  await sql.query("UPDATE sessions SET expires_at = now() + interval '280 seconds' WHERE id = $1", [id]);
+  await a.read(id, undefined, 300);
+  t.true(await expiresIn(id) < 285, '20 s short of 300: within the 30 s slack');
+  await sql.query("UPDATE sessions SET expires_at = now() + interval '260 seconds' WHERE id = $1", [id]);
+  await a.read(id, undefined, 300);
+  t.true(await expiresIn(id) > 295, '40 s short: beyond the 30 s slack, touched');
+  const every = adapter(t, { touchSlack: 0 });
+  await sql.query("UPDATE sessions SET expires_at = now() + interval '290 seconds' WHERE id = $1", [id]);
+  await every.read(id, undefined, 300);
+  t.true(await expiresIn(id) > 295, 'touchSlack 0: touched though only 10 s short');
+});
+
+test('PostgresAdapter › errors › lock timeout and lost lock name the session by its tag, never its id', async (t) => {
+  await database();
+  const a = adapter(t);
+  const id = newId();
+  await a.write(id, 'x', 600);
+  const held = await a.lock!(id, { wait: 1, expiry: 30 });
+  const timeout = await t.throwsAsync(adapter(t).lock!(id, { wait: 0.2 }), { code: 'ERR_SESSION_LOCK_TIMEOUT' });
+  t.false(timeout!.message.includes(id));
+  t.true(timeout!.message.includes(idTag(id)));
+  await (await database()).query('UPDATE sessions SET lock_token = NULL WHERE id = $1', [id]);
+  const lost = await t.throwsAsync(a.write(id, 'y', 600, held), { code: 'ERR_SESSION_LOCK_LOST' });
+  t.false(lost!.message.includes(id));
+  await held.release();
 });
 
 test('PostgresAdapter › touch › the release of a lock touches as a read would; an expired row is never served', async (t) => {
