@@ -12,9 +12,14 @@ export interface SessionEventDetails {
    * The client's id has no live record (`missing`), passed the absolute lifetime (`absolute`),
    * or was moved away from by `regenerateId()` (`regenerated`: a request that was in flight then).
    */
-  'session:expired': { id: string; reason: 'missing' | 'absolute' | 'regenerated' };
-  /** A cookie outside the id alphabet (`id`), or stored data that could not be decoded (`data`). */
-  'session:invalid': { id?: string; reason: 'id' | 'data' };
+  'session:expired': { id: string; reason: 'missing' | 'absolute' | 'regenerated' | 'idle' };
+  /**
+   * A cookie outside the id alphabet (`id`), stored data that could not be decoded (`data`), or
+   * a session token refused (`token`, with its `cause`; `id` when the token named one).
+   * Token sessions also report an expired token as `session:expired` (`idle`: past its `exp`;
+   * `absolute`).
+   */
+  'session:invalid': { id?: string; reason: 'id' | 'data' | 'token'; cause?: TokenRejection };
   'session:regenerated': { id: string; oldId: string };
   /**
    * `id` is the session destroyed. `followed` lists the ids ended with it because a sign-in had
@@ -32,5 +37,15 @@ export interface SessionEventDetails {
   /** An adapter call failed (the error is also thrown, except for `unlock` and `gc`). */
   'session:storeError': { id: string; operation: string; error: unknown };
 }
+
+/**
+ * Why a session token was refused: not a token of ours (`malformed`), a signature or
+ * authentication tag that does not verify (`signature`), a key id the key ring does not hold
+ * (`unknownKey`), another algorithm than the one pinned (`algorithm`), claims that are missing
+ * or wrong (`claims`: issuer, audience, a `jti` we did not make), an `iat`/`nbf` in the future
+ * (`notYetValid`), longer than the transport allows (`tooLarge`), or revoked by a logout or
+ * sign-in (`revoked`).
+ */
+export type TokenRejection = 'malformed' | 'signature' | 'unknownKey' | 'algorithm' | 'claims' | 'notYetValid' | 'tooLarge' | 'revoked';
 
 export type SessionEventName = keyof SessionEventDetails;

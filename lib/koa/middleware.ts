@@ -6,6 +6,9 @@ import { Manager, REQUIRE_START } from '../Manager';
 import { unwrap } from '../propertyAccess';
 import { SessionError } from '../errors';
 import { KoaTransport } from './cookie';
+import { FOR_REQUEST, isCarrier, type CarrierRequest, type SessionCarrier } from './carrier';
+import { emit } from '../manager/emit';
+import type { SessionEventDetails, SessionEventName } from '../events';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
 import { installAccessors, requestState, setRequestState } from './state';
 import './context';
@@ -13,14 +16,14 @@ import './context';
 const debug = logger('koa-session-manager:koa');
 
 /** The middleware, with the app-wide parts it owns. */
-export interface SessionMiddleware extends Middleware {
+export interface SessionMiddleware<A extends Adapter | SessionCarrier = Adapter> extends Middleware {
   /**
    * Where `session:*` events are emitted: `options.events` (or a new EventEmitter), typed so that
    * each listener gets its event's payload (`SessionEventMap`).
    */
   readonly events: SessionEvents;
-  /** The adapter shared by every request. */
-  readonly adapter: Adapter;
+  /** The adapter (or carrier) shared by every request. */
+  readonly adapter: A;
 }
 
 /**
@@ -36,11 +39,12 @@ export interface SessionMiddleware extends Middleware {
  * app.use(session({ adapter: new StreamAdapter({ savePath: './sessions' }), lifetime: 1800 }));
  * app.use((ctx) => { ctx.session.visits = (ctx.session.visits ?? 0) + 1; });
  */
-export function session(options: SessionOptions = {}): SessionMiddleware {
+export function session<A extends Adapter | SessionCarrier = Adapter>(options: SessionOptions & { adapter?: A } = {}): SessionMiddleware<A> {
   const resolved = resolveOptions(options);
   const { adapter, manager: managerOptions, name, cookie } = resolved;
   const lazy = resolved.start === 'lazy';
   const collect = garbageCollector(resolved);
+  const carrier = isCarrier(adapter) ? adapter : null;
 
   const middleware = async function session(ctx: Context, next: Next): Promise<void> {
     // A second session() on one request would wait for the first one's lock until it times out.
@@ -48,9 +52,15 @@ export function session(options: SessionOptions = {}): SessionMiddleware {
     installAccessors(ctx);
     const manager = new Manager(managerOptions);
     const raw = unwrap(manager); // the middleware's calls skip the property-access proxy
-    raw.setAdapter(adapter); // (chained calls would return to the proxy)
-    raw.setName(name);
-    raw.setTransport(new KoaTransport(ctx, cookie));
+    raw.setName(name); // (chained calls would return to the proxy)
+    if (carrier === null) {
+      raw.setAdapter(adapter as Adapter);
+      raw.setTransport(new KoaTransport(ctx, cookie));
+    } else {
+      const carried = carrier[FOR_REQUEST](carrierRequest(ctx, manager, resolved));
+      raw.setAdapter(carried.adapter);
+      raw.setTransport(carried.transport);
+    }
     ctx.session = manager;
     setRequestState(ctx, { manager, raw, options: resolved });
     if (lazy) raw[REQUIRE_START]();
@@ -71,7 +81,22 @@ export function session(options: SessionOptions = {}): SessionMiddleware {
     }
     await raw.writeClose();
   };
-  return Object.assign(middleware, { events: resolved.events as SessionEvents, adapter });
+  return Object.assign(middleware, { events: resolved.events as SessionEvents, adapter: adapter as A });
+}
+
+/** What a carrier gets for one request. */
+function carrierRequest(ctx: Context, manager: Manager, { name, cookie, manager: managerOptions, events }: ResolvedOptions): CarrierRequest {
+  return {
+    context: ctx,
+    name,
+    cookie: new KoaTransport(ctx, cookie),
+    cacheHeaders: cookie.cacheHeaders,
+    lifetime: managerOptions.lifetime ?? 3600,
+    absoluteLifetime: managerOptions.absoluteLifetime ?? 0,
+    report<E extends SessionEventName>(event: E, details: SessionEventDetails[E]) {
+      emit(events, event, details, manager, { context: ctx } as KoaTransport);
+    },
+  };
 }
 
 /** Runs `adapter.gc(lifetime)` in the background after some responses, one run at a time. */

@@ -12,6 +12,7 @@ import type { ManagerOptions } from '../Manager';
 import { DEFAULT_MAX_SIZE } from '../manager/ManagerOptions';
 import type { Serializer } from '../serializers/Serializer';
 import { GC_HINTS, LOCKING_HINTS, SESSION_HINTS } from './hints';
+import { isCarrier, type SessionCarrier } from './carrier';
 import { cacheHeadersOf, resolveCookie, type CacheLimiter, type CookieOptions, type CookieSettings } from './cookie';
 
 /**
@@ -20,8 +21,12 @@ import { cacheHeadersOf, resolveCookie, type CacheLimiter, type CookieOptions, t
  * to use instead.
  */
 export interface SessionOptions {
-  /** Where sessions are stored. @default a StreamAdapter in `<os tmpdir>/koa-session-manager-<uid>` (mode 0700) */
-  adapter?: Adapter;
+  /**
+   * Where sessions are stored, or a {@link SessionCarrier} that keeps them in the client (a
+   * `TokenStore` of `koa-session-manager/token`).
+   * @default a StreamAdapter in `<os tmpdir>/koa-session-manager-<uid>` (mode 0700)
+   */
+  adapter?: Adapter | SessionCarrier;
   /** The cookie name (letters, digits, `_`, `-`; not digits only). @default 'sid' */
   name?: string;
   /** Cookie attributes. */
@@ -90,7 +95,7 @@ export interface SessionOptions {
 
 /** Everything the per-request path needs, computed once. */
 export interface ResolvedOptions {
-  adapter: Adapter;
+  adapter: Adapter | SessionCarrier;
   name: string;
   manager: ManagerOptions;
   cookie: CookieSettings;
@@ -167,7 +172,7 @@ const CACHE_LIMITERS: readonly unknown[] = ['nocache', 'private', 'private_no_ex
 export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOption('options', 'must be an object');
   checkOptionKeys('', options, SESSION_KEYS, SESSION_HINTS);
-  if (options.adapter !== undefined && !isAdapter(options.adapter)) {
+  if (options.adapter !== undefined && !isAdapter(options.adapter) && !isCarrier(options.adapter)) {
     throw new InvalidOption('adapter', 'must implement read, write, destroy and gc');
   }
   const name = options.name ?? 'sid';
@@ -182,7 +187,10 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   // adapter `lifetime` option), else an hour.
   const lifetime = lifetimeSeconds('lifetime', options.lifetime, adapter.lifetime ?? 3600);
   const absoluteLifetime = lifetimeSeconds('absoluteLifetime', options.absoluteLifetime, 0, true);
-  const locking = options.locking ?? true;
+  const carrier = isCarrier(adapter);
+  if (carrier) adapter.checkSessionOptions({ name, lifetime, locking: options.locking, serializer: options.serializer });
+  // A carrier has no lock (it keeps nothing on the server); it refused an explicit `locking`.
+  const locking = carrier ? false : options.locking ?? true;
   if (typeof locking === 'object' && locking !== null) {
     checkOptionKeys('locking', locking, LOCKING_KEYS, LOCKING_HINTS);
     seconds('locking.wait', locking.wait, 5, true);

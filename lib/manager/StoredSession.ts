@@ -90,11 +90,17 @@ export class StoredSession {
   async open(adapter: Adapter | null, transport: SessionTransport | null, lock = true): Promise<Record<string, unknown>> {
     let id = this.id;
     if (id === '' && transport && !this.#cookieSpent) {
-      const sent = transport.readId(this.#name());
-      this.#sentCookie = sent;
-      if (sent !== undefined) {
-        if (isValidId(sent)) id = sent;
-        else this.#emit('session:invalid', { reason: 'id' });
+      let sent = transport.readId(this.#name());
+      if (typeof sent === 'object' && sent !== null) sent = await sent;
+      if (sent === null) {
+        // Rejected and reported by the transport: '' is no id, so persist() clears it.
+        this.#sentCookie = '';
+      } else {
+        this.#sentCookie = sent;
+        if (sent !== undefined) {
+          if (isValidId(sent)) id = sent;
+          else this.#emit('session:invalid', { reason: 'id' });
+        }
       }
     }
     if (!adapter) throw new InvalidSessionAdapter();

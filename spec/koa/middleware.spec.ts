@@ -14,7 +14,7 @@ import { Client, listen } from '../helpers/http';
 
 /** An app with the session middleware and a few routes that exercise it. */
 async function serve(t: { teardown(fn: () => unknown): void }, options: SessionOptions = {}, configure?: (app: Koa) => void) {
-  const spy = new SpyAdapter(options.adapter ?? new MemoryAdapter());
+  const spy = new SpyAdapter((options.adapter as Adapter | undefined) ?? new MemoryAdapter());
   const app = new Koa();
   app.silent = true;
   configure?.(app);
@@ -58,7 +58,7 @@ async function serve(t: { teardown(fn: () => unknown): void }, options: SessionO
   });
   const server = await listen(app);
   t.teardown(() => server.close());
-  return { ...server, spy, store: options.adapter ?? spy.inner, mw, client: new Client(server.url) };
+  return { ...server, spy, store: (options.adapter as Adapter | undefined) ?? spy.inner, mw, client: new Client(server.url) };
 }
 
 function tempDir(t: { teardown(fn: () => unknown): void }): string {

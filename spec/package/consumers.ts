@@ -111,6 +111,16 @@ import { MysqlAdapter, type MysqlAdapterOptions } from 'koa-session-manager/mysq
 const options: MysqlAdapterOptions = { url: 'mysql://app:secret@db.example:3306/app', table: 'sessions', max: 5 };
 export const mw = session({ adapter: new MysqlAdapter(options) });
 `,
+  'token.ts': `
+import { session } from 'koa-session-manager';
+import { TokenStore, TokenTooLarge, type TokenStoreOptions } from 'koa-session-manager/token';
+
+const options: TokenStoreOptions = { mode: 'encrypted', keys: [{ kid: '2026-12', secret: TokenStore.generateSecret() }], transport: 'bearer' };
+export const mw = session({ adapter: new TokenStore(options), lifetime: 1800 });
+export const tooLarge: number = new TokenTooLarge(5000, 4093, 'cookie').maxSize;
+// @ts-expect-error: 'none' is no algorithm a TokenStore makes
+export const none = new TokenStore({ algorithm: 'none', keys: [] });
+`,
   'file.ts': `
 import { session } from 'koa-session-manager';
 import { StreamAdapter, type StreamAdapterOptions } from 'koa-session-manager/file';

@@ -68,7 +68,7 @@ test.after.always(() => {
 });
 
 test.serial('the tarball holds the built library, its typings, LICENSE and README, and nothing that points at files it lacks', (t) => {
-  for (const entry of ['', 'redis/', 'memcached/', 'postgres/', 'mysql/', 'file/', 'decorators/']) {
+  for (const entry of ['', 'redis/', 'memcached/', 'postgres/', 'mysql/', 'token/', 'file/', 'decorators/']) {
     t.true(packed.includes(`dist/${entry}index.js`), `dist/${entry}index.js`);
     t.true(packed.includes(`dist/${entry}index.d.ts`), `dist/${entry}index.d.ts`);
   }
@@ -95,7 +95,7 @@ test.serial('the main entry loads no backend client: only its own modules', asyn
 });
 
 test.serial('an entry point whose peer is missing names the npm install to run', async (t) => {
-  for (const [entry, peer] of [['redis', 'ioredis'], ['memcached', 'memjs'], ['postgres', 'pg'], ['mysql', 'mysql2'], ['decorators', 'routing-controllers']]) {
+  for (const [entry, peer] of [['redis', 'ioredis'], ['memcached', 'memjs'], ['postgres', 'pg'], ['mysql', 'mysql2'], ['token', 'jose'], ['decorators', 'routing-controllers']]) {
     const probe = `try { require('koa-session-manager/${entry}'); console.log('loaded'); } catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })); }`;
     const { stdout } = await run(process.execPath, ['-e', probe], { cwd: consumer });
     t.deepEqual(JSON.parse(stdout), {
@@ -139,7 +139,7 @@ test.serial("the README's app compiles strictly and runs verbatim from the insta
 });
 
 test.serial('strict consumers of every entry point compile under node10, node16, nodenext and bundler resolution', async (t) => {
-  await npm(consumer, ['install', ...NPM_FLAGS, ...['ioredis', 'memjs', 'pg', 'mysql2', 'routing-controllers', 'reflect-metadata', 'class-transformer', 'class-validator'].map(pinned)]);
+  await npm(consumer, ['install', ...NPM_FLAGS, ...['ioredis', 'memjs', 'pg', 'mysql2', 'jose', 'routing-controllers', 'reflect-metadata', 'class-transformer', 'class-validator'].map(pinned)]);
   // Two at a time: the machine has two cores.
   const modes = Object.entries(RESOLUTIONS);
   for (let i = 0; i < modes.length; i += 2) {
@@ -159,12 +159,13 @@ test.serial('with its peer installed each entry point loads, from CommonJS and f
     import { MemcachedAdapter } from 'koa-session-manager/memcached';
     import { PostgresAdapter } from 'koa-session-manager/postgres';
     import { MysqlAdapter } from 'koa-session-manager/mysql';
+    import { TokenStore } from 'koa-session-manager/token';
     import { StreamAdapter } from 'koa-session-manager/file';
     import { Session } from 'koa-session-manager/decorators';
-    console.log([session, Manager, RedisAdapter, MemcachedAdapter, PostgresAdapter, MysqlAdapter, StreamAdapter, Session].map((x) => typeof x).join());`;
+    console.log([session, Manager, RedisAdapter, MemcachedAdapter, PostgresAdapter, MysqlAdapter, TokenStore, StreamAdapter, Session].map((x) => typeof x).join());`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', esm], { cwd: consumer });
-  t.is(stdout.trim(), Array(8).fill('function').join());
-  const cjs = `for (const e of ['', '/redis', '/memcached', '/postgres', '/mysql', '/file', '/decorators']) require('koa-session-manager' + e); console.log('ok');`;
+  t.is(stdout.trim(), Array(9).fill('function').join());
+  const cjs = `for (const e of ['', '/redis', '/memcached', '/postgres', '/mysql', '/token', '/file', '/decorators']) require('koa-session-manager' + e); console.log('ok');`;
   t.is((await run(process.execPath, ['-e', cjs], { cwd: consumer })).stdout.trim(), 'ok');
 });
 

@@ -1,0 +1,173 @@
+import { isMoveMarker, type Adapter, type LockHandle, type WriteOptions } from '../adapters/Adapter';
+import type { CarrierRequest } from '../koa/carrier';
+import type { SessionTransport } from '../manager/SessionTransport';
+import { TokenTooLarge } from './errors';
+import { COOKIE_LIMIT, type TokenStore } from './TokenStore';
+
+/** `Authorization: Bearer <token>` (RFC 6750's b64token). */
+const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
+
+/**
+ * One request of a {@link TokenStore}: the Manager's adapter and transport at once. It reads
+ * and verifies the token the client sent (cookie or bearer), answers the Manager's read with
+ * its record, turns the Manager's write or touch into a new token (sent by `writeId`), and its
+ * destroy, or the old id's marker after `regenerateId()`, into a revocation.
+ */
+export class TokenRequest implements Adapter, SessionTransport {
+  readonly #store: TokenStore;
+  readonly #request: CarrierRequest;
+  /** The token the client sent, once verified: its text, session id, record and expiry. */
+  #token: string | undefined;
+  #jti: string | undefined;
+  #text: string | null = null;
+  #exp = 0;
+  /** The token made in this request (by write or touch), sent by writeId. */
+  #issued: { id: string; token: string; exp: number } | null = null;
+
+  constructor(store: TokenStore, request: CarrierRequest) {
+    this.#store = store;
+    this.#request = request;
+  }
+
+  get context(): unknown {
+    return this.#request.context;
+  }
+
+  // --- transport ---
+
+  readId(name: string): string | undefined | Promise<string | null> {
+    const raw = this.#store.settings.transport === 'cookie' ? this.#request.cookie.readId(name) : bearerToken(this.#request.context.get('Authorization'));
+    if (raw === undefined || raw === '') return undefined;
+    return this.#verify(raw);
+  }
+
+  async #verify(token: string): Promise<string | null> {
+    const { report, lifetime, absoluteLifetime, name } = this.#request;
+    if (token.length > this.#limit(name)) {
+      report('session:invalid', { reason: 'token', cause: 'tooLarge' });
+      return null;
+    }
+    const opened = await this.#store.open(token, lifetime, absoluteLifetime);
+    if ('expired' in opened) {
+      report('session:expired', { id: opened.id, reason: opened.expired });
+      return null;
+    }
+    if ('cause' in opened) {
+      report('session:invalid', { reason: 'token', cause: opened.cause });
+      return null;
+    }
+    if (this.#store.settings.revocation !== undefined && await this.#store.isRevoked(opened.jti)) {
+      this.#store.forget(token);
+      report('session:invalid', { id: opened.jti, reason: 'token', cause: 'revoked' });
+      return null;
+    }
+    this.#token = token;
+    this.#jti = opened.jti;
+    this.#text = opened.text;
+    this.#exp = opened.exp;
+    return opened.jti;
+  }
+
+  writeId(name: string, id: string, maxAge: number): void {
+    const issued = this.#issued;
+    // No token made (a touch within the slack): the client's token is still good.
+    if (issued === null || issued.id !== id) return;
+    if (this.#store.settings.transport === 'cookie') this.#request.cookie.writeId(name, issued.token, maxAge);
+    else this.#setHeader(issued.token);
+  }
+
+  clearId(name: string): void {
+    if (this.#store.settings.transport === 'cookie') this.#request.cookie.clearId(name);
+    else this.#setHeader('');
+  }
+
+  headersSent(): boolean {
+    return this.#request.context.headerSent;
+  }
+
+  #setHeader(value: string): void {
+    const response = this.#request.context.response;
+    const headers = this.#request.cacheHeaders;
+    for (let i = 0; i < headers.length; i += 2) response.set(headers[i], headers[i + 1]);
+    response.set(this.#store.settings.header, value);
+  }
+
+  /** The longest token the transport carries: a cookie's name and value share 4096 bytes. */
+  #limit(name: string): number {
+    return this.#store.settings.transport === 'cookie' ? COOKIE_LIMIT - name.length : this.#store.settings.maxTokenSize;
+  }
+
+  // --- adapter ---
+
+  read(id: string): Promise<string | null> {
+    return Promise.resolve(id === this.#jti ? this.#text : null);
+  }
+
+  async write(id: string, data: string, ttl: number, _lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
+    const { revocation } = this.#store.settings;
+    if (this.#issued !== null && this.#issued.id !== id) {
+      // regenerateId() committing: the new token is made, this is the old id. A marker ends it
+      // (revoked, unless a logout revoked it first: then the sign-in is undone); a copy
+      // (regenerateId(false)) leaves the old token as it is.
+      if (!isMoveMarker(data) || revocation === undefined || id !== this.#jti) return true;
+      if (await this.#store.isRevoked(id)) return false;
+      await this.#revokeReceived();
+      return true;
+    }
+    // An update of the session this request read: not when a logout revoked it meanwhile.
+    if (options?.existing && revocation !== undefined && id === this.#jti && await this.#store.isRevoked(id)) return false;
+    await this.#issue(id, data, ttl);
+    return true;
+  }
+
+  async updateTimestamp(id: string, data: string, ttl: number): Promise<boolean> {
+    const slack = this.#store.settings.touchSlack ?? Math.min(60, ttl / 10);
+    // Renewed only once it is older than the slack: a read does not sign.
+    if (id === this.#jti && this.#exp - Date.now() / 1000 > ttl - slack) return true;
+    if (this.#store.settings.revocation !== undefined && id === this.#jti && await this.#store.isRevoked(id)) return false;
+    await this.#issue(id, data, ttl);
+    return true;
+  }
+
+  async destroy(id: string): Promise<null> {
+    if (this.#store.settings.revocation === undefined) return null;
+    if (id === this.#jti) await this.#revokeReceived();
+    else if (this.#issued?.id === id) await this.#store.revoke(id, this.#issued.exp);
+    return null;
+  }
+
+  gc(): Promise<number> {
+    return Promise.resolve(0);
+  }
+
+  async #revokeReceived(): Promise<void> {
+    await this.#store.revoke(this.#jti!, this.#exp);
+    this.#store.forget(this.#token!);
+  }
+
+  /** Make the token of session `id` holding `data` (the record's JSON), for `ttl` seconds. */
+  async #issue(id: string, data: string, ttl: number): Promise<void> {
+    const now = Date.now();
+    let exp = Math.floor(now / 1000 + ttl);
+    const { absoluteLifetime, name } = this.#request;
+    if (absoluteLifetime > 0) {
+      // The record begins `{"c":<created ms>,`: the absolute limit is in the token's `exp`, so
+      // other services that verify it honour the limit too.
+      const created = Number(data.slice(5, data.indexOf(',', 5)));
+      if (Number.isFinite(created)) exp = Math.min(exp, Math.floor(created / 1000 + absoluteLifetime));
+    }
+    const token = await this.#store.issue(id, data, exp);
+    const limit = this.#limit(name);
+    if (token.length > limit) {
+      this.#store.forget(token);
+      throw new TokenTooLarge(token.length, limit, this.#store.settings.transport);
+    }
+    this.#issued = { id, token, exp };
+  }
+}
+
+/** The token of an `Authorization: Bearer` header, or undefined (no header, another scheme). */
+function bearerToken(header: string): string | undefined {
+  if (header === '') return undefined;
+  return BEARER.exec(header)?.[1];
+}
