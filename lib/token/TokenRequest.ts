@@ -2,19 +2,40 @@ import { isMoveMarker, type Adapter, type LockHandle, type WriteOptions } from '
 import type { CarrierRequest } from '../koa/carrier';
 import type { SessionTransport } from '../manager/SessionTransport';
 import { TokenTooLarge } from './errors';
-import { COOKIE_LIMIT, type TokenStore } from './TokenStore';
+import type { Revocations } from './Revocations';
+import type { TokenCodec } from './TokenCodec';
+
+/** Chromium, Firefox and Safari keep a cookie whose name and value together are at most this long. */
+export const COOKIE_LIMIT = 4096;
+
+/** How a TokenStore's tokens travel and are renewed. */
+export interface TokenSettings {
+  readonly transport: 'cookie' | 'bearer';
+  readonly header: string;
+  readonly maxTokenSize: number;
+  readonly touchSlack: number | undefined;
+}
+
+/** What every request of one TokenStore shares. */
+export interface TokenParts {
+  readonly settings: TokenSettings;
+  readonly codec: TokenCodec;
+  readonly revocations: Revocations | undefined;
+}
 
 /** `Authorization: Bearer <token>` (RFC 6750's b64token). */
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 
 /**
- * One request of a {@link TokenStore}: the Manager's adapter and transport at once. It reads
+ * One request of a TokenStore: the Manager's adapter and transport at once. It reads
  * and verifies the token the client sent (cookie or bearer), answers the Manager's read with
  * its record, turns the Manager's write or touch into a new token (sent by `writeId`), and its
  * destroy, or the old id's marker after `regenerateId()`, into a revocation.
  */
 export class TokenRequest implements Adapter, SessionTransport {
-  readonly #store: TokenStore;
+  readonly #settings: TokenSettings;
+  readonly #codec: TokenCodec;
+  readonly #revocations: Revocations | undefined;
   readonly #request: CarrierRequest;
   /** The token the client sent, once verified: its text, session id, record and expiry. */
   #token: string | undefined;
@@ -24,8 +45,10 @@ export class TokenRequest implements Adapter, SessionTransport {
   /** The token made in this request (by write or touch), sent by writeId. */
   #issued: { id: string; token: string; exp: number } | null = null;
 
-  constructor(store: TokenStore, request: CarrierRequest) {
-    this.#store = store;
+  constructor({ settings, codec, revocations }: TokenParts, request: CarrierRequest) {
+    this.#settings = settings;
+    this.#codec = codec;
+    this.#revocations = revocations;
     this.#request = request;
   }
 
@@ -36,7 +59,7 @@ export class TokenRequest implements Adapter, SessionTransport {
   // --- transport ---
 
   readId(name: string): string | undefined | Promise<string | null> {
-    const raw = this.#store.settings.transport === 'cookie' ? this.#request.cookie.readId(name) : bearerToken(this.#request.context.get('Authorization'));
+    const raw = this.#settings.transport === 'cookie' ? this.#request.cookie.readId(name) : bearerToken(this.#request.context.get('Authorization'));
     if (raw === undefined || raw === '') return undefined;
     return this.#verify(raw);
   }
@@ -47,7 +70,7 @@ export class TokenRequest implements Adapter, SessionTransport {
       report('session:invalid', { reason: 'token', cause: 'tooLarge' });
       return null;
     }
-    const opened = await this.#store.open(token, lifetime, absoluteLifetime);
+    const opened = await this.#codec.open(token, lifetime, absoluteLifetime);
     if ('expired' in opened) {
       report('session:expired', { id: opened.id, reason: opened.expired });
       return null;
@@ -56,8 +79,8 @@ export class TokenRequest implements Adapter, SessionTransport {
       report('session:invalid', { reason: 'token', cause: opened.cause });
       return null;
     }
-    if (this.#store.settings.revocation !== undefined && await this.#store.isRevoked(opened.jti)) {
-      this.#store.forget(token);
+    if (this.#revocations !== undefined && await this.#revocations.has(opened.jti)) {
+      this.#codec.forget(token);
       report('session:invalid', { id: opened.jti, reason: 'token', cause: 'revoked' });
       return null;
     }
@@ -72,12 +95,12 @@ export class TokenRequest implements Adapter, SessionTransport {
     const issued = this.#issued;
     // No token made (a touch within the slack): the client's token is still good.
     if (issued === null || issued.id !== id) return;
-    if (this.#store.settings.transport === 'cookie') this.#request.cookie.writeId(name, issued.token, maxAge);
+    if (this.#settings.transport === 'cookie') this.#request.cookie.writeId(name, issued.token, maxAge);
     else this.#setHeader(issued.token);
   }
 
   clearId(name: string): void {
-    if (this.#store.settings.transport === 'cookie') this.#request.cookie.clearId(name);
+    if (this.#settings.transport === 'cookie') this.#request.cookie.clearId(name);
     else this.#setHeader('');
   }
 
@@ -89,12 +112,12 @@ export class TokenRequest implements Adapter, SessionTransport {
     const response = this.#request.context.response;
     const headers = this.#request.cacheHeaders;
     for (let i = 0; i < headers.length; i += 2) response.set(headers[i], headers[i + 1]);
-    response.set(this.#store.settings.header, value);
+    response.set(this.#settings.header, value);
   }
 
   /** The longest token the transport carries: a cookie's name and value share 4096 bytes. */
   #limit(name: string): number {
-    return this.#store.settings.transport === 'cookie' ? COOKIE_LIMIT - name.length : this.#store.settings.maxTokenSize;
+    return this.#settings.transport === 'cookie' ? COOKIE_LIMIT - name.length : this.#settings.maxTokenSize;
   }
 
   // --- adapter ---
@@ -104,35 +127,35 @@ export class TokenRequest implements Adapter, SessionTransport {
   }
 
   async write(id: string, data: string, ttl: number, _lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
-    const { revocation } = this.#store.settings;
+    const revocations = this.#revocations;
     if (this.#issued !== null && this.#issued.id !== id) {
       // regenerateId() committing: the new token is made, this is the old id. A marker ends it
       // (revoked, unless a logout revoked it first: then the sign-in is undone); a copy
       // (regenerateId(false)) leaves the old token as it is.
-      if (!isMoveMarker(data) || revocation === undefined || id !== this.#jti) return true;
-      if (await this.#store.isRevoked(id)) return false;
+      if (!isMoveMarker(data) || revocations === undefined || id !== this.#jti) return true;
+      if (await revocations.has(id)) return false;
       await this.#revokeReceived();
       return true;
     }
     // An update of the session this request read: not when a logout revoked it meanwhile.
-    if (options?.existing && revocation !== undefined && id === this.#jti && await this.#store.isRevoked(id)) return false;
+    if (options?.existing && revocations !== undefined && id === this.#jti && await revocations.has(id)) return false;
     await this.#issue(id, data, ttl);
     return true;
   }
 
   async updateTimestamp(id: string, data: string, ttl: number): Promise<boolean> {
-    const slack = this.#store.settings.touchSlack ?? Math.min(60, ttl / 10);
+    const slack = this.#settings.touchSlack ?? Math.min(60, ttl / 10);
     // Renewed only once it is older than the slack: a read does not sign.
     if (id === this.#jti && this.#exp - Date.now() / 1000 > ttl - slack) return true;
-    if (this.#store.settings.revocation !== undefined && id === this.#jti && await this.#store.isRevoked(id)) return false;
+    if (this.#revocations !== undefined && id === this.#jti && await this.#revocations.has(id)) return false;
     await this.#issue(id, data, ttl);
     return true;
   }
 
   async destroy(id: string): Promise<null> {
-    if (this.#store.settings.revocation === undefined) return null;
+    if (this.#revocations === undefined) return null;
     if (id === this.#jti) await this.#revokeReceived();
-    else if (this.#issued?.id === id) await this.#store.revoke(id, this.#issued.exp);
+    else if (this.#issued?.id === id) await this.#revocations.revoke(id, this.#issued.exp);
     return null;
   }
 
@@ -141,8 +164,8 @@ export class TokenRequest implements Adapter, SessionTransport {
   }
 
   async #revokeReceived(): Promise<void> {
-    await this.#store.revoke(this.#jti!, this.#exp);
-    this.#store.forget(this.#token!);
+    await this.#revocations!.revoke(this.#jti!, this.#exp);
+    this.#codec.forget(this.#token!);
   }
 
   /** Make the token of session `id` holding `data` (the record's JSON), for `ttl` seconds. */
@@ -156,11 +179,11 @@ export class TokenRequest implements Adapter, SessionTransport {
       const created = Number(data.slice(5, data.indexOf(',', 5)));
       if (Number.isFinite(created)) exp = Math.min(exp, Math.floor(created / 1000 + absoluteLifetime));
     }
-    const token = await this.#store.issue(id, data, exp);
+    const token = await this.#codec.issue(id, data, exp);
     const limit = this.#limit(name);
     if (token.length > limit) {
-      this.#store.forget(token);
-      throw new TokenTooLarge(token.length, limit, this.#store.settings.transport);
+      this.#codec.forget(token);
+      throw new TokenTooLarge(token.length, limit, this.#settings.transport);
     }
     this.#issued = { id, token, exp };
   }

@@ -99,7 +99,12 @@ function keyPair(where: string, key: TokenKey, algorithm: TokenAlgorithm): RingK
     } else if (key.privateKey !== undefined) {
       privateKey = crypto.createPrivateKey(asKeyInput(key.privateKey) as string);
     }
-    publicKey = key.publicKey !== undefined ? crypto.createPublicKey(asKeyInput(key.publicKey)) : crypto.createPublicKey(privateKey ?? missing());
+    if (isKeyObject(key.publicKey)) {
+      if (key.publicKey.type !== 'public') throw new InvalidOption(`${where}.publicKey`, `is a ${key.publicKey.type} key, not a public one`);
+      publicKey = key.publicKey;
+    } else {
+      publicKey = key.publicKey !== undefined ? crypto.createPublicKey(asKeyInput(key.publicKey)) : crypto.createPublicKey(privateKey ?? missing());
+    }
   } catch (err) {
     if (err instanceof InvalidOption) throw err;
     throw new InvalidOption(where, `holds a key Node cannot read: ${(err as Error).message}`);
