@@ -10,6 +10,12 @@ export interface Contender {
   readonly ours: boolean;
   /** Not in the default set: run it with `--contenders`. */
   readonly optional?: boolean;
+  /**
+   * The whole session travels in the cookie (no store): its pool is made anew before each
+   * window, its cookie size is reported, and its one-session contention runs through a shared
+   * cookie jar (a client that takes every Set-Cookie) instead of wrk's fixed cookie.
+   */
+  readonly carried?: boolean;
 }
 
 export const BARE = 'bare-koa';
@@ -18,12 +24,17 @@ export const STRONGEST_RIVAL = 'koa-session-ioredis-ap';
 /** Issue #13: ours on PostgreSQL with locking, against express-session + connect-pg-simple. */
 export const OURS_PG_LOCKED = 'ours-postgres-lock';
 export const PG_RIVAL = 'express-pg-simple';
+/** Issue #14: ours stateless (TokenStore), against koa-session's cookie store. */
+export const COOKIE_RIVAL = 'koa-session-cookie';
+export const OURS_SIGNED = 'ours-token-signed';
+export const OURS_ENCRYPTED = 'ours-token-encrypted';
+export const OURS_SIGNED_NOCACHE = 'ours-token-signed-nocache';
 
 export const CONTENDERS: readonly Contender[] = [
   { name: BARE, label: 'bare Koa, no session (the ceiling)', redis: false, ours: false },
   { name: 'raw-ioredis', label: 'Koa + ioredis GET (+SET), no session library (the Redis limit)', redis: true, ours: false },
   { name: 'raw-ioredis-nopipe', label: 'Koa + ioredis GET (+SET), no session library (the Redis limit)', redis: true, ours: false },
-  { name: 'koa-session-cookie', label: 'koa-session 7, cookie store (data in a signed cookie)', redis: false, ours: false },
+  { name: COOKIE_RIVAL, label: 'koa-session 7, cookie store (data in a signed cookie)', redis: false, ours: false, carried: true },
   { name: 'koa-session-ioredis', label: 'koa-session 7 + ioredis store', redis: true, ours: false },
   { name: STRONGEST_RIVAL, label: 'koa-session 7 + ioredis store, enableAutoPipelining', redis: true, ours: false },
   { name: 'express-session', label: 'express 5 + express-session 1.19 + connect-redis 9 (node-redis 5)', redis: true, ours: false },
@@ -33,6 +44,11 @@ export const CONTENDERS: readonly Contender[] = [
   { name: OURS_LOCKED, label: 'ours, RedisAdapter, locking on', redis: true, ours: true },
   { name: PG_RIVAL, label: 'express 5 + express-session 1.19 + connect-pg-simple 10 (pg 8, pool of 10)', redis: false, postgres: true, ours: false },
   { name: OURS_PG_LOCKED, label: 'ours, PostgresAdapter (pg 8, pool of 10), locking on', redis: false, postgres: true, ours: true },
+  { name: OURS_SIGNED, label: 'ours, TokenStore signed (HS256 JWS, jose) in the cookie, verified-token cache on (the default)', redis: false, ours: true, carried: true },
+  { name: OURS_ENCRYPTED, label: 'ours, TokenStore encrypted (JWE dir + A256GCM, jose) in the cookie, verified-token cache on (the default)', redis: false, ours: true, carried: true },
+  { name: OURS_SIGNED_NOCACHE, label: 'ours, TokenStore signed (HS256 JWS) in the cookie, cache OFF (cacheSize: 0): every request verifies', redis: false, ours: true, carried: true },
+  { name: 'fastify-secure-session', label: 'fastify 5 + @fastify/secure-session 8 (libsodium secretbox in the cookie, sodium-native)', redis: false, ours: false, carried: true },
+  { name: 'iron-session', label: 'Koa + iron-session 8 (iron seal: AES-256-CBC + HMAC-SHA256, WebCrypto) in the cookie', redis: false, ours: false, carried: true },
   { name: 'bare-express', label: 'bare express 5, no session', redis: false, ours: false, optional: true },
   { name: 'bare-fastify', label: 'bare fastify 5, no session', redis: false, ours: false, optional: true },
 ];

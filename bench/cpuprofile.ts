@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 
 // A summary of a V8 .cpuprofile (what `node --cpu-prof` writes), so a profile can be read without
 // DevTools: self time per package and per function, where the busy time goes (our library, the
@@ -27,9 +28,16 @@ export interface ProfileSummary {
   ours: Entry[];
 }
 
-const LIB = /\/build\/lib\//;
+/**
+ * The compiled tree this file runs from (`build`, or e.g. `build-bench` from `npx tsc -p .
+ * --outDir build-bench`): the profiled server runs from the same one.
+ */
+const OUT = basename(resolve(__dirname, '..')).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const LIB = new RegExp(`/${OUT}/lib/`);
 /** The bench's own app code (route handlers): what runs under it is not the library's. */
-const APP = /\/build\/bench\//;
+const APP = new RegExp(`/${OUT}/bench/`);
+const OWN = new RegExp(`/${OUT}/(lib|bench)/(.*)\\.js$`);
+const SHORT = new RegExp(`^.*/(node_modules|${OUT})/`);
 const REDIS_CLIENT = /node_modules\/(ioredis|@redis|redis)\//;
 const PG_CLIENT = /node_modules\/(pg|pg-protocol|pg-pool|pg-types|pg-connection-string|pgpass|postgres-array|postgres-bytea|postgres-date|postgres-interval)\//;
 const REDIS_ADAPTER = /lib\/adapters\/RedisAdapter\.js$/;
@@ -40,7 +48,7 @@ export function packageOf(frame: Frame): string {
   if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
   if (pkg) return pkg[1];
-  const own = /\/build\/(lib|bench)\/(.*)\.js$/.exec(url);
+  const own = OWN.exec(url);
   if (own) return `ours: ${own[1]}/${own[2]}`;
   if (url.startsWith('node:')) return url.replace(/^node:(internal\/)?/, 'node:').replace(/\/.*$/, '');
   return url;
@@ -48,7 +56,7 @@ export function packageOf(frame: Frame): string {
 
 function frameName(frame: Frame): string {
   const { functionName, url, lineNumber } = frame;
-  const where = url === '' ? '' : ` ${url.replace(/^.*\/(node_modules|build)\//, '$1/').replace(/^file:\/\//, '')}:${lineNumber + 1}`;
+  const where = url === '' ? '' : ` ${url.replace(SHORT, '$1/').replace(/^file:\/\//, '')}:${lineNumber + 1}`;
   return `${functionName || '(anonymous)'}${where}`;
 }
 

@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import { ServerChild } from './child';
 import type { Contender, Route } from './contenders';
 import { makeSessions, readCount } from './pool';
@@ -40,6 +41,15 @@ export interface Setup {
   connections: number;
   workDir: string;
   maxSeconds: number;
+}
+
+/**
+ * A contender whose session is in its cookie: a new pool before a window. wrk sends the cookie of
+ * the pool and never takes a Set-Cookie, so without this every token would get older than ours'
+ * touch slack (60 s) during a run, and every `/read` would then make a token it throws away.
+ */
+export async function refreshPool(p: Prepared, setup: Setup): Promise<void> {
+  if (p.contender.carried) p.cookies = await makeSessions(p.server.url, setup.connections);
 }
 
 /** Starts a contender's server and makes one session per connection. */
@@ -119,11 +129,15 @@ export async function sanityCheck(p: Prepared): Promise<string | undefined> {
 
 export interface Contended {
   contender: string;
+  /** Measured through a shared cookie jar (a Node client that takes every Set-Cookie), not wrk. */
+  jar?: boolean;
   rps: number;
   p50: number;
   requests: number;
   /** How much the session's counter grew: equal to `requests` when no update was lost. */
   stored: number;
+  /** Failed requests (the cookie-jar run; wrk's errors are not counted here). */
+  errors?: number;
 }
 
 /**
@@ -137,4 +151,56 @@ export async function contended(p: Prepared, setup: Setup, seconds: number): Pro
   await new Promise((resolve) => setTimeout(resolve, 200)); // requests wrk stopped waiting for
   const after = await readCount(p.server.url, '/read', cookie);
   return { contender: p.contender.name, rps: load.rps, p50: load.p50, requests: load.requests, stored: after - before };
+}
+
+/**
+ * One session whose data is in its cookie, all `connections` on `/inc` through one cookie jar, as
+ * one browser's parallel requests: each request sends the jar's cookie of the moment, each
+ * response's Set-Cookie replaces it. Without a store, increments survive only when a request
+ * started after the previous one's response came back: the last writer wins. wrk cannot share a
+ * cookie between its connections, so a Node client (keep-alive sockets, `connections` requests in
+ * flight) makes the load: its req/s are the client's, not comparable with wrk's.
+ */
+export async function contendedJar(p: Prepared, connections: number, seconds: number): Promise<Contended> {
+  const [first] = await makeSessions(p.server.url, 1);
+  const jar = new Map(first.split('; ').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] as const));
+  const cookie = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+  const before = await readCount(p.server.url, '/read', cookie());
+  const { hostname, port } = new URL(p.server.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const latencies: number[] = [];
+  let errors = 0;
+  const one = () => new Promise<void>((resolve) => {
+    const started = performance.now();
+    const req = request({ host: hostname, port, path: '/inc', agent, headers: { cookie: cookie() }, timeout: 5000 }, (res) => {
+      // The jar takes the response's cookies together (koa-session's value and its signature).
+      for (const header of res.headers['set-cookie'] ?? []) {
+        const pair = header.split(';')[0].trim();
+        jar.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
+      }
+      if (res.statusCode !== 200) errors++;
+      res.resume();
+      res.once('end', () => {
+        latencies.push(performance.now() - started);
+        resolve();
+      });
+    });
+    req.once('timeout', () => req.destroy(new Error('timeout')));
+    req.once('error', () => {
+      errors++;
+      resolve();
+    });
+    req.end();
+  });
+  const end = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (performance.now() < end) await one();
+  }));
+  const elapsedS = (performance.now() - started) / 1000;
+  agent.destroy();
+  const after = await readCount(p.server.url, '/read', cookie());
+  latencies.sort((a, b) => a - b);
+  const requests = latencies.length;
+  return { contender: p.contender.name, jar: true, rps: requests / elapsedS, p50: latencies[Math.floor(requests / 2)] ?? NaN, requests, stored: after - before, errors };
 }

@@ -1,4 +1,4 @@
-import { BARE, OURS_LOCKED, OURS_PG_LOCKED, PG_RIVAL, STRONGEST_RIVAL, ROUTES, type Contender, type Route } from './contenders';
+import { BARE, COOKIE_RIVAL, OURS_ENCRYPTED, OURS_LOCKED, OURS_PG_LOCKED, OURS_SIGNED, OURS_SIGNED_NOCACHE, PG_RIVAL, STRONGEST_RIVAL, ROUTES, type Contender, type Route } from './contenders';
 import type { GcResult } from './extras/gc';
 import type { HandoffResult } from './extras/handoff';
 import type { Contended, Sample } from './measure';
@@ -31,6 +31,8 @@ export interface Results {
   /** Round trips per request by contender and route (MONITOR or pg_stat_statements pass), for the Redis and PostgreSQL contenders. */
   roundTrips: Map<string, Record<Route, number>>;
   rssMb: Map<string, number>;
+  /** Bytes of the Cookie header a client sends back for a session holding n = 1, by contender. */
+  cookieBytes: Map<string, number>;
   notes: Map<string, string[]>;
   contended: Contended[];
   handoff: HandoffResult[];
@@ -153,6 +155,59 @@ function postgresTargets(r: Results): string[] {
   ];
 }
 
+/**
+ * Issue #14: ours stateless (TokenStore, signed and encrypted) against koa-session's cookie
+ * store, beside the other stateless rivals; increments kept through a shared cookie jar.
+ */
+function statelessSection(r: Results): string[] {
+  const carried = r.contenders.filter((c) => c.carried);
+  if (!carried.some((c) => c.ours)) return [];
+  const has = (name: string) => r.contenders.some((c) => c.name === name);
+  const medianOf = (name: string, route: Route, key: 'rps' | 'cpuUs') => median(of(r, name, route).map((s) => s[key]));
+  const jarOf = (name: string) => r.contended.find((c) => c.contender === name && c.jar);
+  const kept = (c: Contended | undefined) => (c ? `${f((100 * c.stored) / Math.max(1, c.requests))} % (${c.stored} of ${c.requests})` : '–');
+  const rows = r.contenders.filter((c) => c.carried || c.name === BARE || c.name === 'bare-fastify').map((c) => {
+    const vsCookie = has(COOKIE_RIVAL) && c.name !== COOKIE_RIVAL ? range(ratios(r, c.name, COOKIE_RIVAL, '/inc')) : '–';
+    const bytes = c.carried ? f(r.cookieBytes.get(c.name) ?? NaN) : '–';
+    return `| ${c.name} | ${f(medianOf(c.name, '/inc', 'rps'))} | ${f(medianOf(c.name, '/read', 'rps'))} | ${vsCookie} | ` +
+      `${f(medianOf(c.name, '/inc', 'cpuUs'), 1)} · ${f(medianOf(c.name, '/read', 'cpuUs'), 1)} | ${bytes} | ${c.carried ? kept(jarOf(c.name)) : '–'} |`;
+  });
+  const lines = [
+    `Stateless sessions (issue #14): the session in the cookie, no store. Medians over the rounds; × ${COOKIE_RIVAL} = /inc req/s over its, per round ` +
+      `(median and range). Cookie bytes: the Cookie header a client sends back for a session holding n = 1. Increments kept: one session, ${r.connections} ` +
+      `requests in flight on /inc for ${r.duration} s through one cookie jar (a Node client that takes every Set-Cookie, as a browser does): ` +
+      'without a store the last writer wins, so most increments are lost by design.',
+    '',
+    `| contender | /inc req/s | /read req/s | /inc × ${COOKIE_RIVAL} | server CPU µs /inc · /read | cookie bytes | one session, ${r.connections} parallel /inc: increments kept |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows,
+    '',
+  ];
+  if (!has(COOKIE_RIVAL)) return [...lines, `(${COOKIE_RIVAL} was not run: no targets of issue #14 checked)`, ''];
+  const target = (name: string, goal: number): string[] => {
+    if (!has(name)) return [`\`${name}\` /inc ≥ ${goal} × ${COOKIE_RIVAL} (req/s)`, 'not run', '', 'not measured'];
+    const values = ratios(r, name, COOKIE_RIVAL, '/inc');
+    return [`\`${name}\` /inc ≥ ${goal} × ${COOKIE_RIVAL} (req/s)`, listRatio(values), listRatio(cpuRatios(r, name, COOKIE_RIVAL, '/inc')), verdict(values, (v) => v >= goal)];
+  };
+  const cpu = (name: string): string => (has(name) ? `${name} ${f(medianOf(name, '/inc', 'cpuUs'), 1)} · ${f(medianOf(name, '/read', 'cpuUs'), 1)}` : '');
+  const readRatio = (name: string): string => (has(name) ? `${name} ${listRatio(ratios(r, name, COOKIE_RIVAL, '/read'))}` : '');
+  const targetRows = [
+    target(OURS_SIGNED, 1.5),
+    target(OURS_ENCRYPTED, 1.2),
+    ['server CPU µs per request /inc · /read', [OURS_SIGNED, OURS_ENCRYPTED, OURS_SIGNED_NOCACHE, COOKIE_RIVAL].map(cpu).filter(Boolean).join('; '), '', '(stated)'],
+    [`/read × ${COOKIE_RIVAL} (req/s)`, [OURS_SIGNED, OURS_ENCRYPTED, OURS_SIGNED_NOCACHE].map(readRatio).filter(Boolean).join('; '), '', '(for information)'],
+  ];
+  return [
+    ...lines,
+    `Targets of issue #14 (ratios per round: median and range; "met" = in every round). The CPU column is the same ratio from server CPU per request.`,
+    '',
+    '| target | measured | by server CPU | verdict |',
+    '| --- | --- | --- | --- |',
+    ...targetRows.map((row) => `| ${row.join(' | ')} |`),
+    '',
+  ];
+}
+
 function listRatio(values: number[]): string {
   return `${f(median(values), 2)}× (${f(min(values), 2)}–${f(max(values), 2)})`;
 }
@@ -163,10 +218,18 @@ function range(values: number[]): string {
 
 function extras(r: Results): string[] {
   const lines: string[] = [];
-  if (r.contended.length > 0) {
+  const byWrk = r.contended.filter((c) => !c.jar);
+  const byJar = r.contended.filter((c) => c.jar);
+  if (byWrk.length > 0) {
     lines.push(`One session, ${r.connections} connections on /inc (${r.duration} s): serialized throughput, and whether concurrent increments survive:`, '',
       '| contender | req/s | p50 ms | responses | increments stored |', '| --- | ---: | ---: | ---: | ---: |',
-      ...r.contended.map((c) => `| ${c.contender} | ${f(c.rps)} | ${f(c.p50, 2)} | ${c.requests} | ${c.stored} (${f((100 * c.stored) / Math.max(1, c.requests))} %) |`), '');
+      ...byWrk.map((c) => `| ${c.contender} | ${f(c.rps)} | ${f(c.p50, 2)} | ${c.requests} | ${c.stored} (${f((100 * c.stored) / Math.max(1, c.requests))} %) |`), '');
+  }
+  if (byJar.length > 0) {
+    lines.push(`One session in its cookie, ${r.connections} requests in flight on /inc (${r.duration} s) through one shared cookie jar ` +
+      '(a Node client taking every Set-Cookie; its req/s are the client\'s, not comparable with wrk\'s):', '',
+      '| contender | req/s | p50 ms | responses | increments stored |', '| --- | ---: | ---: | ---: | ---: |',
+      ...byJar.map((c) => `| ${c.contender} | ${f(c.rps)} | ${f(c.p50, 2)} | ${c.requests} | ${c.stored} (${f((100 * c.stored) / Math.max(1, c.requests))} %) |`), '');
   }
   if (r.handoff.length > 0) {
     lines.push('Lock hand-off (RedisAdapter, locking on; from one holder\'s release() call to the next holder\'s lock() resolving):', '',
@@ -197,6 +260,7 @@ export function renderReport(r: Results): string {
     ...targets(r),
     '',
     ...postgresTargets(r),
+    ...statelessSection(r),
     ...extras(r),
     'Contenders:',
     '',

@@ -7,7 +7,7 @@ import { startPostgres, type PostgresServer } from '../spec/helpers/postgresServ
 import { OURS_LOCKED, OURS_PG_LOCKED, PG_RIVAL, ROUTES, selectContenders, STRONGEST_RIVAL, type Route } from './contenders';
 import { measureGc } from './extras/gc';
 import { measureHandoff } from './extras/handoff';
-import { contended, measure, prepare, roundTrips, sanityCheck, warmUp, type Prepared, type Sample, type Setup } from './measure';
+import { contended, contendedJar, measure, prepare, refreshPool, roundTrips, sanityCheck, warmUp, type Prepared, type Sample, type Setup } from './measure';
 import { parseOptions, type BenchOptions } from './options';
 import { postgresVersion } from './postgresStats';
 import { renderReport, type Machine, type Results } from './report';
@@ -68,6 +68,7 @@ async function rounds(prepared: Prepared[], options: BenchOptions, setup: Setup)
     const order = shuffled(cells, round * 7919);
     log(`round ${round}/${options.rounds}: ${order.length} windows of ${options.duration} s`);
     for (const { p, route } of order) {
+      await refreshPool(p, setup);
       const sample = await measure(p, route as Route, round, setup, options.duration);
       if (sample.errors > 0) log(`  ${p.contender.name} ${route}: ${sample.errors} errors`);
       samples.push(sample);
@@ -85,7 +86,9 @@ async function main(): Promise<void> {
   const commit = commitOf(); // when the servers load lib/, not when the report is written
   const perWindow = options.duration + 1;
   const withPostgres = contenders.some((c) => c.postgres);
-  const expected = contenders.length * (2 * options.warmup + 2 * perWindow * options.rounds + 2) + options.handoffSeconds * 2 + 60 + (withPostgres ? 30 : 0);
+  const contendedCount = contenders.filter((c) => c.carried || CONTENDED.includes(c.name)).length;
+  const expected = contenders.length * (2 * options.warmup + 2 * perWindow * options.rounds + 2) + contendedCount * options.duration +
+    options.handoffSeconds * 2 + 60 + (withPostgres ? 30 : 0);
   log(`${contenders.length} contenders × 2 routes × ${options.rounds} rounds × ${options.duration} s, ${options.connections} connections (about ${Math.ceil(expected / 60)} min)`);
 
   // The safety net: the whole run is bounded, whatever hangs.
@@ -127,12 +130,20 @@ async function main(): Promise<void> {
 
     const trips = new Map<string, Record<Route, number>>();
     const rssMb = new Map<string, number>();
+    const cookieBytes = new Map<string, number>();
     const results: Results['contended'] = [];
     for (const p of prepared) {
       const problem = await sanityCheck(p);
       if (problem) problems.push(problem);
+      // The Cookie header of a session holding n = 1 (every cookie of it, names included).
+      cookieBytes.set(p.contender.name, Buffer.byteLength(p.cookies[0] ?? ''));
       if (p.contender.redis || p.contender.postgres) trips.set(p.contender.name, await roundTrips(p, setup));
       if (CONTENDED.includes(p.contender.name)) results.push(await contended(p, setup, options.duration));
+      if (p.contender.carried) {
+        const jar = await contendedJar(p, options.connections, options.duration);
+        if (jar.errors) problems.push(`${p.contender.name}: ${jar.errors} failed requests in the one-session cookie-jar run`);
+        results.push(jar);
+      }
       rssMb.set(p.contender.name, (await p.server.usage()).maxRssKb / 1024);
     }
     for (const s of samples) if (s.errors > 0) problems.push(`${s.contender} ${s.route} round ${s.round}: ${s.errors} wrk errors`);
@@ -161,6 +172,7 @@ async function main(): Promise<void> {
       samples,
       roundTrips: trips,
       rssMb,
+      cookieBytes,
       notes,
       contended: results,
       handoff,

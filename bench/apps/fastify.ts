@@ -1,25 +1,14 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifySession, { type SessionStore } from '@fastify/session';
 import { RedisStore } from 'connect-redis';
+import { listenFastify } from './fastifyBase';
 import { redisClient } from './redisClient';
 import { LIFETIME_S, SECRET, type AppEnv, type RunningApp } from './types';
 
 // fastify 5, routed its own way; with @fastify/session 11 and connect-redis' RedisStore, or bare.
 
 type Bag = Record<string, number | undefined>;
-
-async function listenFastify(app: FastifyInstance, notes: string[], close: () => Promise<void>): Promise<RunningApp> {
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    server: app.server,
-    notes,
-    close: async () => {
-      await app.close();
-      await close();
-    },
-  };
-}
 
 export async function fastifyApp(env: AppEnv, withSession: boolean): Promise<RunningApp> {
   const app = Fastify({ logger: false });

@@ -11,6 +11,8 @@ const koaSession = () => require('./koaSession') as typeof import('./koaSession'
 const ours = () => require('./ours') as typeof import('./ours');
 const express = () => require('./express') as typeof import('./express');
 const fastify = () => require('./fastify') as typeof import('./fastify');
+const fastifySecure = () => require('./fastifySecure') as typeof import('./fastifySecure');
+const iron = () => require('./iron') as typeof import('./iron');
 
 export const APPS: Record<string, () => AppFactory> = {
   'bare-koa': () => () => bare().bareKoa(),
@@ -28,4 +30,9 @@ export const APPS: Record<string, () => AppFactory> = {
   'ours-redis-lock': () => (env) => ours().oursApp(env, 'redis-lock'),
   'ours-postgres-lock': () => (env) => ours().oursApp(env, 'postgres-lock'),
   'express-pg-simple': () => (env) => express().expressApp(env, 'pg'),
+  'ours-token-signed': () => (env) => ours().oursApp(env, 'token-signed'),
+  'ours-token-encrypted': () => (env) => ours().oursApp(env, 'token-encrypted'),
+  'ours-token-signed-nocache': () => (env) => ours().oursApp(env, 'token-signed-nocache'),
+  'fastify-secure-session': () => () => fastifySecure().fastifySecureApp(),
+  'iron-session': () => () => iron().ironApp(),
 };

@@ -10,13 +10,37 @@ import type { AppEnv, RunningApp } from './types';
 /* eslint-disable @typescript-eslint/no-require-imports */
 const redisEntry = () => require('../../lib/redis') as typeof import('../../lib/redis');
 const postgresEntry = () => require('../../lib/postgres') as typeof import('../../lib/postgres');
+const tokenEntry = () => require('../../lib/token') as typeof import('../../lib/token');
 
-export type OursKind = 'file' | 'redis' | 'redis-lock' | 'postgres-lock';
+export type OursKind = 'file' | 'redis' | 'redis-lock' | 'postgres-lock' | 'token-signed' | 'token-encrypted' | 'token-signed-nocache';
+type TokenKind = Extract<OursKind, `token-${string}`>;
 
 /** The PostgreSQL table ours uses (connect-pg-simple's is `session`). */
 export const OURS_TABLE = 'sessions';
 
-async function adapterOf(env: AppEnv, kind: OursKind): Promise<Adapter> {
+/**
+ * Stateless: the session in a token in the cookie (HS256 JWS or JWE dir + A256GCM), a fresh
+ * 32-byte secret per server; no lock (`locking` must be left out). The cache of tokens made or
+ * verified here is on (1000 tokens, the default) except for `token-signed-nocache`.
+ */
+function tokenStoreOf(kind: TokenKind) {
+  const { TokenStore } = tokenEntry();
+  return new TokenStore({
+    mode: kind === 'token-encrypted' ? 'encrypted' : 'signed',
+    keys: [{ kid: 'k1', secret: TokenStore.generateSecret() }],
+    ...(kind === 'token-signed-nocache' ? { cacheSize: 0 } : {}),
+  });
+}
+
+const TOKEN_NOTES: Record<TokenKind, string> = {
+  'token-signed': "TokenStore({ mode: 'signed' }): HS256, cookie transport, cacheSize 1000 (the default)",
+  'token-encrypted': "TokenStore({ mode: 'encrypted' }): dir + A256GCM, cookie transport, cacheSize 1000 (the default)",
+  'token-signed-nocache': "TokenStore({ mode: 'signed', cacheSize: 0 }): HS256, cookie transport, every request verifies its token",
+};
+
+const isToken = (kind: OursKind): kind is TokenKind => kind.startsWith('token-');
+
+async function adapterOf(env: AppEnv, kind: Exclude<OursKind, TokenKind>): Promise<Adapter> {
   if (kind === 'file') return new StreamAdapter({ savePath: env.dataDir });
   if (kind === 'postgres-lock') {
     if (!env.postgresUrl) throw new Error('ours-postgres-lock needs the bench\'s PostgreSQL (BENCH_POSTGRES_URL)');
@@ -29,7 +53,7 @@ async function adapterOf(env: AppEnv, kind: OursKind): Promise<Adapter> {
 }
 
 export async function oursApp(env: AppEnv, kind: OursKind): Promise<RunningApp> {
-  const adapter = await adapterOf(env, kind);
+  const adapter = isToken(kind) ? tokenStoreOf(kind) : await adapterOf(env, kind);
   const app = new Koa();
   app.use(session({ adapter, start: 'lazy' }));
   const inc: Handler = (ctx) => {
@@ -40,6 +64,7 @@ export async function oursApp(env: AppEnv, kind: OursKind): Promise<RunningApp> 
   const read: Handler = (ctx) => { ctx.body = String(ctx.session.get<number>('n', 0)); };
   routes(app, chain(sessionPolicy(), inc), chain(sessionPolicy({ readOnly: true }), read));
   const notes = ["session({ start: 'lazy' }); /inc: sessionPolicy() (locked when the adapter locks), /read: sessionPolicy({ readOnly: true })"];
+  if (isToken(kind)) notes.push(TOKEN_NOTES[kind]);
   if (kind === 'postgres-lock') notes.push(`PostgresAdapter({ max: 10, table: '${OURS_TABLE}' }), locking and LISTEN/NOTIFY on (the defaults); session() gc at its default (probability 0.01)`);
   return listen(app, notes, async () => { await adapter.close?.(); });
 }
