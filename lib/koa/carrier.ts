@@ -2,7 +2,6 @@ import type { Context } from 'koa';
 import type { Adapter } from '../adapters/Adapter';
 import type { SessionEventDetails, SessionEventName } from '../events';
 import type { SessionTransport } from '../manager/SessionTransport';
-import type { KoaTransport } from './cookie';
 
 /** The method by which `session()` recognises a {@link SessionCarrier}. */
 export const FOR_REQUEST = Symbol.for('koa-session-manager.forRequest');
@@ -13,7 +12,7 @@ export interface CarrierRequest {
   /** The session() option `name` (the cookie's name). */
   readonly name: string;
   /** The cookie transport session() would use: the session cookie's flags and cache headers. */
-  readonly cookie: KoaTransport;
+  readonly cookie: { readId(name: string): string | undefined } & SessionTransport;
   /** Headers to send with a response that carries the session (the cache limiter's), flat: name, value… */
   readonly cacheHeaders: readonly string[];
   /** The session() option `lifetime` (seconds): the idle lifetime. */
