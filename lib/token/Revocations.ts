@@ -14,20 +14,32 @@ import { AdapterRuntimeError, SessionError } from '../errors';
 export class Revocations {
   constructor(readonly adapter: Adapter, private readonly clockTolerance: number) {}
 
-  /** True when `jti` is listed. */
-  async has(jti: string): Promise<boolean> {
+  /**
+   * The list's entry of `jti`, or null when it is not listed: `'1'` when it was ended (logout),
+   * the session id it moved to when a sign-in (`regenerateId()`) ended it.
+   */
+  async entry(jti: string): Promise<string | null> {
     try {
-      return (await this.adapter.read(keyOf(jti))) !== null;
+      return await this.adapter.read(keyOf(jti));
     } catch (err) {
       throw failure('read', err);
     }
   }
 
-  /** List `jti` until `exp` (seconds) and the clock tolerance have passed: as long as the token could be used. */
-  async revoke(jti: string, exp: number): Promise<void> {
+  /** True when `jti` is listed. */
+  async has(jti: string): Promise<boolean> {
+    return (await this.entry(jti)) !== null;
+  }
+
+  /**
+   * List `jti` until `exp` (seconds) and the clock tolerance have passed: as long as the token
+   * could be used. `movedTo`: the session id a sign-in moved it to, for a logout that read the
+   * session before the sign-in to follow.
+   */
+  async revoke(jti: string, exp: number, movedTo?: string): Promise<void> {
     const ttl = Math.max(1, Math.ceil(exp - Date.now() / 1000 + this.clockTolerance));
     try {
-      await this.adapter.write(keyOf(jti), '1', ttl);
+      await this.adapter.write(keyOf(jti), movedTo ?? '1', ttl);
     } catch (err) {
       throw failure('write', err);
     }

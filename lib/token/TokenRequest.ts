@@ -1,4 +1,5 @@
 import { isMoveMarker, type Adapter, type LockHandle, type WriteOptions } from '../adapters/Adapter';
+import { encodeMarker } from '../record';
 import type { CarrierRequest } from '../koa/carrier';
 import type { SessionTransport } from '../manager/SessionTransport';
 import { TokenTooLarge } from './errors';
@@ -134,7 +135,8 @@ export class TokenRequest implements Adapter, SessionTransport {
       // (regenerateId(false)) leaves the old token as it is.
       if (!isMoveMarker(data) || revocations === undefined || id !== this.#jti) return true;
       if (await revocations.has(id)) return false;
-      await this.#revokeReceived();
+      await revocations.revoke(id, this.#exp, this.#issued.id);
+      this.#codec.forget(this.#token!);
       return true;
     }
     // An update of the session this request read: not when a logout revoked it meanwhile.
@@ -152,20 +154,26 @@ export class TokenRequest implements Adapter, SessionTransport {
     return true;
   }
 
-  async destroy(id: string): Promise<null> {
-    if (this.#revocations === undefined) return null;
-    if (id === this.#jti) await this.#revokeReceived();
-    else if (this.#issued?.id === id) await this.#revocations.revoke(id, this.#issued.exp);
-    return null;
+  /**
+   * Revoke `id` until its token's `exp` (as far as this request knows it; otherwise for the
+   * whole lifetime). When a sign-in had already revoked it, resolve a move marker naming the
+   * session the sign-in made, which the Manager then ends too (a logout that read the session
+   * before the sign-in committed).
+   */
+  async destroy(id: string): Promise<string | null> {
+    const revocations = this.#revocations;
+    if (revocations === undefined) return null;
+    const entry = await revocations.entry(id);
+    if (entry === null) {
+      const exp = id === this.#jti ? this.#exp : this.#issued?.id === id ? this.#issued.exp : Date.now() / 1000 + this.#request.lifetime;
+      await revocations.revoke(id, exp);
+    }
+    if (id === this.#jti) this.#codec.forget(this.#token!);
+    return entry !== null && entry !== '1' ? encodeMarker(entry) : null;
   }
 
   gc(): Promise<number> {
     return Promise.resolve(0);
-  }
-
-  async #revokeReceived(): Promise<void> {
-    await this.#revocations!.revoke(this.#jti!, this.#exp);
-    this.#codec.forget(this.#token!);
   }
 
   /** Make the token of session `id` holding `data` (the record's JSON), for `ttl` seconds. */
