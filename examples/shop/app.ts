@@ -3,7 +3,8 @@ import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import Router from 'koa-router';
 import { useKoaServer } from 'routing-controllers';
-import { session, type Adapter } from '../../lib';
+import { session, type SessionOptions } from '../../lib';
+import type { StoreName } from '../shared/serve';
 import { AccountController } from './controllers/AccountController';
 import { CartController } from './controllers/CartController';
 import { WizardController } from './controllers/WizardController';
@@ -15,10 +16,23 @@ import type { ShopRouter } from './types';
 import { authorizationChecker } from './users';
 
 export interface ShopOptions {
-  /** Where sessions are kept. @default the middleware's StreamAdapter in `<os tmpdir>/koa-session-manager-<uid>` */
-  adapter?: Adapter;
-  /** Per-session locking: the writing requests of one visitor take turns. @default true */
+  /**
+   * Where sessions are kept: a store adapter, or a TokenStore that keeps them in the client.
+   * @default the middleware's StreamAdapter in `<os tmpdir>/koa-session-manager-<uid>`
+   */
+  adapter?: SessionOptions['adapter'];
+  /**
+   * Per-session locking: the writing requests of one visitor take turns. Leave it out with a
+   * TokenStore, which has no lock (session() refuses `locking: true` there).
+   * @default true with a store
+   */
   locking?: boolean;
+  /**
+   * What `adapter` is, as examples/shared/serve.ts names it: with `'signed tokens'` or
+   * `'encrypted tokens'` the home and parallel pages say that there is no lock and the last
+   * writer wins.
+   */
+  store?: StoreName;
   /**
    * How the parallel API spends its `?work=` milliseconds of pretend work; the specs pass one
    * they can hold and release. @default a timer
@@ -41,7 +55,8 @@ export function createShop(options: ShopOptions = {}): Koa {
   app.use(errors);
   // Lazy: each route starts the session under its policy (sessionPolicy() or a decorator), so a
   // read-only route can run beside a writer of the same session.
-  app.use(session({ adapter: options.adapter, locking: options.locking ?? true, start: 'lazy', events: app }));
+  // `locking` left to session() unless given: on with a store, none with a TokenStore.
+  app.use(session({ adapter: options.adapter, locking: options.locking, start: 'lazy', events: app }));
   // Inside it: every other error page is read from the session (read-only unless the route started it).
   app.use(errorPages);
   // Urlencoded forms up to 10 kB; any other body reads as {}. routing-controllers mounts its own
@@ -49,9 +64,9 @@ export function createShop(options: ShopOptions = {}): Koa {
   app.use(bodyParser({ enableTypes: ['form'], formLimit: '10kb' }));
 
   const router: ShopRouter = new Router();
-  home(router);
+  home(router, { store: options.store });
   preferences(router);
-  parallel(router, { events: app, work: options.work });
+  parallel(router, { events: app, work: options.work, store: options.store, locking: options.locking });
   app.use(router.routes()).use(router.allowedMethods());
 
   useKoaServer(app, {

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { page } from '../layout';
+import { isTokenStore, type StoreName } from '../../shared/serve';
+import { escapeHtml, page } from '../layout';
 import type { AppRouter } from '../types';
 
 // Runs in the browser: 10 increments at once, then compare the counter before and after.
@@ -19,12 +20,32 @@ document.getElementById('again').onclick = run;
 run();
 `;
 
-/** `/parallel` and its API: concurrent read-modify-write on one session, kept safe by the session lock. */
-export function parallel(router: AppRouter): void {
+/**
+ * What the page says about the lock: the increments of one session take turns on it; or there
+ * is none (sessions in tokens keep nothing on the server to lock; `locking: false`) and the last
+ * writer wins.
+ */
+function lockNote(store: StoreName | undefined, locking: boolean | undefined): string {
+  if (isTokenStore(store)) {
+    return `<p id="lock" data-lock="none">Sessions here are <b>${escapeHtml(store)}</b>, kept in the cookie and not on the server:
+there is <b>no session lock</b>. Each increment answers with a new token and the browser keeps the last to arrive, so the
+last writer wins and increments are lost.</p>`;
+  }
+  if (locking === false) return '<p id="lock" data-lock="off">Locking is off: the last writer wins and increments are lost.</p>';
+  return '<p id="lock" data-lock="on">The session lock makes the increments take turns: none is lost.</p>';
+}
+
+/**
+ * `/parallel` and its API: concurrent read-modify-write on one session, kept safe by the session
+ * lock (none with sessions in tokens, or with `locking: false`: the page says so).
+ */
+export function parallel(router: AppRouter, { store, locking }: { store?: StoreName; locking?: boolean } = {}): void {
+  const note = lockNote(store, locking);
   router.get('/parallel', (ctx) => {
     // The session must exist before the parallel requests, or each of them would start its own.
     ctx.session.counter ??= 0;
-    page(ctx, 'Parallel requests', `<p id="result">Not run yet (needs JavaScript).</p>
+    page(ctx, 'Parallel requests', `${note}
+<p id="result">Not run yet (needs JavaScript).</p>
 <button id="again">Run again</button>
 <script>${SCRIPT}</script>`);
   });

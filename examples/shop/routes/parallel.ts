@@ -2,7 +2,8 @@ import type { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Context, Next } from 'koa';
 import { sessionPolicy } from '../../../lib';
-import { html, raw } from '../html';
+import { isTokenStore, type StoreName } from '../../shared/serve';
+import { html, raw, type Html } from '../html';
 import { page, type Demo } from '../layout';
 import type { ShopRouter } from '../types';
 
@@ -11,6 +12,12 @@ export const WRITES = 20;
 
 const DEMO: Demo = {
   api: html`<code>sessionPolicy({ readOnly: true })</code> (no lock), <code>sessionPolicy()</code> (locked read-modify-write), <code>writeClose()</code> before slow work, and the <code>session:lockWaited</code> event: each request's lock wait, measured on the server`,
+  source: 'examples/shop/routes/parallel.ts',
+};
+
+/** The same routes on sessions kept in tokens: the policies hold, but nothing takes turns. */
+const TOKEN_DEMO: Demo = {
+  api: html`<code>sessionPolicy({ readOnly: true })</code>, <code>sessionPolicy()</code> and <code>writeClose()</code> on a <code>TokenStore</code>, which keeps no session on the server and so has no lock: overlapping writes are last-writer-wins`,
   source: 'examples/shop/routes/parallel.ts',
 };
 
@@ -115,6 +122,30 @@ export interface ParallelOptions {
   events: EventEmitter;
   /** How the API spends its `?work=` milliseconds. @default a timer */
   work?: (ms: number) => Promise<void>;
+  /** What the sessions are kept in (examples/shared/serve.ts): tokens have no lock, and the page says so. */
+  store?: StoreName;
+  /** The session() option: `false` turns the lock off, and the page says so. */
+  locking?: boolean;
+}
+
+/**
+ * What the page says about the lock: the writes of one session take turns on it; or there is
+ * none (a TokenStore: nothing on the server to lock; `locking: false`), and the last writer wins.
+ */
+function lockNote(store: StoreName | undefined, locking: boolean | undefined): Html {
+  if (isTokenStore(store)) {
+    return html`<p id="lock" data-lock="none">The sessions here are <b>${store}</b>: the whole session travels in the cookie and nothing
+is kept on the server, so <b>there is no session lock</b>. Each request reads the token its browser sent and answers
+with a new one, and the browser keeps whichever arrives last: of writes that overlap, <b>the last writer wins</b> and
+the others' updates are lost. Expect the result line to say LOST, and every lock wait to be 0. A counter that must not
+lose updates belongs in a store with locking (<code>REDIS_URL</code>, <code>DATABASE_URL</code>, or the file store).</p>`;
+  }
+  if (locking === false) {
+    return html`<p id="lock" data-lock="off">Locking is off (<code>session({ locking: false })</code>): the writes of one session
+do not take turns, and of writes that overlap <b>the last writer wins</b>; expect the result line to say LOST.</p>`;
+  }
+  return html`<p id="lock" data-lock="on">The writes of one session take turns on its lock (<code>sessionPolicy()</code>), so
+none is lost; read-only requests take no lock and run beside them.</p>`;
 }
 
 /**
@@ -128,7 +159,9 @@ export interface ParallelOptions {
  * app.use(session({ start: 'lazy', events: app }));
  * parallel(router, { events: app });
  */
-export function parallel(router: ShopRouter, { events, work = delay }: ParallelOptions): void {
+export function parallel(router: ShopRouter, { events, work = delay, store, locking }: ParallelOptions): void {
+  const demo = isTokenStore(store) ? TOKEN_DEMO : DEMO;
+  const note = lockNote(store, locking);
   events.on('session:lockWaited', ({ context, waitedMs }: { context: unknown; waitedMs: number }) => {
     if (typeof context === 'object' && context !== null) lockWaits.set(context, waitedMs);
   });
@@ -136,7 +169,8 @@ export function parallel(router: ShopRouter, { events, work = delay }: ParallelO
   router.get('/parallel', sessionPolicy(), (ctx) => {
     // The session must exist before the parallel requests, or each of them would start its own.
     ctx.session.tally ??= 0;
-    page(ctx, 'Parallel requests', DEMO, html`<p id="result" data-state="idle">Not run yet (needs JavaScript).</p>
+    page(ctx, 'Parallel requests', demo, html`${note}
+<p id="result" data-state="idle">Not run yet (needs JavaScript).</p>
 <ul id="details"></ul>
 <table id="timings"><thead><tr><th>Request (in the order sent)</th><th>Waited for the session lock (measured by the server)</th>
 <th>Total time (measured by the browser)</th></tr></thead><tbody></tbody></table>
