@@ -29,6 +29,9 @@ export const COOKIE_RIVAL = 'koa-session-cookie';
 export const OURS_SIGNED = 'ours-token-signed';
 export const OURS_ENCRYPTED = 'ours-token-encrypted';
 export const OURS_SIGNED_NOCACHE = 'ours-token-signed-nocache';
+/** The same on jose 5 (its Node build: node:crypto instead of WebCrypto; both majors are supported). */
+export const OURS_SIGNED_JOSE5 = 'ours-token-signed-jose5';
+export const OURS_ENCRYPTED_JOSE5 = 'ours-token-encrypted-jose5';
 
 export const CONTENDERS: readonly Contender[] = [
   { name: BARE, label: 'bare Koa, no session (the ceiling)', redis: false, ours: false },
@@ -46,6 +49,8 @@ export const CONTENDERS: readonly Contender[] = [
   { name: OURS_PG_LOCKED, label: 'ours, PostgresAdapter (pg 8, pool of 10), locking on', redis: false, postgres: true, ours: true },
   { name: OURS_SIGNED, label: 'ours, TokenStore signed (HS256 JWS, jose) in the cookie, verified-token cache on (the default)', redis: false, ours: true, carried: true },
   { name: OURS_ENCRYPTED, label: 'ours, TokenStore encrypted (JWE dir + A256GCM, jose) in the cookie, verified-token cache on (the default)', redis: false, ours: true, carried: true },
+  { name: OURS_SIGNED_JOSE5, label: 'ours, TokenStore signed (HS256 JWS) in the cookie on jose 5.10 (node:crypto), cache on', redis: false, ours: true, carried: true },
+  { name: OURS_ENCRYPTED_JOSE5, label: 'ours, TokenStore encrypted (JWE dir + A256GCM) in the cookie on jose 5.10 (node:crypto), cache on', redis: false, ours: true, carried: true },
   { name: OURS_SIGNED_NOCACHE, label: 'ours, TokenStore signed (HS256 JWS) in the cookie, cache OFF (cacheSize: 0): every request verifies', redis: false, ours: true, carried: true },
   { name: 'fastify-secure-session', label: 'fastify 5 + @fastify/secure-session 8 (libsodium secretbox in the cookie, sodium-native)', redis: false, ours: false, carried: true },
   { name: 'iron-session', label: 'Koa + iron-session 8 (iron seal: AES-256-CBC + HMAC-SHA256, WebCrypto) in the cookie', redis: false, ours: false, carried: true },

@@ -1,4 +1,4 @@
-import { BARE, COOKIE_RIVAL, OURS_ENCRYPTED, OURS_LOCKED, OURS_PG_LOCKED, OURS_SIGNED, OURS_SIGNED_NOCACHE, PG_RIVAL, STRONGEST_RIVAL, ROUTES, type Contender, type Route } from './contenders';
+import { BARE, COOKIE_RIVAL, OURS_ENCRYPTED, OURS_ENCRYPTED_JOSE5, OURS_LOCKED, OURS_PG_LOCKED, OURS_SIGNED, OURS_SIGNED_JOSE5, OURS_SIGNED_NOCACHE, PG_RIVAL, STRONGEST_RIVAL, ROUTES, type Contender, type Route } from './contenders';
 import type { GcResult } from './extras/gc';
 import type { HandoffResult } from './extras/handoff';
 import type { Contended, Sample } from './measure';
@@ -194,8 +194,10 @@ function statelessSection(r: Results): string[] {
   const targetRows = [
     target(OURS_SIGNED, 1.5),
     target(OURS_ENCRYPTED, 1.2),
-    ['server CPU µs per request /inc · /read', [OURS_SIGNED, OURS_ENCRYPTED, OURS_SIGNED_NOCACHE, COOKIE_RIVAL].map(cpu).filter(Boolean).join('; '), '', '(stated)'],
-    [`/read × ${COOKIE_RIVAL} (req/s)`, [OURS_SIGNED, OURS_ENCRYPTED, OURS_SIGNED_NOCACHE].map(readRatio).filter(Boolean).join('; '), '', '(for information)'],
+    ...(has(OURS_SIGNED_JOSE5) ? [target(OURS_SIGNED_JOSE5, 1.5)] : []),
+    ...(has(OURS_ENCRYPTED_JOSE5) ? [target(OURS_ENCRYPTED_JOSE5, 1.2)] : []),
+    ['server CPU µs per request /inc · /read', [OURS_SIGNED, OURS_ENCRYPTED, OURS_SIGNED_JOSE5, OURS_ENCRYPTED_JOSE5, OURS_SIGNED_NOCACHE, COOKIE_RIVAL].map(cpu).filter(Boolean).join('; '), '', '(stated)'],
+    [`/read × ${COOKIE_RIVAL} (req/s)`, [OURS_SIGNED, OURS_ENCRYPTED, OURS_SIGNED_JOSE5, OURS_ENCRYPTED_JOSE5, OURS_SIGNED_NOCACHE].map(readRatio).filter(Boolean).join('; '), '', '(for information)'],
   ];
   return [
     ...lines,

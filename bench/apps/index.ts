@@ -33,6 +33,8 @@ export const APPS: Record<string, () => AppFactory> = {
   'ours-token-signed': () => (env) => ours().oursApp(env, 'token-signed'),
   'ours-token-encrypted': () => (env) => ours().oursApp(env, 'token-encrypted'),
   'ours-token-signed-nocache': () => (env) => ours().oursApp(env, 'token-signed-nocache'),
+  'ours-token-signed-jose5': () => (env) => ours().oursApp(env, 'token-signed-jose5'),
+  'ours-token-encrypted-jose5': () => (env) => ours().oursApp(env, 'token-encrypted-jose5'),
   'fastify-secure-session': () => () => fastifySecure().fastifySecureApp(),
   'iron-session': () => () => iron().ironApp(),
 };

@@ -12,7 +12,8 @@ const redisEntry = () => require('../../lib/redis') as typeof import('../../lib/
 const postgresEntry = () => require('../../lib/postgres') as typeof import('../../lib/postgres');
 const tokenEntry = () => require('../../lib/token') as typeof import('../../lib/token');
 
-export type OursKind = 'file' | 'redis' | 'redis-lock' | 'postgres-lock' | 'token-signed' | 'token-encrypted' | 'token-signed-nocache';
+export type OursKind = 'file' | 'redis' | 'redis-lock' | 'postgres-lock' | 'token-signed' | 'token-encrypted' | 'token-signed-nocache'
+  | 'token-signed-jose5' | 'token-encrypted-jose5';
 type TokenKind = Extract<OursKind, `token-${string}`>;
 
 /** The PostgreSQL table ours uses (connect-pg-simple's is `session`). */
@@ -24,9 +25,11 @@ export const OURS_TABLE = 'sessions';
  * verified here is on (1000 tokens, the default) except for `token-signed-nocache`.
  */
 function tokenStoreOf(kind: TokenKind) {
+  // Before the token entry loads jose: this server's `require('jose')` then loads jose 5.
+  if (kind.endsWith('-jose5')) require('../../spec/helpers/jose5');
   const { TokenStore } = tokenEntry();
   return new TokenStore({
-    mode: kind === 'token-encrypted' ? 'encrypted' : 'signed',
+    mode: kind.startsWith('token-encrypted') ? 'encrypted' : 'signed',
     keys: [{ kid: 'k1', secret: TokenStore.generateSecret() }],
     ...(kind === 'token-signed-nocache' ? { cacheSize: 0 } : {}),
   });
@@ -36,6 +39,8 @@ const TOKEN_NOTES: Record<TokenKind, string> = {
   'token-signed': "TokenStore({ mode: 'signed' }): HS256, cookie transport, cacheSize 1000 (the default)",
   'token-encrypted': "TokenStore({ mode: 'encrypted' }): dir + A256GCM, cookie transport, cacheSize 1000 (the default)",
   'token-signed-nocache': "TokenStore({ mode: 'signed', cacheSize: 0 }): HS256, cookie transport, every request verifies its token",
+  'token-signed-jose5': "TokenStore({ mode: 'signed' }) with jose 5.10 (its Node build: node:crypto) instead of jose 6 (WebCrypto)",
+  'token-encrypted-jose5': "TokenStore({ mode: 'encrypted' }) with jose 5.10 (its Node build: node:crypto) instead of jose 6 (WebCrypto)",
 };
 
 const isToken = (kind: OursKind): kind is TokenKind => kind.startsWith('token-');
