@@ -149,8 +149,13 @@ export class SessionNotMounted extends SessionError {
  * unchanged) and the lock was released. Raise `maxSize`, or keep large data elsewhere.
  */
 export class SessionTooLarge extends SessionError {
-  constructor(readonly size: number, readonly maxSize: number) {
-    super(`The session is ${size} bytes serialized, over maxSize (${maxSize}); nothing was written`, 'ERR_SESSION_TOO_LARGE');
+  constructor(
+    readonly size: number,
+    readonly maxSize: number,
+    message = `The session is ${size} bytes serialized, over maxSize (${maxSize}); nothing was written`,
+    code = 'ERR_SESSION_TOO_LARGE',
+  ) {
+    super(message, code);
   }
 }
 

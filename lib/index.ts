@@ -44,7 +44,7 @@ export { sessionPolicy } from './koa/policy';
 export { sessionBag } from './koa/state';
 export type { SessionMiddleware } from './koa/middleware';
 export type { SessionOptions } from './koa/options';
-export type { SessionCarrier, CarrierRequest } from './koa/carrier';
+export type { SessionCarrier, CarrierRequest, SessionOptionsSeen } from './koa/carrier';
 export type { TokenRejection } from './events';
 export type { CookieOptions, CacheLimiter } from './koa/cookie';
 export { checkOptionKeys } from './closedOptions';

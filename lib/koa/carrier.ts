@@ -32,11 +32,26 @@ export interface CarrierRequest {
 export interface SessionCarrier {
   [FOR_REQUEST](request: CarrierRequest): { adapter: Adapter; transport: SessionTransport };
   /** The session() middleware checks its options against the carrier's (throws InvalidOption). */
-  checkSessionOptions(options: { name: string; lifetime: number; locking: unknown; serializer: unknown }): void;
+  checkSessionOptions(options: SessionOptionsSeen): void;
+  /**
+   * A response header the carrier sets instead of a cookie (a bearer token's), if any: when the
+   * handler throws, Koa's error response drops every header, so the middleware carries this one
+   * (with the cache headers) over, as it does the session cookie.
+   */
+  readonly responseHeader?: string | undefined;
   /** Remove what the carrier keeps on the server that has expired (a revocation list); resolves how many. */
   gc(maxLifetime: number): Promise<number>;
   close?(): Promise<void>;
   readonly lifetime?: number;
+}
+
+/** The session() options a carrier checks: resolved (`name`, `lifetime`) or as given (the others). */
+export interface SessionOptionsSeen {
+  readonly name: string;
+  readonly lifetime: number;
+  readonly locking: unknown;
+  readonly serializer: unknown;
+  readonly cookie: unknown;
 }
 
 /** True for a {@link SessionCarrier}. */

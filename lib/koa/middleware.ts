@@ -16,7 +16,7 @@ import './context';
 const debug = logger('koa-session-manager:koa');
 
 /** The middleware, with the app-wide parts it owns. */
-export interface SessionMiddleware<A extends Adapter | SessionCarrier = Adapter> extends Middleware {
+export interface SessionMiddleware<A extends Adapter | SessionCarrier = Adapter | SessionCarrier> extends Middleware {
   /**
    * Where `session:*` events are emitted: `options.events` (or a new EventEmitter), typed so that
    * each listener gets its event's payload (`SessionEventMap`).
@@ -74,7 +74,7 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
         // The handler's own error wins; the store error was emitted as session:storeError.
         debug('commit failed after a handler error: %s', (commitError as Error).message);
       }
-      keepSessionCookie(ctx, name, cookie.cacheHeaders, err);
+      keepSessionCookie(ctx, name, cookie.cacheHeaders, err, carrier?.responseHeader);
       throw err;
     } finally {
       collect();
@@ -123,17 +123,25 @@ function garbageCollector({ gc, adapter, lifetime, events }: ResolvedOptions): (
 /**
  * Koa's error response removes every header, the session cookie too: a new session (or one
  * whose id was just regenerated) would be stored but never reach the browser. Koa re-applies
- * `err.headers`, so the cookie goes there, with the cache headers that keep it out of shared caches.
+ * `err.headers`, so the cookie goes there, with the cache headers that keep it out of shared
+ * caches; so does a carrier's own response header (a bearer token's: `tokenHeader`).
  */
-function keepSessionCookie(ctx: Context, name: string, cacheHeaders: readonly string[], err: unknown): void {
+function keepSessionCookie(ctx: Context, name: string, cacheHeaders: readonly string[], err: unknown, tokenHeader?: string): void {
   const cookies = ctx.response.get('Set-Cookie') as string | string[] | undefined;
   const ours = (Array.isArray(cookies) ? cookies : cookies ? [cookies] : []).filter((c) => c.startsWith(`${name}=`));
-  if (ours.length === 0 || typeof err !== 'object' || err === null || Object.isFrozen(err)) return;
+  const token = tokenHeader !== undefined && ctx.res.hasHeader(tokenHeader) ? String(ctx.response.get(tokenHeader)) : undefined;
+  if ((ours.length === 0 && token === undefined) || typeof err !== 'object' || err === null || Object.isFrozen(err)) return;
   const carrier = err as { headers?: Record<string, string | string[]> };
   const headers = { ...carrier.headers };
-  const existing = headers['Set-Cookie'] ?? headers['set-cookie'];
-  headers['Set-Cookie'] = [...(Array.isArray(existing) ? existing : existing ? [existing] : []), ...ours];
-  delete headers['set-cookie'];
+  if (ours.length > 0) {
+    const existing = headers['Set-Cookie'] ?? headers['set-cookie'];
+    headers['Set-Cookie'] = [...(Array.isArray(existing) ? existing : existing ? [existing] : []), ...ours];
+    delete headers['set-cookie'];
+  }
+  if (token !== undefined) {
+    for (const key of Object.keys(headers)) if (key.toLowerCase() === tokenHeader!.toLowerCase()) delete headers[key];
+    headers[tokenHeader!] = token;
+  }
   for (let i = 0; i < cacheHeaders.length; i += 2) {
     for (const key of Object.keys(headers)) if (key.toLowerCase() === cacheHeaders[i].toLowerCase()) delete headers[key];
     headers[cacheHeaders[i]] = cacheHeaders[i + 1];

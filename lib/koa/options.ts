@@ -188,7 +188,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   const lifetime = lifetimeSeconds('lifetime', options.lifetime, adapter.lifetime ?? 3600);
   const absoluteLifetime = lifetimeSeconds('absoluteLifetime', options.absoluteLifetime, 0, true);
   const carrier = isCarrier(adapter);
-  if (carrier) adapter.checkSessionOptions({ name, lifetime, locking: options.locking, serializer: options.serializer });
+  if (carrier) adapter.checkSessionOptions({ name, lifetime, locking: options.locking, serializer: options.serializer, cookie: options.cookie });
   // A carrier has no lock (it keeps nothing on the server); it refused an explicit `locking`.
   const locking = carrier ? false : options.locking ?? true;
   if (typeof locking === 'object' && locking !== null) {

@@ -1,6 +1,6 @@
 import { logger } from '../log';
 import type { Adapter, LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
-import { InvalidSessionAdapter, type SessionError } from '../errors';
+import { InvalidSessionAdapter, SessionTooLarge, type SessionError } from '../errors';
 import type { SessionEventName } from '../events';
 import { generateId, idTag, isValidId } from '../id';
 import { emptyData, encodeMarker } from '../record';
@@ -92,15 +92,11 @@ export class StoredSession {
     if (id === '' && transport && !this.#cookieSpent) {
       let sent = transport.readId(this.#name());
       if (typeof sent === 'object' && sent !== null) sent = await sent;
-      if (sent === null) {
-        // Rejected and reported by the transport: '' is no id, so persist() clears it.
-        this.#sentCookie = '';
-      } else {
-        this.#sentCookie = sent;
-        if (sent !== undefined) {
-          if (isValidId(sent)) id = sent;
-          else this.#emit('session:invalid', { reason: 'id' });
-        }
+      // null: rejected and reported by the transport; '' is no id, so persist() clears it.
+      this.#sentCookie = sent ?? (sent === null ? '' : undefined);
+      if (typeof sent === 'string') {
+        if (isValidId(sent)) id = sent;
+        else this.#emit('session:invalid', { reason: 'id' });
       }
     }
     if (!adapter) throw new InvalidSessionAdapter();
@@ -302,10 +298,13 @@ export class StoredSession {
     }
   }
 
-  /** A failed adapter call (see {@link storeFailure}), emitted as session:storeError. */
+  /**
+   * A failed adapter call (see {@link storeFailure}), emitted as session:storeError; not a
+   * session too large for its carrier (a token over a cookie's size), which is no store failure.
+   */
   #failure(operation: string, id: string, err: unknown): SessionError {
     const error = storeFailure(operation, id, err);
-    this.#emit('session:storeError', { id, operation, error });
+    if (!(error instanceof SessionTooLarge)) this.#emit('session:storeError', { id, operation, error });
     return error;
   }
 }

@@ -2,53 +2,63 @@ import type { Adapter } from '../adapters/Adapter';
 import { AdapterRuntimeError, SessionError } from '../errors';
 
 /**
- * The revocation list of a TokenStore: a store adapter holding `revoked-<jti>` until the
- * token's `exp`. A failing store is an `AdapterRuntimeError` (503): a token is never accepted
- * without its check.
+ * The revocation list of a TokenStore, in a store adapter. Two keys per session id, each written
+ * by one side only, so that a logout and a sign-in racing on one session never overwrite each
+ * other's entry:
+ * - `revoked-<jti>`: `'1'` once a logout ended it, or the id a sign-in moved it to;
+ * - `moved-<jti>`: the id a sign-in moved it to, written before the sign-in checks for a logout.
+ * Each side writes its key, then reads the other's: at least one of them sees the other.
+ * A failing store is an `AdapterRuntimeError` (503): a token is never accepted without its check.
  *
  * @example
  * const list = new Revocations(new RedisAdapter({ url }), 5);
- * await list.revoke(jti, exp);
- * await list.has(jti); // true
+ * await list.revoke(jti, until);
+ * await list.entry(jti); // '1'
  */
 export class Revocations {
   constructor(readonly adapter: Adapter, private readonly clockTolerance: number) {}
 
-  /**
-   * The list's entry of `jti`, or null when it is not listed: `'1'` when it was ended (logout),
-   * the session id it moved to when a sign-in (`regenerateId()`) ended it.
-   */
-  async entry(jti: string): Promise<string | null> {
+  /** `revoked-<jti>`: null (valid), `'1'` (ended by a logout) or the id a sign-in moved it to. */
+  entry(jti: string): Promise<string | null> {
+    return this.#read(`revoked-${jti}`);
+  }
+
+  /** `moved-<jti>`: the id a sign-in moved the session to, or null. */
+  movedTo(jti: string): Promise<string | null> {
+    return this.#read(`moved-${jti}`);
+  }
+
+  /** A logout: list `jti` as ended until `until` (seconds since the epoch) and the clock tolerance. */
+  revoke(jti: string, until: number): Promise<void> {
+    return this.#write(`revoked-${jti}`, '1', until);
+  }
+
+  /** A sign-in, before it checks for a logout: `jti` moves to `to`. */
+  markMoved(jti: string, to: string, until: number): Promise<void> {
+    return this.#write(`moved-${jti}`, to, until);
+  }
+
+  /** A sign-in that no logout overtook: `jti` is listed, pointing to `to`. */
+  revokeMoved(jti: string, to: string, until: number): Promise<void> {
+    return this.#write(`revoked-${jti}`, to, until);
+  }
+
+  async #read(key: string): Promise<string | null> {
     try {
-      return await this.adapter.read(keyOf(jti));
+      return await this.adapter.read(key);
     } catch (err) {
       throw failure('read', err);
     }
   }
 
-  /** True when `jti` is listed. */
-  async has(jti: string): Promise<boolean> {
-    return (await this.entry(jti)) !== null;
-  }
-
-  /**
-   * List `jti` until `exp` (seconds) and the clock tolerance have passed: as long as the token
-   * could be used. `movedTo`: the session id a sign-in moved it to, for a logout that read the
-   * session before the sign-in to follow.
-   */
-  async revoke(jti: string, exp: number, movedTo?: string): Promise<void> {
-    const ttl = Math.max(1, Math.ceil(exp - Date.now() / 1000 + this.clockTolerance));
+  async #write(key: string, value: string, until: number): Promise<void> {
+    const ttl = Math.max(1, Math.ceil(until - Date.now() / 1000 + this.clockTolerance));
     try {
-      await this.adapter.write(keyOf(jti), movedTo ?? '1', ttl);
+      await this.adapter.write(key, value, ttl);
     } catch (err) {
       throw failure('write', err);
     }
   }
-}
-
-/** The list's key of `jti`, apart from session ids when the list shares a store with sessions. */
-function keyOf(jti: string): string {
-  return `revoked-${jti}`;
 }
 
 function failure(operation: string, err: unknown): SessionError {

@@ -11,6 +11,8 @@ export interface OpenedToken {
   readonly jti: string;
   readonly text: string;
   readonly exp: number;
+  /** When it was made (seconds): its renewal is due once it is older than the touch slack. */
+  readonly iat: number;
 }
 
 /** Why a token gives no session (the event to report). */
@@ -86,7 +88,7 @@ export class TokenCodec {
     const token = this.#mode === 'signed'
       ? await new jose.CompactSign(payload).setProtectedHeader({ alg: this.#algorithm, kid: key.kid, typ: TYP }).sign((await key.sign())!)
       : await new jose.CompactEncrypt(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: key.kid, typ: TYP }).encrypt((await key.sign())!);
-    this.#remember(token, { jti, text, exp });
+    this.#remember(token, { jti, text, exp, iat });
     return token;
   }
 
@@ -112,11 +114,11 @@ export class TokenCodec {
     } catch (err) {
       return refusal(err, absoluteLifetime);
     }
-    const { jti, c, d, exp } = payload as { jti: unknown; c: unknown; d: unknown; exp: number };
+    const { jti, c, d, exp, iat } = payload as { jti: unknown; c: unknown; d: unknown; exp: number; iat: number };
     if (!isValidId(jti) || typeof c !== 'number' || !Number.isFinite(c) || typeof d !== 'object' || d === null || Array.isArray(d)) {
       return { cause: 'claims' };
     }
-    const opened = { jti, text: JSON.stringify({ c, d }), exp };
+    const opened = { jti, text: JSON.stringify({ c, d }), exp, iat };
     this.#remember(token, opened);
     return opened;
   }

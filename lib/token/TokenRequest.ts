@@ -43,6 +43,7 @@ export class TokenRequest implements Adapter, SessionTransport {
   #jti: string | undefined;
   #text: string | null = null;
   #exp = 0;
+  #iat = 0;
   /** The token made in this request (by write or touch), sent by writeId. */
   #issued: { id: string; token: string; exp: number } | null = null;
 
@@ -80,15 +81,30 @@ export class TokenRequest implements Adapter, SessionTransport {
       report('session:invalid', { reason: 'token', cause: opened.cause });
       return null;
     }
-    if (this.#revocations !== undefined && await this.#revocations.has(opened.jti)) {
-      this.#codec.forget(token);
-      report('session:invalid', { id: opened.jti, reason: 'token', cause: 'revoked' });
-      return null;
+    let text = opened.text;
+    if (this.#revocations !== undefined) {
+      let entry: string | null;
+      try {
+        entry = await this.#revocations.entry(opened.jti);
+      } catch (err) {
+        report('session:storeError', { id: opened.jti, operation: 'revocation read', error: err });
+        throw err;
+      }
+      if (entry === '1') {
+        this.#codec.forget(token);
+        report('session:invalid', { id: opened.jti, reason: 'token', cause: 'revoked' });
+        return null;
+      }
+      // Moved away by a sign-in: the Manager sees a move marker, as with a store. This request
+      // (in flight during the sign-in) gets a throwaway session that is never sent, so it cannot
+      // replace the signed-in token; a logout with it follows the marker.
+      if (entry !== null) text = encodeMarker(entry);
     }
     this.#token = token;
     this.#jti = opened.jti;
-    this.#text = opened.text;
+    this.#text = text;
     this.#exp = opened.exp;
+    this.#iat = opened.iat;
     return opened.jti;
   }
 
@@ -131,49 +147,58 @@ export class TokenRequest implements Adapter, SessionTransport {
     const revocations = this.#revocations;
     if (this.#issued !== null && this.#issued.id !== id) {
       // regenerateId() committing: the new token is made, this is the old id. A marker ends it
-      // (revoked, unless a logout revoked it first: then the sign-in is undone); a copy
+      // (listed as moved, unless a logout ended it first: then the sign-in is undone); a copy
       // (regenerateId(false)) leaves the old token as it is.
       if (!isMoveMarker(data) || revocations === undefined || id !== this.#jti) return true;
-      if (await revocations.has(id)) return false;
-      await revocations.revoke(id, this.#exp, this.#issued.id);
+      const to = this.#issued.id;
+      const until = this.#listedUntil(this.#exp);
+      await revocations.markMoved(id, to, until);
+      if ((await revocations.entry(id)) !== null) return false;
+      await revocations.revokeMoved(id, to, until);
       this.#codec.forget(this.#token!);
       return true;
     }
-    // An update of the session this request read: not when a logout revoked it meanwhile.
-    if (options?.existing && revocations !== undefined && id === this.#jti && await revocations.has(id)) return false;
+    // An update of the session this request read: not when a logout or sign-in ended it meanwhile.
+    if (options?.existing && revocations !== undefined && id === this.#jti && (await revocations.entry(id)) !== null) return false;
     await this.#issue(id, data, ttl);
     return true;
   }
 
   async updateTimestamp(id: string, data: string, ttl: number): Promise<boolean> {
     const slack = this.#settings.touchSlack ?? Math.min(60, ttl / 10);
-    // Renewed only once it is older than the slack: a read does not sign.
-    if (id === this.#jti && this.#exp - Date.now() / 1000 > ttl - slack) return true;
-    if (this.#revocations !== undefined && id === this.#jti && await this.#revocations.has(id)) return false;
+    // Renewed only once older than the slack: a read does not sign. (By its age, not its exp:
+    // an exp capped by the absolute lifetime would otherwise make every later read sign.)
+    if (id === this.#jti && Date.now() / 1000 - this.#iat < slack) return true;
+    if (this.#revocations !== undefined && id === this.#jti && (await this.#revocations.entry(id)) !== null) return false;
     await this.#issue(id, data, ttl);
     return true;
   }
 
   /**
-   * Revoke `id` until its token's `exp` (as far as this request knows it; otherwise for the
-   * whole lifetime). When a sign-in had already revoked it, resolve a move marker naming the
-   * session the sign-in made, which the Manager then ends too (a logout that read the session
-   * before the sign-in committed).
+   * End `id`: list it (write first), then look for a sign-in that moved it (read second): when
+   * one did, resolve a move marker naming the session the sign-in made, which the Manager then
+   * ends too (a logout that read the session before the sign-in committed).
    */
   async destroy(id: string): Promise<string | null> {
     const revocations = this.#revocations;
     if (revocations === undefined) return null;
     const entry = await revocations.entry(id);
-    if (entry === null) {
-      const exp = id === this.#jti ? this.#exp : this.#issued?.id === id ? this.#issued.exp : Date.now() / 1000 + this.#request.lifetime;
-      await revocations.revoke(id, exp);
-    }
+    if (entry === null) await revocations.revoke(id, this.#listedUntil(id === this.#jti ? this.#exp : this.#issued?.id === id ? this.#issued.exp : 0));
     if (id === this.#jti) this.#codec.forget(this.#token!);
-    return entry !== null && entry !== '1' ? encodeMarker(entry) : null;
+    const movedTo = entry !== null && entry !== '1' ? entry : await revocations.movedTo(id);
+    return movedTo === null ? null : encodeMarker(movedTo);
   }
 
   gc(): Promise<number> {
     return Promise.resolve(0);
+  }
+
+  /**
+   * How long a session id stays listed: past the `exp` of every token of it that can still be
+   * in use. A request in flight may renew it (same id, later `exp`) up to a lifetime from now.
+   */
+  #listedUntil(exp: number): number {
+    return Math.max(exp, Date.now() / 1000 + this.#request.lifetime);
   }
 
   /** Make the token of session `id` holding `data` (the record's JSON), for `ttl` seconds. */

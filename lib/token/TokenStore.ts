@@ -3,6 +3,7 @@ import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption } from '../errors';
 import { FOR_REQUEST, type CarrierRequest, type SessionCarrier } from '../koa/carrier';
 import type { SessionTransport } from '../manager/SessionTransport';
+import type { SessionOptionsSeen } from '../koa/carrier';
 import { generateSecret, keyRing, type TokenAlgorithm, type TokenKey, type TokenMode } from './keys';
 import { Revocations } from './Revocations';
 import { TokenCodec } from './TokenCodec';
@@ -57,6 +58,7 @@ const OPTION_KEYS: readonly (keyof TokenStoreOptions)[] = [
 ];
 const ALGORITHMS: readonly unknown[] = ['HS256', 'EdDSA', 'ES256'];
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+const MAX_CLOCK_TOLERANCE = 300;
 
 /**
  * Stateless sessions: the whole session in a signed (JWS) or encrypted (JWE) token that the
@@ -69,8 +71,8 @@ const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
  * app.use(session({ adapter: tokens, lifetime: 1800 }));
  */
 export class TokenStore implements SessionCarrier {
-  /** @internal what each request uses (TokenRequest) */
-  readonly parts: TokenParts;
+  /** What each request uses (TokenRequest). */
+  readonly #parts: TokenParts;
 
   constructor(options: TokenStoreOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidOption('options', 'must be an object with keys');
@@ -98,6 +100,8 @@ export class TokenStore implements SessionCarrier {
     }
     const touchSlack = options.touchSlack === undefined ? undefined : seconds('touchSlack', options.touchSlack);
     const clockTolerance = options.clockTolerance === undefined ? 5 : seconds('clockTolerance', options.clockTolerance);
+    // Seconds, not milliseconds: 5000 would accept expired tokens for another 83 minutes.
+    if (clockTolerance > MAX_CLOCK_TOLERANCE) throw new InvalidOption('clockTolerance', `is in seconds and at most ${MAX_CLOCK_TOLERANCE} (a tolerance accepts expired tokens that long)`);
     const cacheSize = options.cacheSize ?? 1000;
     if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) throw new InvalidOption('cacheSize', 'must be a whole number, 0 or more');
 
@@ -105,7 +109,7 @@ export class TokenStore implements SessionCarrier {
       mode, algorithm, issuer: options.issuer, audience: options.audience, clockTolerance, cacheSize,
     });
     const settings: TokenSettings = { transport, header, maxTokenSize, touchSlack };
-    this.parts = {
+    this.#parts = {
       settings,
       codec,
       revocations: revocation === undefined ? undefined : new Revocations(revocation, clockTolerance),
@@ -118,28 +122,38 @@ export class TokenStore implements SessionCarrier {
   }
 
   /** @internal session() calls it with its own options. */
-  checkSessionOptions({ name, locking, serializer }: { name: string; lifetime: number; locking: unknown; serializer: unknown }): void {
+  checkSessionOptions({ name, lifetime, locking, serializer, cookie }: SessionOptionsSeen): void {
     if (locking !== undefined && locking !== false) {
       throw new InvalidOption('locking', 'a TokenStore keeps no session on the server, so there is nothing to lock: two overlapping requests of one client are last-writer-wins (docs/tokens.md). Leave locking out, or use a store adapter');
     }
     if (serializer !== undefined) throw new InvalidOption('serializer', "a token's session is JSON inside its claims; the serializer cannot be changed");
-    if (this.parts.settings.transport === 'cookie' && name.length > 64) throw new InvalidOption('name', 'a token cookie shares its 4096 bytes with its name: keep the name at most 64 characters');
+    const { transport, touchSlack } = this.#parts.settings;
+    if (transport === 'bearer' && cookie !== undefined) throw new InvalidOption('cookie', "a TokenStore with transport: 'bearer' sends no cookie: leave cookie out");
+    if (touchSlack !== undefined && touchSlack >= lifetime) {
+      throw new InvalidOption('touchSlack', `must be shorter than the lifetime (${lifetime} s): a session that is only read would end at its token's exp however active it is`);
+    }
+    if (transport === 'cookie' && name.length > 64) throw new InvalidOption('name', 'a token cookie shares its 4096 bytes with its name: keep the name at most 64 characters');
+  }
+
+  /** The bearer transport's response header, which an error response must keep (see SessionCarrier). */
+  get responseHeader(): string | undefined {
+    return this.#parts.settings.transport === 'bearer' ? this.#parts.settings.header : undefined;
   }
 
   /** @internal */
   [FOR_REQUEST](request: CarrierRequest): { adapter: Adapter; transport: SessionTransport } {
-    const one = new TokenRequest(this.parts, request);
+    const one = new TokenRequest(this.#parts, request);
     return { adapter: one, transport: one };
   }
 
   /** Removes expired entries of the revocation list (nothing to do without one). */
   gc(maxLifetime: number): Promise<number> {
-    return this.parts.revocations?.adapter.gc(maxLifetime) ?? Promise.resolve(0);
+    return this.#parts.revocations?.adapter.gc(maxLifetime) ?? Promise.resolve(0);
   }
 
   /** Closes the revocation list's adapter. */
   async close(): Promise<void> {
-    await this.parts.revocations?.adapter.close?.();
+    await this.#parts.revocations?.adapter.close?.();
   }
 
 }

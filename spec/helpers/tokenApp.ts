@@ -18,6 +18,7 @@ export interface Reported {
   reason?: string;
   cause?: string;
   id?: string;
+  operation?: string;
 }
 
 /** Resolves when opened from outside: lets a handler wait for another request. */
@@ -39,7 +40,7 @@ export async function serveTokens(t: ExecutionContext, storeOptions: Partial<Tok
   app.silent = true;
   const mw = session({ gc: false, ...sessionOptions, adapter: store });
   const events: Reported[] = [];
-  for (const event of ['session:invalid', 'session:expired', 'session:discarded', 'session:created', 'session:regenerated', 'session:destroyed'] as const) {
+  for (const event of ['session:invalid', 'session:expired', 'session:discarded', 'session:created', 'session:regenerated', 'session:destroyed', 'session:storeError'] as const) {
     mw.events.on(event, (payload: SessionEventMap[typeof event]) => {
       const { session: _s, context: _c, ...details } = payload as Record<string, unknown>;
       events.push({ event, ...(details as Omit<Reported, 'event'>) });

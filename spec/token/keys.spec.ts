@@ -92,6 +92,7 @@ test('TokenStore options and keys are checked when it is made, each with a messa
     [{ keys: [{ kid: 'k', secret }], touchSlack: -1 }, /touchSlack/],
     [{ keys: [{ kid: 'k', secret }], clockTolerance: Number.NaN }, /clockTolerance/],
     [{ keys: [{ kid: 'k', secret }], cacheSize: 1.5 }, /cacheSize/],
+    [{ keys: [{ kid: 'k', secret }], clockTolerance: 5000 }, /clockTolerance.*seconds.*at most 300/],
     [{ keys: [{ kid: 'k', secret }], lifetime: 60 }, /lifetime/],
   ];
   for (const [options, message] of bad) {

@@ -195,6 +195,14 @@ test('an unchanged session does not sign again within the touch slack; after it,
   t.is(claimsOf(renewed).jti, claimsOf(token).jti);
 });
 
+test('near the absolute limit an unchanged session still renews by its age, not on every read', async (t) => {
+  const { client } = await serveTokens(t, { touchSlack: 1 }, { lifetime: 3600, absoluteLifetime: 30 });
+  await client.fetch('/inc');
+  t.true(claimsOf(client.jar.get('sid')!).exp - Date.now() / 1000 <= 30, 'exp capped by the absolute limit');
+  await client.fetch('/read');
+  t.deepEqual(client.lastCookies, [], 'a read within the slack signs nothing, although exp is far below the lifetime');
+});
+
 test('a new visitor who stores nothing gets no token, and a refused token is cleared when nothing replaces it', async (t) => {
   const { client } = await serveTokens(t);
   await client.fetch('/read');

@@ -56,7 +56,7 @@ test('bearer: the configured header name and size limit; a token over the limit 
 });
 
 test('cookie: a session that would need a token over 4096 bytes (with the name) fails with a coded error and sends nothing', async (t) => {
-  const { client } = await serveTokens(t);
+  const { client, events } = await serveTokens(t);
   await client.fetch('/put?size=100');
   const token = client.jar.get('sid')!;
   const response = await client.fetch('/put?size=4000');
@@ -64,6 +64,31 @@ test('cookie: a session that would need a token over 4096 bytes (with the name) 
   t.deepEqual(await response.json(), { error: 'ERR_SESSION_TOKEN_TOO_LARGE' });
   t.deepEqual(client.lastCookies, []);
   t.is(client.jar.get('sid'), token);
+  t.deepEqual(events.filter((e) => e.event === 'session:storeError'), [], 'a session too large for a cookie is no store failure');
+});
+
+test("bearer: a route that throws after a sign-in still hands over the new token (Koa's error response keeps the header)", async (t) => {
+  const app = new Koa();
+  app.silent = true;
+  app.use(session({ gc: false, adapter: new TokenStore({ keys: KEYS, transport: 'bearer', revocation: new MemoryAdapter() }) }));
+  app.use(async (ctx) => {
+    ctx.session.set('n', ctx.session.get<number>('n', 0)! + 1);
+    if (ctx.path === '/login-then-fail') {
+      await ctx.session.regenerateId();
+      ctx.session.set('user', 'max');
+      ctx.throw(409, 'conflict after sign-in');
+    }
+    ctx.body = { n: ctx.session.get('n'), user: ctx.session.get('user') };
+  });
+  const http = await listen(app);
+  t.teardown(() => http.close());
+  const first = (await fetch(`${http.url}/`)).headers.get('session-token')!;
+  const failed = await fetch(`${http.url}/login-then-fail`, { headers: { authorization: `Bearer ${first}` } });
+  t.is(failed.status, 409);
+  const token = failed.headers.get('session-token');
+  t.truthy(token, 'the signed-in token survives the error response');
+  t.is(failed.headers.get('cache-control'), 'no-store, no-cache, must-revalidate');
+  t.like(await (await fetch(`${http.url}/`, { headers: { authorization: `Bearer ${token}` } })).json(), { user: 'max', n: 3 });
 });
 
 @JsonController('/tokens')
@@ -144,6 +169,9 @@ test('the session() options a token session cannot honour are refused when the m
   t.throws(() => session({ adapter, serializer: { parse: JSON.parse, stringify: JSON.stringify } }), { message: /serializer/ });
   t.throws(() => session({ adapter, name: 'n'.repeat(65) }), { message: /name/ });
   t.notThrows(() => session({ adapter, locking: false }));
+  t.throws(() => session({ adapter: new TokenStore({ keys: KEYS, touchSlack: 60 }), lifetime: 60 }), { message: /touchSlack.*shorter than the lifetime/ });
+  t.notThrows(() => session({ adapter: new TokenStore({ keys: KEYS, touchSlack: 59 }), lifetime: 60 }));
+  t.throws(() => session({ adapter: new TokenStore({ keys: KEYS, transport: 'bearer' }), cookie: { sameSite: 'strict' } }), { message: /cookie.*bearer.*sends no cookie/ });
   // A store adapter is untouched by these rules.
   t.notThrows(() => session({ adapter: new MemoryAdapter(), locking: true }));
 });
