@@ -30,6 +30,7 @@ interface Started {
 }
 
 /**
+ * The tests that start it run one at a time: three shops booting at once load both cores.
  * `node build/examples/shop/server.js` with `env` (and none of the store variables of this
  * process) on a free 127.0.0.1 port: its URL once it printed its banner. Stopped by SIGTERM
  * (by its pid) when the test ends, SIGKILL if it has not exited 6 s later.
@@ -67,7 +68,7 @@ async function startShop(t: ExecutionContext, env: Record<string, string>): Prom
   });
 }
 
-test('tokens › SESSION_TOKEN_KEY runs the shop on signed tokens: sign-in, a cart that survives across requests, sign-out', async (t) => {
+test.serial('tokens › SESSION_TOKEN_KEY runs the shop on signed tokens: sign-in, a cart that survives across requests, sign-out', async (t) => {
   const shop = await startShop(t, { SESSION_TOKEN_KEY: TokenStore.generateSecret() });
   t.regex(shop.banner, /^koa-session-manager shop \(sessions in signed tokens, no store\) listening on /);
   const bob = new Client(shop.url);
@@ -122,7 +123,7 @@ test('tokens › SESSION_TOKEN_KEY runs the shop on signed tokens: sign-in, a ca
   t.regex(await copy.text('/account/profile'), /<dd id="profile-name">bob<\/dd>/);
 });
 
-test('tokens › SESSION_TOKEN_MODE=encrypted: a JWE the visitor cannot read, and the cart still survives', async (t) => {
+test.serial('tokens › SESSION_TOKEN_MODE=encrypted: a JWE the visitor cannot read, and the cart still survives', async (t) => {
   const shop = await startShop(t, { SESSION_TOKEN_KEY: TokenStore.generateSecret(), SESSION_TOKEN_MODE: 'encrypted' });
   t.regex(shop.banner, /\(sessions in encrypted tokens, no store\)/);
   const visitor = new Client(shop.url);
@@ -135,7 +136,7 @@ test('tokens › SESSION_TOKEN_MODE=encrypted: a JWE the visitor cannot read, an
   t.regex(await visitor.text('/cart'), /3 × Green tea/);
 });
 
-test('tokens › the pages say there is no lock, and parallel increments of one visitor are last-writer-wins', async (t) => {
+test.serial('tokens › the pages say there is no lock, and parallel increments of one visitor are last-writer-wins', async (t) => {
   const shop = await startShop(t, { SESSION_TOKEN_KEY: TokenStore.generateSecret() });
   const visitor = new Client(shop.url);
   t.regex(await visitor.text('/'), /sessions in signed tokens have no lock, so the last writer wins/);
