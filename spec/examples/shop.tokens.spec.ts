@@ -30,10 +30,10 @@ interface Started {
 }
 
 /**
- * The tests that start it run one at a time: three shops booting at once load both cores.
  * `node build/examples/shop/server.js` with `env` (and none of the store variables of this
  * process) on a free 127.0.0.1 port: its URL once it printed its banner. Stopped by SIGTERM
- * (by its pid) when the test ends, SIGKILL if it has not exited 6 s later.
+ * (by its pid) when the test ends, SIGKILL if it has not exited 6 s later. The tests that start
+ * it run one at a time: three shops booting at once load both cores.
  */
 async function startShop(t: ExecutionContext, env: Record<string, string>): Promise<Started> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
