@@ -204,9 +204,12 @@ test('RedisAdapter › locking › a waiter in another process is woken on relea
 test('RedisAdapter › locking › a process with a queue of its own cannot starve another process\'s waiter', async (t) => {
   // B is another connection: another process. Without the claimed turn, A's next queued request
   // re-took the lock after every release.
+  // Counted in A's turns, as for the files and memcached, not in milliseconds: a wall-clock bound
+  // (it was 500 ms) measured the machine's load as much as the lock's fairness.
   const [turn] = await turnsBeforeOther(adapter(t, { lockingEnabled: true }), adapter(t, { lockingEnabled: true }), newId());
   t.not(turn.passedOver, undefined, 'B timed out');
-  t.true(turn.ms < 500, 'B got the next turn, not a turn after the queue drained');
+  t.log(`A released ${turn.passedOver} times before B's turn (${Math.round(turn.ms)} ms)`);
+  t.true(turn.passedOver! <= 3, `B waited through ${turn.passedOver} of A's turns, not the next turn`);
 });
 
 test('RedisAdapter › locking › a lock that cannot be had fails after lockRetries × lockWaitTime with Phalcon\'s message', async (t) => {
