@@ -13,5 +13,5 @@
  */
 export { TokenStore } from './TokenStore';
 export type { TokenStoreOptions } from './TokenStore';
-export type { TokenKey, TokenMode, TokenAlgorithm } from './keys';
+export type { TokenKey, TokenJwk, TokenMode, TokenAlgorithm } from './keys';
 export { TokenTooLarge } from './errors';

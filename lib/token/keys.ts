@@ -1,4 +1,10 @@
-import type { JsonWebKey, KeyObject, webcrypto } from 'node:crypto';
+import type { KeyObject, webcrypto } from 'node:crypto';
+
+/** A key as a JWK object (RFC 7517), e.g. `keyObject.export({ format: 'jwk' })`. */
+export interface TokenJwk {
+  kty?: string;
+  [parameter: string]: unknown;
+}
 import { InvalidOption } from '../errors';
 import { cryptoModule } from '../id';
 
@@ -23,8 +29,8 @@ export interface TokenKey {
   /** Sent in each token's header (`kid`): 1 to 64 of letters, digits, `.`, `_`, `-`. */
   kid: string;
   secret?: string | Uint8Array;
-  privateKey?: string | KeyObject | JsonWebKey;
-  publicKey?: string | KeyObject | JsonWebKey;
+  privateKey?: string | KeyObject | TokenJwk;
+  publicKey?: string | KeyObject | TokenJwk;
 }
 
 /** A key ready for jose: what signs or encrypts (absent on a verify-only key), what verifies or decrypts. */
@@ -123,9 +129,9 @@ function keyPair(where: string, key: TokenKey, algorithm: TokenAlgorithm): RingK
   }
 }
 
-function asKeyInput(value: string | KeyObject | JsonWebKey): Parameters<typeof import('node:crypto').createPublicKey>[0] {
+function asKeyInput(value: string | KeyObject | TokenJwk): Parameters<typeof import('node:crypto').createPublicKey>[0] {
   if (typeof value === 'string' || isKeyObject(value)) return value;
-  return { key: value, format: 'jwk' };
+  return { key: value as import('node:crypto').JsonWebKey, format: 'jwk' };
 }
 
 function isKeyObject(value: unknown): value is KeyObject {

@@ -181,12 +181,13 @@ test("absoluteLifetime is inside the token: exp never passes it, and the session
 });
 
 test('an unchanged session does not sign again within the touch slack; after it, the token is renewed', async (t) => {
-  const { client } = await serveTokens(t, { touchSlack: 1 });
+  // iat is in whole seconds: a token's age is known to the second, so the slack here is 2 s.
+  const { client } = await serveTokens(t, { touchSlack: 2 });
   await client.fetch('/inc');
   const token = client.jar.get('sid')!;
   await client.fetch('/read');
   t.deepEqual(client.lastCookies, [], 'no Set-Cookie for a read within the slack');
-  await sleep(2100);
+  await sleep(3100);
   await client.fetch('/read');
   t.is(client.lastCookies.length, 1, 'renewed once older than the slack');
   const renewed = client.jar.get('sid')!;
@@ -196,7 +197,7 @@ test('an unchanged session does not sign again within the touch slack; after it,
 });
 
 test('near the absolute limit an unchanged session still renews by its age, not on every read', async (t) => {
-  const { client } = await serveTokens(t, { touchSlack: 1 }, { lifetime: 3600, absoluteLifetime: 30 });
+  const { client } = await serveTokens(t, { touchSlack: 5 }, { lifetime: 3600, absoluteLifetime: 30 });
   await client.fetch('/inc');
   t.true(claimsOf(client.jar.get('sid')!).exp - Date.now() / 1000 <= 30, 'exp capped by the absolute limit');
   await client.fetch('/read');
