@@ -8,6 +8,7 @@ import { RedisAdapter } from '../../lib/redis/RedisAdapter';
 import { StreamAdapter } from '../../lib/file/StreamAdapter';
 import { PostgresAdapter } from '../../lib/postgres/PostgresAdapter';
 import { MysqlAdapter } from '../../lib/mysql/MysqlAdapter';
+import { EncryptedAdapter } from '../../lib/adapters/EncryptedAdapter';
 import { session } from '../../lib/koa/middleware';
 import type { SessionCarrier } from '../../lib/koa/carrier';
 import { TokenStore } from '../../lib/token';
@@ -45,6 +46,7 @@ const ADAPTERS: Record<string, Make> = {
   Memcached: async (t) => closing(t, new MemcachedAdapter({ servers: [{ host: '127.0.0.1', port: memcached().port }] })),
   Postgres: async (t) => withTable(t, new PostgresAdapter({ url: postgres().url, max: 3 })),
   MySQL: async (t) => withTable(t, new MysqlAdapter({ url: mariadb().url, max: 3 })),
+  'Encrypted Redis': async (t) => closing(t, new EncryptedAdapter(new RedisAdapter({ port: redis().port }), { keys: [{ id: 'race', key: EncryptedAdapter.generateKey() }] })),
 };
 
 /** Token sessions with a revocation list: in memory, and in a real Redis. */
