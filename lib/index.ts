@@ -34,11 +34,15 @@ export { MOVE_MARKER_PREFIX, isMoveMarker } from './adapters/Adapter';
 export { AbstractAdapter } from './adapters/AbstractAdapter';
 export { NoopAdapter } from './adapters/NoopAdapter';
 export { MemoryAdapter } from './adapters/MemoryAdapter';
+export { EncryptedAdapter } from './adapters/EncryptedAdapter';
+export type { EncryptedAdapterOptions, EncryptionKey } from './adapters/EncryptedAdapter';
 export type { MemoryAdapterOptions } from './adapters/MemoryAdapter';
 // The file store needs no client library; the stores that do have their own entry points
 // (koa-session-manager/redis, /memcached, /postgres, /mysql) so that this one loads none.
 export { StreamAdapter } from './file/StreamAdapter';
 export type { StreamAdapterOptions } from './file/StreamAdapter';
+export { csrf, csrfToken, checkCsrfToken, CSRF_FIELD, CSRF_HEADER, CSRF_SESSION_KEY, InvalidCsrfToken } from './csrf';
+export type { CsrfOptions, CsrfRejection } from './csrf';
 export { session } from './koa/middleware';
 export { sessionPolicy } from './koa/policy';
 export { sessionBag } from './koa/state';

@@ -9,6 +9,7 @@ import { AccountController } from './controllers/AccountController';
 import { CartController } from './controllers/CartController';
 import { WizardController } from './controllers/WizardController';
 import { errorPages, errors } from './errors';
+import { csrfApi } from './routes/csrf';
 import { home } from './routes/home';
 import { parallel } from './routes/parallel';
 import { preferences } from './routes/preferences';
@@ -65,6 +66,7 @@ export function createShop(options: ShopOptions = {}): Koa {
 
   const router: ShopRouter = new Router();
   home(router, { store: options.store });
+  csrfApi(router);
   preferences(router);
   parallel(router, { events: app, work: options.work, store: options.store, locking: options.locking });
   app.use(router.routes()).use(router.allowedMethods());

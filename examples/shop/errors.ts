@@ -13,6 +13,12 @@ const TEXTS: Record<number, string> = {
   503: 'The session store is unavailable. Please try again in a moment.',
 };
 
+/**
+ * A POST without this session's CSRF token (`InvalidCsrfToken`, 403): a form from another site,
+ * or one from before a sign-in, a sign-out or an expired session.
+ */
+const CSRF_TEXT = 'This form has expired or was not sent from this shop. Reload the page and send it again.';
+
 const DEMO: Demo = {
   api: html`error pages with the visitor's session: the one the route started, else <code>session.setPolicy({ readOnly: true })</code> and <code>start()</code> (no lock, no write, no cookie), and none for a visitor without a session cookie`,
   source: ['examples/shop/errors.ts', 'examples/shop/app.ts'],
@@ -54,13 +60,14 @@ export async function errorPages(ctx: Context, next: Next): Promise<void> {
 }
 
 async function answer(ctx: Context, err: unknown, withSession: boolean): Promise<void> {
-  const { status, httpCode, expose, message } = err as { status?: unknown; httpCode?: unknown; expose?: unknown; message?: unknown };
+  const { status, httpCode, expose, message, code: errorCode } = err as { status?: unknown; httpCode?: unknown; expose?: unknown; message?: unknown; code?: unknown };
   const code = [status, httpCode].find((c): c is number => typeof c === 'number' && c >= 400 && c < 600) ?? 500;
   if (code === 401) return signIn(ctx);
   // A 503 is the session store failing for this request: asking it again would only wait again.
   const data = withSession && code !== 503 ? await sessionShell(ctx) : {};
   // A fixed text per status; else the message of a 4xx error that Koa marks `expose` (ctx.throw).
-  render(ctx, code, data, TEXTS[code] ?? (expose === true && code < 500 && typeof message === 'string' ? message : undefined));
+  const text = errorCode === 'ERR_CSRF_TOKEN_INVALID' ? CSRF_TEXT : TEXTS[code];
+  render(ctx, code, data, text ?? (expose === true && code < 500 && typeof message === 'string' ? message : undefined));
   if (code >= 500) ctx.app.emit('error', err, ctx);
 }
 

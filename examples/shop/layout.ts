@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
-import type { Flash, Manager } from '../../lib';
+import { SessionModificationDenied, type Flash, type Manager } from '../../lib';
+import { CSRF_FIELD, csrfToken } from '../../lib/csrf';
 import { cartBag } from './catalog';
 import { html, raw, type Html } from './html';
 import { preferencesOf, GREETINGS } from './preferences';
@@ -41,6 +42,8 @@ export interface Shell {
   cartItems?: number;
   /** The flash messages' HTML (escaped by Flash). */
   flash?: string;
+  /** The masked CSRF token for the sign-out form of a signed-in visitor. */
+  csrf?: string;
 }
 
 /**
@@ -54,7 +57,22 @@ export interface Shell {
 export function shellOf(session: Manager, flash: Flash, { consume = true } = {}): Shell {
   const { theme, language } = preferencesOf(session);
   const cartItems = [...cartBag(session)].reduce((sum, [, n]) => sum + (Number(n) || 0), 0);
-  return { account: session.account, theme, language, cartItems, flash: flash.output(consume) };
+  const account = session.account;
+  return { account, theme, language, cartItems, flash: flash.output(consume), csrf: account ? navToken(session) : undefined };
+}
+
+/**
+ * The token for the nav's sign-out form. An error page's read-only session cannot make one (that
+ * is a write) and then has none: its sign-out button is refused with the 403 page, and any
+ * other page of the shop makes the token.
+ */
+function navToken(session: Manager): string {
+  try {
+    return csrfToken(session);
+  } catch (err) {
+    if (err instanceof SessionModificationDenied) return '';
+    throw err;
+  }
 }
 
 /**
@@ -77,10 +95,10 @@ export function page(ctx: Context, title: string, demo: Demo, body: Html): void 
 
 /** The whole page around `body`; without `data` it shows no session (a visitor without one). */
 export function shell(title: string, demo: Demo, body: Html, data: Shell = {}): string {
-  const { account, theme = 'light', language = 'en', cartItems = 0, flash = '' } = data;
+  const { account, theme = 'light', language = 'en', cartItems = 0, flash = '', csrf = '' } = data;
   const who = account
     ? html`<a href="/account/profile">${account.name}</a> (${account.role})
-<form method="post" action="/account/signout"><button>Sign out</button></form>`
+<form method="post" action="/account/signout"><input type="hidden" name="${CSRF_FIELD}" value="${csrf}"><button>Sign out</button></form>`
     : html`<a href="/account/signin">Sign in</a>`;
   const sources = (typeof demo.source === 'string' ? [demo.source] : demo.source).map((s, i) => html`${i ? ', ' : ''}<code>${s}</code>`);
   return html`<!doctype html>

@@ -20,42 +20,22 @@
  * @module koa-session-manager/decorators
  */
 import type { Context, Middleware, Next } from 'koa';
-import type { Action } from 'routing-controllers';
 import type { Bag } from '../Bag';
 import { SessionPolicyConflict } from '../errors';
 import type { Flash } from '../Flash';
 import type { Manager } from '../Manager';
 import { resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from '../manager/SessionPolicy';
 import { startOnce } from '../koa/policy';
-import { bagOf, flashOf, requestState, type RequestState } from '../koa/state';
+import { bagOf, flashOf, requestState } from '../koa/state';
 import { SessionNotMountedError, SessionUnavailableError } from './errors';
+import { firstUse, sessionParameter } from './parameter';
 import { rc } from './routingControllers';
 
-const { createParamDecorator, getMetadataArgsStorage, UseBefore } = rc;
+const { getMetadataArgsStorage } = rc;
 
 export { SessionNotMountedError, SessionUnavailableError } from './errors';
+export { CsrfProtected, CsrfToken } from './csrf';
 export type { SessionRoutePolicy } from '../manager/SessionPolicy';
-
-/** A parameter decorator whose value is `pick(state)`, once the request's session is started. */
-function sessionParameter<T>(pick: (state: RequestState) => T): ParameterDecorator {
-  const decorator = createParamDecorator({
-    required: false,
-    value: async (action: Action): Promise<T> => {
-      const ctx = action.context as Context | undefined;
-      const state = ctx && requestState(ctx);
-      if (state === undefined) throw new SessionNotMountedError();
-      if (!state.raw.exists()) {
-        try {
-          await startOnce(state, undefined);
-        } catch (err) {
-          throw new SessionUnavailableError(err);
-        }
-      }
-      return pick(state);
-    },
-  });
-  return decorator as ParameterDecorator;
-}
 
 /** The request's `Manager`, started (Phalcon `$this->session`). Its properties are typed by `SessionData`. */
 export function Session(): ParameterDecorator {
@@ -112,7 +92,9 @@ export function SessionPolicy(policy: SessionRoutePolicy = {}): ClassDecorator &
       let own = methodPolicies.get(target);
       if (own === undefined) methodPolicies.set(target, (own = new Map()));
       own.set(method, middleware);
-      UseBefore(middleware)(target, method as string);
+      // First among the action's uses, whichever order the decorators are written in: the
+      // action's @UseBefore middlewares and @CsrfProtected() see the session started under it.
+      firstUse((target as { constructor: Function }).constructor, method as string, middleware);
     }
   }) as ClassDecorator & MethodDecorator;
 }
@@ -159,13 +141,9 @@ function applyToActions(controller: Function, classPolicy: Middleware): void {
       // not one declared on a parent class (it matches uses by the action's class): that one is
       // given again here, for this controller.
       if (own?.on === controller.prototype) continue;
-      const uses = storage.uses;
       // First among the action's uses, where a controller-level policy ran: the action's own
       // @UseBefore middlewares may read the session.
-      const first = uses.findIndex((use) => use.target === controller && use.method === method);
-      const use = { target: controller, method, middleware: own?.middleware ?? classPolicy, afterAction: false };
-      if (first === -1) uses.push(use);
-      else uses.splice(first, 0, use);
+      firstUse(controller, method, own?.middleware ?? classPolicy);
     }
   }
 }

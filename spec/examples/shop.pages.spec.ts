@@ -5,6 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { StreamAdapter } from '../../lib';
 import { createShop } from '../../examples/shop/app';
 import { DownAdapter, SpyAdapter } from '../helpers/doubles';
+import { CsrfClient } from '../helpers/csrfClient';
 import { Client, form, listen, type Listening } from '../helpers/http';
 import { makeTempDir, type TempDir } from '../helpers/tmp';
 
@@ -33,7 +34,7 @@ const DEMO_LINE = /<\/h1>\n<p id="demo">Demonstrates: (.+) — source: ((?:<code
 const unescape = (s: string) => s.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
 async function signedIn(username: string, password: string, next?: string): Promise<Client> {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   const response = await browser.fetch('/account/signin', form({ username, password, ...(next ? { next } : {}) }));
   if (response.headers.get('location') !== (next ?? '/account/profile')) throw new Error(`sign-in as ${username} failed`);
   return browser;

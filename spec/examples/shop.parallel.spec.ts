@@ -2,7 +2,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
 import { StreamAdapter, type Adapter, type LockHandle, type LockOptions } from '../../lib';
 import { createShop } from '../../examples/shop/app';
-import { Client, listen, type Listening } from '../helpers/http';
+import { CsrfClient } from '../helpers/csrfClient';
+import { listen, type Listening } from '../helpers/http';
 import { makeTempDir, type TempDir } from '../helpers/tmp';
 
 let dir: TempDir;
@@ -98,7 +99,7 @@ function lockDuration(header: string | null): string | undefined {
 const numeric = (a: number, b: number): number => a - b;
 
 test('parallel › read-only requests answer while a writer holds the lock; a locked writer waits', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   await browser.fetch('/parallel'); // the session exists before the parallel requests
   const sid = browser.jar.get('sid')!;
   const finished: string[] = [];
@@ -121,8 +122,9 @@ test('parallel › read-only requests answer while a writer holds the lock; a lo
 });
 
 test('parallel › each answer carries its own wait for the lock, measured on the server: all but the first waited', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   await browser.fetch('/parallel');
+  await browser.token(); // GET /api/csrf takes the lock too: before the count
   const sid = browser.jar.get('sid')!;
   const before = locks.handles(sid).length;
   const first = held.hold(1003);
@@ -148,7 +150,7 @@ test('parallel › each answer carries its own wait for the lock, measured on th
 });
 
 test('parallel › read-only polls report no lock wait', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   await browser.fetch('/parallel');
   const work = held.hold(1004);
   t.teardown(work.release);
@@ -162,7 +164,7 @@ test('parallel › read-only polls report no lock wait', async (t) => {
 });
 
 test('parallel › writers are serialized: 30 parallel increments end at exactly +30', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   await browser.fetch('/parallel');
   const incs = Array.from({ length: 30 }, () => browser.json<{ count: number }>('/api/parallel/inc', POST));
   const polls = Array.from({ length: 10 }, () => browser.json<{ count: number }>('/api/parallel/count'));
@@ -172,7 +174,7 @@ test('parallel › writers are serialized: 30 parallel increments end at exactly
 });
 
 test('parallel › the writeClose() route lets the session\'s other requests run during its slow part', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   await browser.fetch('/parallel');
   let reported = false;
   const reportWork = held.hold(1002);
@@ -189,7 +191,7 @@ test('parallel › the writeClose() route lets the session\'s other requests run
 test('parallel › without locking the same increments lose updates (the race the lock prevents)', async (t) => {
   const unlocked = await listen(createShop({ adapter: new StreamAdapter({ savePath: dir.path }), locking: false }));
   t.teardown(() => unlocked.close());
-  const browser = new Client(unlocked.url);
+  const browser = new CsrfClient(unlocked.url);
   await browser.fetch('/parallel');
   await Promise.all(Array.from({ length: 20 }, () => browser.fetch('/api/parallel/inc', POST)));
   const { count } = await browser.json<{ count: number }>('/api/parallel/count');

@@ -2,6 +2,7 @@ import test from 'ava';
 import { StreamAdapter } from '../../lib';
 import { createShop } from '../../examples/shop/app';
 import { DownAdapter } from '../helpers/doubles';
+import { CsrfClient } from '../helpers/csrfClient';
 import { Client, form, listen, type Listening } from '../helpers/http';
 import { makeTempDir, type TempDir } from '../helpers/tmp';
 
@@ -26,22 +27,62 @@ const inputValue = (html: string, name: string): string | undefined =>
   new RegExp(`<input id="wizard-${name}" name="${name}" value="([^"]*)"`).exec(html)?.[1];
 
 async function signedIn(username: string, password: string): Promise<Client> {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   const response = await browser.fetch('/account/signin', form({ username, password }));
   if (response.headers.get('location') !== '/account/profile') throw new Error(`sign-in as ${username} failed`);
   return browser;
 }
 
-test('a visitor who only looks gets no session cookie', async (t) => {
+test('a visitor who only looks at pages without a form gets no session cookie', async (t) => {
   const browser = new Client(server.url);
-  for (const path of ['/', '/cart', '/preferences', '/account/signin', '/api/parallel/count']) {
+  for (const path of ['/', '/api/parallel/count']) {
     t.is((await browser.fetch(path)).status, 200, path);
     t.deepEqual(browser.lastCookies, [], path);
   }
 });
 
+test('csrf › a page with a form gives a session holding only its CSRF token, stored once', async (t) => {
+  for (const path of ['/cart', '/preferences', '/account/signin', '/wizard/step/1']) {
+    const browser = new Client(server.url);
+    const html = await browser.text(path);
+    t.deepEqual(browser.lastCookies.map((c) => c.name), ['sid'], path);
+    const fields = [...html.matchAll(/<form method="post"[^>]*>(<input type="hidden" name="_csrf" value="([A-Za-z0-9_-]{86})">)?/g)];
+    t.true(fields.length > 0, path);
+    t.true(fields.every((f) => f[2] !== undefined), `${path}: every POST form carries the token`);
+    const again = await browser.text(path);
+    t.deepEqual(browser.lastCookies.filter((c) => c.attributes['max-age'] !== undefined && c.value !== browser.jar.get('sid')), [], path);
+    t.not(/name="_csrf" value="([^"]+)"/.exec(again)?.[1], fields[0]![2], `${path}: masked afresh`);
+  }
+});
+
+test('csrf › a POST without the token, or with another session\'s, is a 403 page and changes nothing', async (t) => {
+  const victim = new CsrfClient(server.url);
+  await victim.fetch('/cart/add', form({ product: 'tea' }));
+  const stranger = new CsrfClient(server.url);
+  const foreign = await stranger.token();
+  for (const init of [form({ product: 'mug' }), form({ product: 'mug', _csrf: foreign }), form({ product: 'mug', _csrf: 'x' })]) {
+    const response = await new Client(server.url).fetch('/cart/add', init); // no session: nothing to compare with
+    t.is(response.status, 403);
+    const own = new Client(server.url);
+    own.jar.set('sid', victim.jar.get('sid')!);
+    const refused = await own.fetch('/cart/add', init);
+    t.is(refused.status, 403);
+    t.regex(await refused.text(), /<p id="error">This form has expired or was not sent from this shop\./);
+  }
+  const cart = await victim.text('/cart');
+  t.regex(cart, /1 × Green tea/);
+  t.notRegex(cart, /× Mug/);
+  for (const [path, init] of [['/preferences', form({ theme: 'dark', language: 'en' })], ['/api/parallel/inc', { method: 'POST' }],
+    ['/account/signout', { method: 'POST' }], ['/wizard/reset', { method: 'POST' }], ['/account/signin', form({ username: 'bob', password: 'builder' })]] as const) {
+    const own = new Client(server.url);
+    own.jar.set('sid', victim.jar.get('sid')!);
+    t.is((await own.fetch(path, init)).status, 403, path);
+  }
+  t.regex(await victim.text('/cart'), /1 × Green tea/, 'the session is still there, unchanged');
+});
+
 test('guards › an anonymous visitor is sent to the sign-in form, and back after signing in', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   for (const path of ['/account/profile', '/account/admin']) {
     const response = await browser.fetch(path);
     t.is(response.status, 302);
@@ -67,7 +108,7 @@ test('guards › a customer sees the profile, and the admin page is a 403', asyn
 });
 
 test('sign-in › a wrong password or an unknown user is refused with a flash, and no account', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   for (const fields of [{ username: 'alice', password: 'builder' }, { username: 'mallory', password: '' }, {}] as Array<Record<string, string>>) {
     const response = await browser.fetch('/account/signin', form(fields));
     t.is(response.headers.get('location'), '/account/signin');
@@ -78,14 +119,14 @@ test('sign-in › a wrong password or an unknown user is refused with a flash, a
 
 test('sign-in › `next` is only followed to a path of this site', async (t) => {
   for (const next of ['//evil.example/', '/\\evil.example', 'https://evil.example/']) {
-    const browser = new Client(server.url);
+    const browser = new CsrfClient(server.url);
     const response = await browser.fetch('/account/signin', form({ username: 'bob', password: 'builder', next }));
     t.is(response.headers.get('location'), '/account/profile', next);
   }
 });
 
 test('wizard › inputs survive a validation error and the way back and forth between steps', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   t.is((await browser.fetch('/wizard')).headers.get('location'), '/wizard/step/1');
   t.is((await browser.fetch('/wizard/step/2')).headers.get('location'), '/wizard/step/1'); // not reached yet
 
@@ -132,7 +173,7 @@ test('wizard › inputs survive a validation error and the way back and forth be
 });
 
 test('wizard › an unknown step is a 404, a step that is not a number a 400, neither with details', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   for (const [path, status] of [['/wizard/step/4', 404], ['/wizard/step/0', 404], ['/wizard/step/x', 400]] as const) {
     const response = await browser.fetch(path);
     t.is(response.status, status, path);
@@ -141,7 +182,7 @@ test('wizard › an unknown step is a 404, a step that is not a number a 400, ne
 });
 
 test('preferences › are stored in the session and applied to every page', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   t.is((await browser.fetch('/preferences', form({ theme: 'dark', language: 'fr' }))).headers.get('location'), '/preferences');
   const html = await browser.text('/preferences');
   t.regex(html, /<b id="theme">dark<\/b>, language <b id="language">fr<\/b>/);
@@ -158,7 +199,7 @@ test('preferences › are stored in the session and applied to every page', asyn
 });
 
 test('cart › adds, removes and empties, with a flash once after each redirect', async (t) => {
-  const browser = new Client(server.url);
+  const browser = new CsrfClient(server.url);
   t.is((await browser.fetch('/cart/add', form({ product: 'tea', quantity: '2' }))).headers.get('location'), '/cart');
   await browser.fetch('/cart/add', form({ product: 'mug' }));
   let html = await browser.text('/cart');
@@ -182,12 +223,14 @@ test('errors › a store failure is a 503 page without details; unknown pages an
   const down = await listen(failing);
   t.teardown(() => down.close());
   const browser = new Client(down.url);
+  // A well-formed CSRF token (no session can be read to compare it with): the check reads the session.
+  const token = 'A'.repeat(86);
   const fails: Array<[string, RequestInit?]> = [
-    ['/cart/add', form({ product: 'tea' })], ['/preferences', form({ theme: 'dark', language: 'en' })], // at commit
+    ['/cart/add', form({ product: 'tea', _csrf: token })], ['/preferences', form({ theme: 'dark', language: 'en', _csrf: token })], // at start: @CsrfProtected(), sessionPolicy()
     ['/cart'], ['/'], ['/account/profile'], // at start: a decorator, sessionPolicy(), the authorization check
   ];
   for (const [path, init] of fails) {
-    if (!init) browser.jar.set('sid', 'a'.repeat(32));
+    browser.jar.set('sid', 'a'.repeat(32));
     const response = await browser.fetch(path, init);
     t.is(response.status, 503, path);
     const html = await response.text();

@@ -8,6 +8,7 @@ import { TokenStore } from '../../lib/token';
 import { createApp } from '../../examples/basic/app';
 import { createShop } from '../../examples/shop/app';
 import { adapterFromEnv } from '../../examples/shared/serve';
+import { CsrfClient } from '../helpers/csrfClient';
 import { Client, form, listen } from '../helpers/http';
 
 // The examples without a store: SESSION_TOKEN_KEY puts the whole session in a token in the
@@ -71,7 +72,7 @@ async function startShop(t: ExecutionContext, env: Record<string, string>): Prom
 test.serial('tokens › SESSION_TOKEN_KEY runs the shop on signed tokens: sign-in, a cart that survives across requests, sign-out', async (t) => {
   const shop = await startShop(t, { SESSION_TOKEN_KEY: TokenStore.generateSecret() });
   t.regex(shop.banner, /^koa-session-manager shop \(sessions in signed tokens, no store\) listening on /);
-  const bob = new Client(shop.url);
+  const bob = new CsrfClient(shop.url);
   t.is((await bob.fetch('/')).status, 200);
   t.deepEqual(bob.lastCookies, []); // lazy: a visitor who only looks gets no token
 
@@ -112,9 +113,11 @@ test.serial('tokens › SESSION_TOKEN_KEY runs the shop on signed tokens: sign-i
   t.is(signout.headers.get('location'), '/');
   t.like(bob.lastCookies.find((c) => c.name === 'sid'), { value: '', attributes: { 'max-age': '0' } });
   t.false(bob.jar.has('sid'));
-  t.regex(await bob.text('/cart'), /<p id="cart-empty">Your cart is empty.<\/p>/);
   t.regex(await bob.text('/'), /Not signed in\./);
   t.false(bob.jar.has('sid'));
+  t.regex(await bob.text('/cart'), /<p id="cart-empty">Your cart is empty.<\/p>/);
+  // The cart's forms carry a CSRF token: a new session (a new token) holding only that.
+  t.deepEqual(Object.keys(part(bob.jar.get('sid')!, 1).d), ['$koa-session-manager/csrf$']);
 
   // No revocation list in the example (README, security notes): a copy of the token taken
   // before the sign-out is still a valid session until its exp.
@@ -126,7 +129,7 @@ test.serial('tokens › SESSION_TOKEN_KEY runs the shop on signed tokens: sign-i
 test.serial('tokens › SESSION_TOKEN_MODE=encrypted: a JWE the visitor cannot read, and the cart still survives', async (t) => {
   const shop = await startShop(t, { SESSION_TOKEN_KEY: TokenStore.generateSecret(), SESSION_TOKEN_MODE: 'encrypted' });
   t.regex(shop.banner, /\(sessions in encrypted tokens, no store\)/);
-  const visitor = new Client(shop.url);
+  const visitor = new CsrfClient(shop.url);
   await visitor.fetch('/cart/add', form({ product: 'tea', quantity: '3' }));
   const token = visitor.jar.get('sid')!;
   t.regex(token, JWE); // compact JWE, `dir`: an empty encrypted key
@@ -138,7 +141,7 @@ test.serial('tokens › SESSION_TOKEN_MODE=encrypted: a JWE the visitor cannot r
 
 test.serial('tokens › the pages say there is no lock, and parallel increments of one visitor are last-writer-wins', async (t) => {
   const shop = await startShop(t, { SESSION_TOKEN_KEY: TokenStore.generateSecret() });
-  const visitor = new Client(shop.url);
+  const visitor = new CsrfClient(shop.url);
   t.regex(await visitor.text('/'), /sessions in signed tokens have no lock, so the last writer wins/);
   const page = await visitor.text('/parallel');
   t.regex(page, /<p id="lock" data-lock="none">The sessions here are <b>signed tokens<\/b>/);

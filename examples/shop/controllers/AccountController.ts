@@ -1,7 +1,8 @@
 import { Authorized, Body, ContentType, Controller, Get, Post, QueryParam, Redirect } from 'routing-controllers';
 import type { Flash, Manager } from '../../../lib';
-import { FlashSession, Session } from '../../../lib/decorators';
+import { CsrfProtected, FlashSession, Session } from '../../../lib/decorators';
 import { cartBag, CATALOG } from '../catalog';
+import { csrfField } from '../csrf';
 import { field, localPath } from '../form';
 import { html } from '../html';
 import { HTML, view, type Demo } from '../layout';
@@ -10,7 +11,7 @@ import { DEMO_USERS, verify } from '../users';
 
 const SOURCE = 'examples/shop/controllers/AccountController.ts';
 const SIGN_IN: Demo = {
-  api: html`<code>@Session()</code> and <code>session.regenerateId()</code> on sign-in (against session fixation), <code>@FlashSession()</code> before the redirect`,
+  api: html`<code>@Session()</code> and <code>session.regenerateId()</code> on sign-in (against session fixation, and a new CSRF token), <code>@FlashSession()</code> before the redirect; <code>@CsrfProtected()</code> on the controller (a sign-in from another site is refused)`,
   source: SOURCE,
 };
 const PROFILE: Demo = {
@@ -28,6 +29,7 @@ const ADMIN: Demo = {
  * `@Authorized('admin')` for the role admin (see `authorizationChecker` in users.ts).
  */
 @Controller('/account')
+@CsrfProtected() // every POST (sign-in, sign-out) needs the session's token: no login or logout CSRF
 export class AccountController {
   @Get('/signin')
   @ContentType(HTML)
@@ -35,7 +37,7 @@ export class AccountController {
     const back = typeof next === 'string' ? localPath(next) : null;
     const account = session.account;
     return view(session, flash, 'Sign in', SIGN_IN, html`${account ? html`<p>You are signed in as <b>${account.name}</b>; signing in again replaces that.</p>` : ''}
-<form method="post" action="/account/signin">
+<form method="post" action="/account/signin">${csrfField(session)}
 <input type="hidden" name="next" value="${back ?? ''}">
 <label>User name <input name="username" autocomplete="username" maxlength="40" autofocus></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" maxlength="100"></label>
@@ -57,7 +59,8 @@ ${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td><code>${u.password}</code
       return `/account/signin${back ? `?next=${encodeURIComponent(back)}` : ''}`;
     }
     // A new id at sign-in: an id planted in the browser before (session fixation) is worth
-    // nothing, and the old id no longer reaches this session. The data (cart, preferences) moves.
+    // nothing, and the old id no longer reaches this session. The data (cart, preferences) moves;
+    // the CSRF token does not: it was made for the old id, and the next form gets a new one.
     await session.regenerateId();
     session.account = account;
     flash.success(`Welcome, ${account.name}!`); // stored raw, escaped when shown

@@ -1,7 +1,8 @@
 import { Body, ContentType, Controller, Get, Post, Redirect } from 'routing-controllers';
 import type { Bag, Flash, Manager } from '../../../lib';
-import { FlashSession, Session, SessionBag } from '../../../lib/decorators';
+import { CsrfProtected, FlashSession, Session, SessionBag } from '../../../lib/decorators';
 import { CATALOG, isProduct, MAX_QUANTITY, money } from '../catalog';
+import { csrfField } from '../csrf';
 import { field } from '../form';
 import { html } from '../html';
 import { HTML, view, type Demo } from '../layout';
@@ -19,22 +20,24 @@ const DEMO: Demo = {
  * that redirects back, with a flash message shown once on the next page.
  */
 @Controller('/cart')
+@CsrfProtected()
 export class CartController {
   @Get('/')
   @ContentType(HTML)
   show(@Session() session: Manager, @SessionBag('cart') cart: Cart, @FlashSession() flash: Flash): string {
     const lines = [...cart].filter(([id]) => isProduct(id)).map(([id, n]) => ({ id, n: Number(n), ...CATALOG[id]! }));
     const total = lines.reduce((sum, l) => sum + l.n * l.cents, 0);
+    const token = csrfField(session); // one masked token per page: each form gets the same bytes
     return view(session, flash, 'Cart', DEMO, html`<h2>Products</h2>
 <table>${Object.entries(CATALOG).map(([id, p]) => html`<tr><td>${p.name}</td><td>${money(p.cents)}</td><td>
-<form method="post" action="/cart/add"><input type="hidden" name="product" value="${id}">
+<form method="post" action="/cart/add">${token}<input type="hidden" name="product" value="${id}">
 <input name="quantity" value="1" size="2" aria-label="Quantity"> <button id="add-${id}">Add to cart</button></form></td></tr>`)}</table>
 <h2>In your cart</h2>
 ${lines.length === 0 ? html`<p id="cart-empty">Your cart is empty.</p>` : html`<table id="cart">
 ${lines.map((l) => html`<tr><td>${l.n} × ${l.name}</td><td>${money(l.n * l.cents)}</td><td>
-<form method="post" action="/cart/remove"><input type="hidden" name="product" value="${l.id}"><button>Remove</button></form></td></tr>`)}
+<form method="post" action="/cart/remove">${token}<input type="hidden" name="product" value="${l.id}"><button>Remove</button></form></td></tr>`)}
 <tr><th>Total</th><th id="cart-total">${money(total)}</th><td></td></tr></table>
-<form method="post" action="/cart/clear"><button>Empty the cart</button></form>`}`);
+<form method="post" action="/cart/clear">${token}<button>Empty the cart</button></form>`}`);
   }
 
   @Post('/add')

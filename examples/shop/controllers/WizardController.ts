@@ -1,7 +1,8 @@
 import type { Context } from 'koa';
 import { Body, ContentType, Controller, Ctx, Get, NotFoundError, Param, Post, Redirect } from 'routing-controllers';
 import type { Bag, Flash, Manager } from '../../../lib';
-import { FlashSession, Persistent, Session } from '../../../lib/decorators';
+import { CsrfProtected, FlashSession, Persistent, Session } from '../../../lib/decorators';
+import { csrfField } from '../csrf';
 import { field } from '../form';
 import { html } from '../html';
 import { HTML, view, type Demo } from '../layout';
@@ -39,6 +40,7 @@ function input(f: WizardField, value: string) {
  * flash messages; a later step opens only once the earlier ones were accepted.
  */
 @Controller('/wizard')
+@CsrfProtected()
 export class WizardController {
   @Get('/')
   @Redirect('/wizard/step/1')
@@ -54,13 +56,14 @@ export class WizardController {
       ctx.redirect(`/wizard/step/${reached(wizard)}`);
       return ctx; // the Koa driver leaves a returned ctx alone: the redirect stands
     }
+    const token = csrfField(session);
     const nav = STEPS.map((s, i) => (i + 1 === step ? html`<b>${i + 1}. ${s.title}</b>` : html`${i + 1}. ${s.title}`));
     return view(session, flash, `Checkout, step ${step} of ${STEPS.length}: ${title}`, DEMO, html`<p>${nav.map((n, i) => html`${i ? ' → ' : ''}${n}`)}</p>
-<form method="post" action="/wizard/step/${step}" id="wizard-form">
+<form method="post" action="/wizard/step/${step}" id="wizard-form">${token}
 ${fields.map((f) => input(f, valueOf(wizard, f.name)))}
 ${step > 1 ? html`<a href="/wizard/step/${step - 1}">Back</a> ` : ''}<button>${step < STEPS.length ? 'Next' : 'Place the order'}</button>
 </form>
-<form method="post" action="/wizard/reset"><button>Start over</button></form>`);
+<form method="post" action="/wizard/reset">${token}<button>Start over</button></form>`);
   }
 
   @Post('/step/:step')
@@ -95,7 +98,7 @@ ${step > 1 ? html`<a href="/wizard/step/${step - 1}">Back</a> ` : ''}<button>${s
     return view(session, flash, 'Order placed', DEMO, html`<table id="summary">
 ${rows.map((f) => html`<tr><th>${f.label}</th><td id="summary-${f.name}">${valueOf(wizard, f.name)}</td></tr>`)}
 </table>
-<form method="post" action="/wizard/reset"><button>Start over</button></form>`);
+<form method="post" action="/wizard/reset">${csrfField(session)}<button>Start over</button></form>`);
   }
 
   @Post('/reset')

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Context, Next } from 'koa';
 import { sessionPolicy } from '../../../lib';
+import { csrf, csrfToken } from '../../../lib/csrf';
 import { isTokenStore, type StoreName } from '../../shared/serve';
 import { html, raw, type Html } from '../html';
 import { page, type Demo } from '../layout';
@@ -11,7 +12,7 @@ import type { ShopRouter } from '../types';
 export const WRITES = 20;
 
 const DEMO: Demo = {
-  api: html`<code>sessionPolicy({ readOnly: true })</code> (no lock), <code>sessionPolicy()</code> (locked read-modify-write), <code>writeClose()</code> before slow work, and the <code>session:lockWaited</code> event: each request's lock wait, measured on the server`,
+  api: html`<code>sessionPolicy({ readOnly: true })</code> (no lock), <code>sessionPolicy()</code> (locked read-modify-write), <code>writeClose()</code> before slow work, and the <code>session:lockWaited</code> event: each request's lock wait, measured on the server; <code>csrf()</code> takes the token from the <code>X-CSRF-Token</code> header`,
   source: 'examples/shop/routes/parallel.ts',
 };
 
@@ -30,6 +31,9 @@ const result = document.getElementById('result');
 const details = document.getElementById('details');
 const timings = document.querySelector('#timings tbody');
 const button = document.getElementById('again');
+// The session's CSRF token, masked for this page: the API's POSTs send it as X-CSRF-Token.
+const CSRF = button.dataset.csrf;
+const POST = { method: 'POST', headers: { 'X-CSRF-Token': CSRF } };
 const LOCK = /(?:^|,)\\s*lock(?:;[^,]*?)?;dur=([0-9.]+)/;
 // One API call: its JSON, the server's lock wait (Server-Timing: lock;dur=…) and the browser's total.
 async function call(kind, url, init) {
@@ -61,10 +65,10 @@ async function run() {
   timings.textContent = '';
   try {
     const before = (await count()).body.count;
-    const report = call('report', '/api/parallel/report', { method: 'POST' });
+    const report = call('report', '/api/parallel/report', POST);
     const writes = [], polls = [];
     for (let i = 0; i < N; i++) {
-      writes.push(call('write', '/api/parallel/inc', { method: 'POST' }));
+      writes.push(call('write', '/api/parallel/inc', POST));
       if (i % 2 === 1) polls.push(count());
     }
     const [written, seen, slow] = await Promise.all([Promise.all(writes), Promise.all(polls), report]);
@@ -178,7 +182,7 @@ export function parallel(router: ShopRouter, { events, work = delay, store, lock
 <code>Server-Timing: lock;dur=…</code>. The browser's total also counts the network, the work and
 the time the request waited in the browser itself, which opens only a few connections per site
 (6 in Chrome and Firefox) and queues the other requests.</p>
-<button id="again">Run again</button>
+<button id="again" data-csrf="${csrfToken(ctx)}">Run again</button>
 <script>${raw(SCRIPT)}</script>`);
   });
 
@@ -186,14 +190,15 @@ the time the request waited in the browser itself, which opens only a few connec
     ctx.body = { count: ctx.session.tally ?? 0, reports: ctx.session.reports ?? 0, lockWaitedMs: lockWaitOf(ctx) };
   });
 
-  router.post('/api/parallel/inc', sessionPolicy(), serverTiming, async (ctx) => {
+  // The JSON API takes the CSRF token in the X-CSRF-Token header (csrf() after the policy).
+  router.post('/api/parallel/inc', sessionPolicy(), csrf(), serverTiming, async (ctx) => {
     const count = ctx.session.tally ?? 0;
     await work(workOf(ctx, 5)); // the read-modify-write window; the lock makes the others wait
     ctx.session.tally = count + 1;
     ctx.body = { count: count + 1, lockWaitedMs: lockWaitOf(ctx) };
   });
 
-  router.post('/api/parallel/report', sessionPolicy(), serverTiming, async (ctx) => {
+  router.post('/api/parallel/report', sessionPolicy(), csrf(), serverTiming, async (ctx) => {
     const report = (ctx.session.reports ?? 0) + 1;
     ctx.session.reports = report;
     const count = ctx.session.tally ?? 0;

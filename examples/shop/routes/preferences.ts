@@ -1,4 +1,6 @@
 import { sessionPolicy } from '../../../lib';
+import { csrf } from '../../../lib/csrf';
+import { csrfField } from '../csrf';
 import { field } from '../form';
 import { html } from '../html';
 import { page, type Demo } from '../layout';
@@ -6,7 +8,7 @@ import { isLanguage, isTheme, LANGUAGES, preferencesOf, prefsBag, THEMES } from 
 import type { ShopRouter } from '../types';
 
 const DEMO: Demo = {
-  api: html`a <code>Bag</code> under the session key <code>prefs</code> (<code>init()</code>: one write of the group), read by the layout of every page; <code>sessionPolicy()</code> and <code>ctx.flash</code> on koa-router routes`,
+  api: html`a <code>Bag</code> under the session key <code>prefs</code> (<code>init()</code>: one write of the group), read by the layout of every page; <code>sessionPolicy()</code>, <code>csrf()</code> and <code>ctx.flash</code> on koa-router routes`,
   source: ['examples/shop/routes/preferences.ts', 'examples/shop/preferences.ts'],
 };
 
@@ -16,7 +18,7 @@ export function preferences(router: ShopRouter): void {
     const { theme, language } = preferencesOf(ctx.session);
     const option = (value: string, label: string, current: string) =>
       html`<option value="${value}"${current === value ? html` selected` : ''}>${label}</option>`;
-    page(ctx, 'Preferences', DEMO, html`<form method="post" action="/preferences">
+    page(ctx, 'Preferences', DEMO, html`<form method="post" action="/preferences">${csrfField(ctx.session)}
 <label>Theme <select name="theme">${THEMES.map((t) => option(t, t, theme))}</select></label>
 <label>Language <select name="language">${Object.entries(LANGUAGES).map(([code, name]) => option(code, name, language))}</select></label>
 <button>Save</button>
@@ -24,7 +26,8 @@ export function preferences(router: ShopRouter): void {
 <p>Stored in the session: theme <b id="theme">${theme}</b>, language <b id="language">${language}</b>.</p>`);
   });
 
-  router.post('/preferences', sessionPolicy(), (ctx) => {
+  // csrf() after sessionPolicy(): the check reads the session the policy started.
+  router.post('/preferences', sessionPolicy(), csrf(), (ctx) => {
     const theme = field(ctx.request.body, 'theme');
     const language = field(ctx.request.body, 'language');
     if (!isTheme(theme) || !isLanguage(language)) {
