@@ -1,6 +1,9 @@
 import type { Cluster, Redis } from 'ioredis';
 import { AdapterRuntimeError } from '../errors';
 import type { Script } from './scripts';
+import { logger } from '../log';
+
+const debug = logger('koa-session-manager:redis');
 
 /**
  * How the adapter sends its commands over one client: it waits for a connection that is being
@@ -16,6 +19,7 @@ export class Commands {
   /** Whether coalesce() applies: one socket, and no auto-pipelining of its own. */
   readonly #corkable: boolean;
   #corked = false;
+  #lastError: string | undefined;
 
   constructor(private readonly client: Redis | Cluster, private readonly timeoutMs: number) {
     this.#corkable = !('isCluster' in client && client.isCluster) && client.options.enableAutoPipelining !== true;
@@ -60,6 +64,15 @@ export class Commands {
   }
 
   /**
+   * Notes a connection error (the client's 'error' event) for the next "not reachable" error to
+   * name; `undefined` once the client is ready again.
+   */
+  failed(err: Error | undefined): void {
+    if (err) debug('redis: %s', err.message);
+    this.#lastError = err?.message;
+  }
+
+  /**
    * Wait for a connection that is being (re)established, at most the command timeout; a Redis
    * that is down therefore fails a request in about a second instead of queueing it. Callers
    * check `client.status` first: awaiting this on every command cost CPU (profile).
@@ -73,7 +86,7 @@ export class Commands {
       .finally(() => { this.#readyWait = undefined; });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AdapterRuntimeError(`Redis is not reachable (${status})`, 'ERR_SESSION_STORE')), this.timeoutMs);
+      timer = setTimeout(() => reject(new AdapterRuntimeError(`Redis is not reachable (${status}${this.#lastError === undefined ? '' : `; last error: ${this.#lastError}`})`, 'ERR_SESSION_STORE')), this.timeoutMs);
     });
     try {
       await Promise.race([this.#readyWait, timeout]);

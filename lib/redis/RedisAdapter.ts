@@ -1,6 +1,5 @@
-import { logger } from '../log';
 import type * as ioredis from 'ioredis';
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
 import { checkOptionKeys } from '../closedOptions';
 import { redactId } from '../id';
@@ -8,7 +7,8 @@ import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter'
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
 import { KeyedMutex } from '../adapters/KeyedMutex';
 import { Commands } from './Commands';
-import { OPTION_HINTS, OPTION_KEYS, checkUrl, clientOptions, connection, ms, positive, type BoundedClientOptions, type RedisAdapterOptions } from './options';
+import { OPTION_HINTS, OPTION_KEYS, clientOptions, ms, positive, type BoundedClientOptions, type RedisAdapterOptions } from './options';
+import { closeClient, ownClient } from './connect';
 import { StoreLock, type LockOwner } from '../adapters/StoreLock';
 import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK } from './scripts';
 import { Wakeups } from './Wakeups';
@@ -16,8 +16,6 @@ import { requirePeer } from '../peer';
 
 // Loaded when this entry point is imported, never by the main one.
 const { Redis: RedisClient } = requirePeer<typeof ioredis>('ioredis', 'koa-session-manager/redis');
-
-const debug = logger('koa-session-manager:redis');
 
 export type { RedisAdapterOptions };
 
@@ -70,23 +68,23 @@ export class RedisAdapter extends AbstractAdapter {
     if (options.lockingEnabled !== undefined && typeof options.lockingEnabled !== 'boolean') throw new InvalidOption('lockingEnabled', 'must be true or false');
     if (options.client) {
       if (options.autoPipelining !== undefined) throw new InvalidOption('autoPipelining', 'applies to the adapter\'s own client: set enableAutoPipelining on the client you pass');
-      for (const other of ['url', 'host', 'port', 'socket', 'index', 'auth'] as const) {
+      for (const other of ['url', 'host', 'port', 'socket', 'index', 'auth', 'tls', 'sentinels', 'name', 'sentinelAuth'] as const) {
         if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with client: configure the client you pass');
       }
       this.client = options.client;
       this.#owned = false;
     } else {
-      if (options.autoPipelining !== undefined && typeof options.autoPipelining !== 'boolean') throw new InvalidOption('autoPipelining', 'must be true or false');
-      const own: RedisOptions = {
-        ...RedisAdapter.clientOptions(timeoutMs),
-        enableAutoPipelining: options.autoPipelining === true,
-        connectTimeout: ms(positive('timeout', options.timeout, 1)),
-      };
-      this.client = options.url !== undefined ? new RedisClient(checkUrl(options), own) : new RedisClient({ ...own, ...connection(options) });
-      this.client.on('error', (err: Error) => debug('redis: %s', err.message));
+      const [url, own] = ownClient(options, timeoutMs, ms(positive('timeout', options.timeout, 1)));
+      this.client = url !== undefined ? new RedisClient(url, own) : new RedisClient(own);
       this.#owned = true;
     }
     this.#commands = new Commands(this.client, timeoutMs);
+    // The last connection error (a refused port, an untrusted certificate) names the cause of a
+    // "not reachable" error; an app's own client keeps its error listeners to itself.
+    if (this.#owned) {
+      this.client.on('error', (err: Error) => this.#commands.failed(err));
+      this.client.on('ready', () => this.#commands.failed(undefined));
+    }
     this.#wakeups = new Wakeups(this.client);
     if (options.lockingEnabled !== false) this.lock = (id, request = {}) => this.#lock(id, request);
   }
@@ -151,7 +149,7 @@ export class RedisAdapter extends AbstractAdapter {
   /** Closes the connections the adapter opened (never a `client` the app passed in). */
   async close(): Promise<void> {
     await this.#wakeups.close();
-    if (this.#owned) await this.client.quit().catch(() => this.client.disconnect());
+    if (this.#owned) await closeClient(this.client);
   }
 
   /** `<prefix>{<id>}`: the braces make the data and lock keys one Cluster slot. */

@@ -1,5 +1,6 @@
 import { logger } from '../log';
 import type { Cluster, Redis } from 'ioredis';
+import { closeClient } from './connect';
 
 const debug = logger('koa-session-manager:redis');
 
@@ -64,7 +65,7 @@ export class Wakeups {
   async close(): Promise<void> {
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
-    if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
+    if (subscriber) await closeClient(subscriber);
   }
 
   #connection(): Redis | Cluster {

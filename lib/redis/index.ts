@@ -12,4 +12,4 @@
  */
 export { RedisAdapter } from './RedisAdapter';
 export type { RedisAdapterOptions } from './RedisAdapter';
-export type { BoundedClientOptions } from './options';
+export type { BoundedClientOptions, RedisTlsOptions } from './options';

@@ -21,6 +21,22 @@ export interface RedisAdapterOptions {
   index?: number;
   /** A password, `[user, password]` or `{ user, pass }` (ACL). */
   auth?: string | [string, string] | { user?: string; pass: string };
+  /**
+   * TLS for the adapter's own client, certificate verification always on: a private CA, a client
+   * certificate (`tls-auth-clients yes`), the name the server's certificate holds. With `url`, the
+   * URL must be `rediss://`; with `host`/`port`, this turns TLS on (`{}`: Node's bundled CAs).
+   * `rejectUnauthorized` is refused: pass your own `client` to do that.
+   */
+  tls?: RedisTlsOptions;
+  /**
+   * Sentinel: the sentinels to ask for the master named `name`; the adapter's client follows a
+   * failover. Instead of url/host/port/socket; `index` and `auth` apply to the master.
+   */
+  sentinels?: Array<{ host: string; port?: number }>;
+  /** The master name the sentinels monitor (`sentinel monitor <name> …`); with `sentinels`. */
+  name?: string;
+  /** A password, `[user, password]` or `{ user, pass }` for the sentinels themselves (their `requirepass`). */
+  sentinelAuth?: string | [string, string] | { user?: string; pass: string };
   /** Accepted for Phalcon compatibility: a Node process always keeps its connection open. */
   persistent?: boolean;
   /** @default 'sess-reds-' */
@@ -53,6 +69,20 @@ export interface RedisAdapterOptions {
   autoPipelining?: boolean;
 }
 
+/** The `tls` option: PEM text or Buffers, as Node's `tls.connect()` takes them. */
+export interface RedisTlsOptions {
+  /** The certificate authorities to trust instead of Node's bundled ones (a private CA). */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** A client certificate (chain), with `key`, for a server that asks for one. */
+  cert?: string | Buffer;
+  /** The client certificate's private key. */
+  key?: string | Buffer;
+  /** The passphrase of an encrypted `key`. */
+  passphrase?: string;
+  /** The name the server's certificate must hold (and SNI), when it is not the host connected to. */
+  servername?: string;
+}
+
 /**
  * The keys {@link RedisAdapterOptions} knows: any other is refused by name.
  *
@@ -61,7 +91,7 @@ export interface RedisAdapterOptions {
  */
 export const OPTION_KEYS: readonly (keyof RedisAdapterOptions)[] = [
   'client', 'url', 'host', 'port', 'socket', 'index', 'auth', 'persistent', 'prefix', 'lifetime', 'timeout', 'readTimeout',
-  'lockingEnabled', 'lockExpiry', 'lockRetries', 'lockWaitTime', 'autoPipelining',
+  'lockingEnabled', 'lockExpiry', 'lockRetries', 'lockWaitTime', 'autoPipelining', 'tls', 'sentinels', 'name', 'sentinelAuth',
 ];
 
 /**
@@ -76,7 +106,10 @@ export const OPTION_HINTS: Readonly<Record<string, string>> = {
   db: 'use `index` (Phalcon\'s name for the database number)',
   database: 'use `index` (Phalcon\'s name for the database number)',
   path: 'use `socket` for a Unix socket path',
-  tls: 'use a `rediss://` url, or pass your own ioredis `client` with its tls options',
+  masterName: 'use `name` (with `sentinels`)',
+  sentinelPassword: 'use `sentinelAuth` (a password, [user, password] or { user, pass })',
+  sentinelUsername: 'use `sentinelAuth: [user, password]`',
+  rejectUnauthorized: 'certificate verification cannot be turned off; see `tls`',
   locking: 'use `lockingEnabled` (and `lockExpiry`, `lockRetries`, `lockWaitTime`)',
   ttl: 'use `lifetime` (seconds), or the middleware\'s `lifetime`',
 };
@@ -144,11 +177,20 @@ export function connection(options: RedisAdapterOptions): RedisOptions {
     if (!Number.isInteger(options.index) || options.index < 0) throw new InvalidOption('index', 'must be a database number');
     result.db = options.index;
   }
-  const auth = options.auth;
-  if (typeof auth === 'string') result.password = auth;
-  else if (Array.isArray(auth)) [result.username, result.password] = auth;
-  else if (auth) [result.username, result.password] = [auth.user, auth.pass];
-  return result;
+  return { ...result, ...credentials(options.auth) };
+}
+
+/**
+ * ioredis `username`/`password` from Phalcon's `auth` forms.
+ *
+ * @example
+ * credentials(['app', 'secret']); // { username: 'app', password: 'secret' }
+ */
+export function credentials(auth: RedisAdapterOptions['auth']): { username?: string; password?: string } {
+  if (auth === undefined) return {};
+  if (typeof auth === 'string') return { password: auth };
+  if (Array.isArray(auth)) return { username: auth[0], password: auth[1] };
+  return auth.user === undefined ? { password: auth.pass } : { username: auth.user, password: auth.pass };
 }
 
 export { positive };

@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestFn } from 'ava';
 import { exchange, freePort, freePorts, HOST, ServerProcess, startServerProcess, tail, useStarted } from './serverProcess';
+import { makeTempDir } from './tmp';
+import { makeTlsCerts, type TlsCerts } from './tlsCerts';
 
 export { freePort };
 
@@ -28,6 +30,30 @@ export interface StartRedisOptions {
   port?: number;
   /** Extra redis-server arguments, appended after the defaults (so they win). */
   args?: string[];
+  /**
+   * The text of a config file, written to `<dir>/redis.conf` and given first: Sentinel needs one
+   * (and rewrites it). The defaults and `args` still follow it on the command line.
+   */
+  config?: string;
+  /** Run as a Sentinel (`--sentinel`, with `config`); it answers PING and INFO as a server does. */
+  sentinel?: boolean;
+}
+
+export interface StartRedisTlsOptions {
+  /** Whether clients must present a certificate signed by the CA (`--tls-auth-clients`). @default 'yes' */
+  authClients?: 'yes' | 'no' | 'optional';
+  /** Serve this certificate instead of the one for 127.0.0.1/localhost (e.g. `certs.wrongName`). */
+  serve?: 'server' | 'wrongName';
+  /** Certificates made earlier (makeTlsCerts); new ones in a temp dir of its own when absent. */
+  certs?: TlsCerts;
+}
+
+/** A redis-server that also listens with TLS; its plain `port` is for the helper's probes and cli(). */
+export interface RedisTlsServer extends RedisServer {
+  readonly tlsPort: number;
+  /** `rediss://127.0.0.1:<tlsPort>` */
+  readonly tlsUrl: string;
+  readonly certs: TlsCerts;
 }
 
 /** One redis-server process started by this module. */
@@ -155,13 +181,14 @@ const KIND = { binary: REDIS_SERVER, missing: MISSING(REDIS_SERVER), probe: 'PIN
 class Instance extends ServerProcess implements RedisServer {
   readonly url: string;
 
-  constructor(port: number, override readonly dir: string, private readonly extraArgs: string[]) {
+  constructor(port: number, override readonly dir: string, private readonly extraArgs: string[], private readonly lead: string[] = []) {
     super(KIND, port, dir);
     this.url = `redis://${HOST}:${port}`;
   }
 
   protected args(): string[] {
     return [
+      ...this.lead,
       '--port', String(this.port),
       '--bind', HOST,
       '--save', '',
@@ -192,19 +219,69 @@ class Instance extends ServerProcess implements RedisServer {
 }
 
 /** Creates a temp dir and starts a server in it (see startServerProcess). */
-function launch(choose: (dir: string) => Promise<{ port: number; args: string[] }>, retry: boolean): Promise<Instance> {
+function launch(choose: (dir: string) => Promise<{ port: number; args: string[]; lead?: string[] }>, retry: boolean): Promise<Instance> {
   return startServerProcess(async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ksm-redis-'));
-    const { port, args } = await choose(dir);
-    return new Instance(port, dir, args);
+    const { port, args, lead } = await choose(dir);
+    return new Instance(port, dir, args, lead);
   }, retry);
 }
 
-/** Starts a private redis-server on 127.0.0.1 and resolves once it answers PING. */
+/** Starts a private redis-server (or Sentinel) on 127.0.0.1 and resolves once it answers PING. */
 export function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const args = options.args ?? [];
   const fixed = options.port;
-  return launch(async () => ({ port: fixed ?? (await freePort()), args }), fixed === undefined);
+  if (options.sentinel && options.config === undefined) throw new Error('startRedis({ sentinel: true }) needs a config');
+  return launch(async (dir) => {
+    const lead: string[] = [];
+    if (options.config !== undefined) {
+      const file = join(dir, 'redis.conf');
+      await writeFile(file, options.config, { mode: 0o600 });
+      lead.push(file);
+    }
+    if (options.sentinel) lead.push('--sentinel');
+    return { port: fixed ?? (await freePort()), args, lead };
+  }, fixed === undefined);
+}
+
+/**
+ * A private redis-server with TLS on a second free port, its certificates made with openssl in a
+ * temp dir of its own (removed by stop(), as the server's dir is), unless `certs` are given.
+ */
+export async function startRedisTls(options: StartRedisTlsOptions = {}): Promise<RedisTlsServer> {
+  const certsDir = options.certs === undefined ? await makeTempDir('tls') : undefined;
+  try {
+    const certs = options.certs ?? await makeTlsCerts(certsDir!.path);
+    const served = certs[options.serve ?? 'server'];
+    let tlsPort = 0;
+    const server = await launch(async () => {
+      const [port, tls] = await freePorts(2);
+      tlsPort = tls;
+      return {
+        port,
+        args: [
+          '--tls-port', String(tls),
+          '--tls-cert-file', served.cert.path,
+          '--tls-key-file', served.key.path,
+          '--tls-ca-cert-file', certs.ca.path,
+          '--tls-auth-clients', options.authClients ?? 'yes',
+        ],
+      };
+    }, true);
+    const stop = server.stop.bind(server);
+    return Object.assign(server, {
+      tlsPort,
+      tlsUrl: `rediss://${HOST}:${tlsPort}`,
+      certs,
+      stop: async () => {
+        await stop();
+        await certsDir?.remove();
+      },
+    });
+  } catch (error) {
+    await certsDir?.remove();
+    throw error;
+  }
 }
 
 /**
@@ -269,6 +346,11 @@ export async function startRedisCluster(): Promise<RedisCluster> {
  */
 export function useRedis<Context = unknown>(test: TestFn<Context>, options?: StartRedisOptions): () => RedisServer {
   return useStarted(test, () => startRedis(options), 'useRedis(): no server');
+}
+
+/** Like useRedis(), for a server with TLS (startRedisTls). */
+export function useRedisTls<Context = unknown>(test: TestFn<Context>, options?: StartRedisTlsOptions): () => RedisTlsServer {
+  return useStarted(test, () => startRedisTls(options), 'useRedisTls(): no server');
 }
 
 /** Like useRedis(), for a three-node cluster. */

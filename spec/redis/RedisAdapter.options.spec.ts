@@ -29,7 +29,7 @@ test('RedisAdapter › options › a bare URL string, a non-redis URL or url wit
 });
 
 test('RedisAdapter › options › unknown keys are refused, with the name Phalcon or ioredis users reach for', (t) => {
-  for (const [key, hint] of [['password', /auth/], ['db', /index/], ['tls', /rediss/], ['lockingEnable', /lockingEnabled/]] as const) {
+  for (const [key, hint] of [['password', /auth/], ['db', /index/], ['rejectUnauthorized', /verification cannot be turned off/], ['masterName', /`name`/], ['sentinelPassword', /sentinelAuth/], ['lockingEnable', /lockingEnabled/]] as const) {
     const err = t.throws(() => new RedisAdapter({ [key]: 1 } as unknown as RedisAdapterOptions), INVALID);
     t.regex(err!.message, hint, key);
   }
@@ -59,4 +59,64 @@ test('RedisAdapter › locking › a lock is renewed to the expiry it was taken 
   const shortTtl = await pttl(short);
   t.true(shortTtl > 0 && shortTtl <= 1500, `short lock PTTL ${shortTtl} (the adapter default would make it 30000)`);
   t.true((await pttl(long)) > 100_000, 'a 120 s lock is not cut to the 30 s default');
+});
+
+test('RedisAdapter › options › tls: closed, checked, and certificate verification cannot be turned off', (t) => {
+  const refused = (options: unknown, option: string, message: RegExp) => {
+    const err = t.throws(() => new RedisAdapter(options as RedisAdapterOptions), INVALID, option);
+    t.is((err as Error & { option: string }).option, option);
+    t.regex(err!.message, message, option);
+  };
+  const url = 'rediss://127.0.0.1:6380';
+  refused({ url, tls: { rejectUnauthorized: false } }, 'tls.rejectUnauthorized', /cannot be turned off.*tls\.ca.*own ioredis `client`/);
+  refused({ url, tls: { checkServerIdentity: () => undefined } }, 'tls.checkServerIdentity', /cannot be turned off/);
+  refused({ url, tls: { cas: 'x' } }, 'tls.cas', /ca/);
+  refused({ url, tls: true }, 'tls', /must be an object/);
+  refused({ url, tls: { ca: 42 } }, 'tls.ca', /PEM/);
+  refused({ url, tls: { ca: [] } }, 'tls.ca', /non-empty/);
+  refused({ url, tls: { cert: 'PEM' } }, 'tls.cert', /both `cert` and `key`/);
+  refused({ url, tls: { key: 'PEM' } }, 'tls.key', /both `cert` and `key`/);
+  refused({ url, tls: { passphrase: 'x' } }, 'tls.passphrase', /with `key`/);
+  refused({ url, tls: { servername: '' } }, 'tls.servername', /host name/);
+  refused({ url: 'redis://127.0.0.1:6380', tls: {} }, 'tls', /rediss:\/\//);
+  refused({ socket: '/run/redis.sock', tls: {} }, 'tls', /Unix `socket`/);
+  refused({ client: {}, tls: {} }, 'tls', /combined with client/);
+  refused({ rejectUnauthorized: false }, 'RedisAdapter.rejectUnauthorized', /cannot be turned off/);
+});
+
+test('RedisAdapter › options › sentinels and name: checked, refused with what they cannot be combined with', (t) => {
+  const refused = (options: unknown, option: string, message: RegExp) => {
+    const err = t.throws(() => new RedisAdapter(options as RedisAdapterOptions), INVALID, option);
+    t.is((err as Error & { option: string }).option, option);
+    t.regex(err!.message, message, option);
+  };
+  const sentinels = [{ host: '127.0.0.1', port: 26379 }];
+  refused({ sentinels: [], name: 'm' }, 'sentinels', /non-empty array/);
+  refused({ sentinels: [{ host: '127.0.0.1', port: 0 }], name: 'm' }, 'sentinels[0].port', /positive integer/);
+  refused({ sentinels: [{ host: '' }], name: 'm' }, 'sentinels[0].host', /host/);
+  refused({ sentinels: [{ host: 'a', prot: 1 }], name: 'm' }, 'sentinels[0].prot', /port/);
+  refused({ sentinels }, 'name', /master name/);
+  refused({ name: 'mymaster' }, 'name', /give `sentinels` too/);
+  refused({ sentinelAuth: 'x' }, 'sentinelAuth', /give `sentinels` too/);
+  refused({ sentinels, name: 'm', host: '10.0.0.1' }, 'host', /sentinels tell where the master is/);
+  refused({ sentinels, name: 'm', url: 'redis://x' }, 'url', /sentinels tell/);
+  refused({ sentinels, name: 'm', tls: {} }, 'tls', /own ioredis `client`.*enableTLSForSentinelMode/);
+  refused({ client: {}, sentinels, name: 'm' }, 'sentinels', /combined with client/);
+});
+
+test('RedisAdapter › options › sentinels: ioredis gets bounded sentinel timeouts, the failover detector and the credentials', async (t) => {
+  // Nothing listens on these ports: the options are read, no sentinel is reached.
+  const a = adapter(t, {
+    sentinels: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1' }], name: 'mymaster', index: 2,
+    auth: ['app', 'secret'], sentinelAuth: 'sentinel-secret', readTimeout: 0.5, timeout: 0.25,
+  });
+  const options = a.client.options as Record<string, unknown> & { sentinelRetryStrategy(times: number): number };
+  t.deepEqual(options.sentinels, [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 26379 }]);
+  t.like(options, {
+    name: 'mymaster', role: 'master', db: 2, username: 'app', password: 'secret', sentinelPassword: 'sentinel-secret',
+    sentinelCommandTimeout: 500, commandTimeout: 500, connectTimeout: 250, failoverDetector: true, enableOfflineQueue: false,
+  });
+  t.is(options.sentinelRetryStrategy(10), 1000, 'all sentinels down: retried at most every second');
+  const err = await t.throwsAsync(() => a.read('a'.repeat(32)), { code: 'ERR_SESSION_STORE' });
+  t.regex(err!.message, /not reachable/);
 });
