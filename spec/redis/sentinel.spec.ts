@@ -36,7 +36,9 @@ async function increment(a: RedisAdapter, id: string): Promise<number> {
 }
 
 async function count(a: RedisAdapter, id: string): Promise<number> {
-  const session = new Manager().setAdapter(a).setTransport(new FakeTransport(id));
+  // Read-only: no lock. A lock taken on the old master just before it died can reach the replica
+  // and outlive the failover until it expires; counting must not wait for it.
+  const session = new Manager().setAdapter(a).setTransport(new FakeTransport(id)).setPolicy({ readOnly: true });
   await session.start();
   const n = session.get<number>('n') ?? 0;
   await session.abort();
@@ -65,7 +67,8 @@ test.serial('Sentinel › the master is killed mid-load: bounded 503s during the
   const set = await deployment(t);
   // The adapter's defaults. (A lock taken on the old master just before it died may have reached
   // the replica and outlive the failover: its session then waits up to the lock wait, 5 s, and
-  // gets SessionLockTimeout until the lock expires. The runs so far saw none.)
+  // gets SessionLockTimeout (a 503) until the lock expires — seen in about one run in thirteen.
+  // The other sessions go on meanwhile; the count below reads without the lock.)
   const a = adapter(t, set);
   const ids = Array.from({ length: 4 }, () => newId());
   const acked = new Map(ids.map((id) => [id, 0]));
