@@ -4,10 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { RedisAdapter, type RedisAdapterOptions } from '../../lib/redis/RedisAdapter';
 import { AdapterRuntimeError } from '../../lib/errors';
-import { Manager } from '../../lib/Manager';
 import { newId } from '../helpers/adapterContract';
-import { FakeTransport } from '../helpers/doubles';
 import { startRedisSentinel, type RedisSentinelSet } from '../helpers/redisSentinel';
+import { count, increment } from '../helpers/sessionCounter';
 
 // Each test starts its own Sentinel deployment (master, replica, three sentinels on free
 // 127.0.0.1 ports, stopped by PID); the tests run one at a time, so that at most five servers
@@ -23,26 +22,6 @@ function adapter(t: ExecutionContext, set: RedisSentinelSet, options: RedisAdapt
   const a = new RedisAdapter({ sentinels: set.addresses, name: set.name, ...options });
   t.teardown(() => a.close());
   return a;
-}
-
-/** One session increment through a Manager, as a request does it; resolves the new count. */
-async function increment(a: RedisAdapter, id: string): Promise<number> {
-  const session = new Manager({ strict: false }).setAdapter(a).setTransport(new FakeTransport(id));
-  await session.start();
-  const n = (session.get<number>('n') ?? 0) + 1;
-  session.set('n', n);
-  await session.writeClose();
-  return n;
-}
-
-async function count(a: RedisAdapter, id: string): Promise<number> {
-  // Read-only: no lock. A lock taken on the old master just before it died can reach the replica
-  // and outlive the failover until it expires; counting must not wait for it.
-  const session = new Manager().setAdapter(a).setTransport(new FakeTransport(id)).setPolicy({ readOnly: true });
-  await session.start();
-  const n = session.get<number>('n') ?? 0;
-  await session.abort();
-  return n;
 }
 
 test.serial('Sentinel › the adapter finds the master by name through the sentinels; locked increments stay exact', async (t) => {

@@ -4,10 +4,9 @@ import { TLSSocket } from 'node:tls';
 import type { Redis } from 'ioredis';
 import { RedisAdapter, type RedisAdapterOptions } from '../../lib/redis/RedisAdapter';
 import { AdapterRuntimeError } from '../../lib/errors';
-import { Manager } from '../../lib/Manager';
 import { newId } from '../helpers/adapterContract';
-import { FakeTransport } from '../helpers/doubles';
 import { startRedisTls, useRedisTls } from '../helpers/redisServer';
+import { increment } from '../helpers/sessionCounter';
 
 // A private redis-server with TLS (Debian's redis-server 7 is built with it), its CA, server,
 // client and wrong-name certificates made with openssl in a temp dir when the file starts.
@@ -27,16 +26,6 @@ function adapter(t: ExecutionContext, options: RedisAdapterOptions): RedisAdapte
 function trusted(): NonNullable<RedisAdapterOptions['tls']> {
   const { ca, client } = redis().certs;
   return { ca: ca.pem, cert: client.cert.pem, key: client.key.pem };
-}
-
-/** One session increment through a Manager, as a request does it; resolves the new count. */
-async function increment(a: RedisAdapter, id: string): Promise<number> {
-  const session = new Manager({ strict: false }).setAdapter(a).setTransport(new FakeTransport(id));
-  await session.start();
-  const n = (session.get<number>('n') ?? 0) + 1;
-  session.set('n', n);
-  await session.writeClose();
-  return n;
 }
 
 /** A session start against `options` fails with an AdapterRuntimeError (503) within FAIL_WITHIN_MS. */
