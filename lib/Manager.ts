@@ -22,6 +22,32 @@ export type { SessionData, SessionGet, SessionKey, SessionProperties, SessionTyp
  */
 export const REQUIRE_START = Symbol('koa-session-manager.requireStart');
 
+/**
+ * Internal (the middleware's): the guards of this request (fingerprint binding, per-user
+ * sessions), called with the request's context at the points of the lifecycle they watch.
+ */
+export const GUARDS = Symbol('koa-session-manager.guards');
+
+/** Internal: replaces the data of a read-only request with an empty session (nothing stored). */
+export const HIDE_DATA = Symbol('koa-session-manager.hideData');
+
+/** Internal: true when the session holds a key other than the (unprefixed) keys given. */
+export const HOLDS_DATA = Symbol('koa-session-manager.holdsData');
+
+/**
+ * A watcher of one request's session lifecycle (internal: the middleware installs them).
+ * Each hook may change the session through its public API.
+ */
+export interface SessionGuard {
+  /** After start() loaded the session (stored or new), before start() resolves. */
+  started?(session: Manager, context: unknown): void | Promise<void>;
+  /**
+   * Before a writable session is committed (writeClose()), while it can still be changed; a
+   * rejection fails the commit before anything is stored (the lock is released).
+   */
+  committing?(session: Manager, context: unknown): void | Promise<void>;
+}
+
 const READ_ONLY_MESSAGE = 'This route only reads the session (sessionPolicy({ readOnly: true })): it cannot be changed here';
 
 const NONE = 1;
@@ -60,6 +86,8 @@ export class Manager {
   #policy: ResolvedPolicy = DEFAULT_POLICY;
   /** Set through REQUIRE_START: access before the first start throws. */
   #requireStart = false;
+  /** Set through GUARDS (the middleware): lifecycle watchers of this request. */
+  #guards: readonly SessionGuard[] | null = null;
   /** The storage side: the id, the cookie sent, the record and its lock. */
   readonly #stored = new StoredSession(() => this.getName(), (event, payload) => this.#emit(event, payload));
   /** The proxy users hold: chaining methods return it, not the bare target. */
@@ -124,6 +152,20 @@ export class Manager {
     this.#requireStart = true;
   }
 
+  [GUARDS](guards: readonly SessionGuard[]): void {
+    this.#guards = guards.length > 0 ? guards : null;
+  }
+
+  /** A read-only request's view becomes an empty session; nothing is stored, no cookie changes. */
+  [HIDE_DATA](): void {
+    if (this.#status === ACTIVE) this.#data = emptyData();
+  }
+
+  [HOLDS_DATA](ignored: readonly string[]): boolean {
+    for (const key in this.#data) if (!ignored.some((name) => this.#uniquePrefix + name === key)) return true;
+    return false;
+  }
+
   /** 2 while active, otherwise 1 (0, "disabled", never applies in Node). */
   status(): 0 | 1 | 2 {
     return this.#status === ACTIVE ? ACTIVE : NONE;
@@ -184,7 +226,21 @@ export class Manager {
     this.#status = ACTIVE;
     this.#requireStart = false;
     this.#emit('session:started', { id: this.#stored.id, isNew: this.#stored.isNew });
+    if (this.#guards !== null) await this.#runStartGuards(this.#guards);
     return true;
+  }
+
+  /** A guard that fails (a store down while it destroys) leaves no lock held and no data readable. */
+  async #runStartGuards(guards: readonly SessionGuard[]): Promise<void> {
+    const context = this.#transport?.context;
+    try {
+      for (const guard of guards) await guard.started?.(this.#self, context);
+    } catch (err) {
+      this.#data = NO_DATA;
+      if (this.#status === ACTIVE) this.#status = CLOSED;
+      await this.#stored.release();
+      throw err;
+    }
   }
 
   /**
@@ -197,11 +253,14 @@ export class Manager {
     // can fail while @Session() starts) ends with the lock held: wait for it, then release it.
     if (this.#starting !== undefined) await this.#starting.catch(() => false);
     if (this.#status !== ACTIVE) return;
-    this.#status = CLOSED;
+    const guards = this.#policy.readOnly ? null : this.#guards;
     try {
+      if (guards !== null) for (const guard of guards) await guard.committing?.(this.#self, this.#transport?.context);
+      this.#status = CLOSED;
       // A read-only request stores nothing, not even a timestamp (PHP's read_and_close).
       if (!this.#policy.readOnly) await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
     } finally {
+      this.#status = CLOSED;
       await this.#stored.release();
     }
   }

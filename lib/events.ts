@@ -36,6 +36,13 @@ export interface SessionEventDetails {
   'session:lockWaited': { id: string; waitedMs: number };
   /** An adapter call failed (the error is also thrown, except for `unlock` and `gc`). */
   'session:storeError': { id: string; operation: string; error: unknown };
+  /**
+   * A request brought the cookie (or token) of session `id` with another fingerprint than the
+   * one the session is bound to (`session({ fingerprint })`): `changed` names the parts that
+   * differ, `action` what was done (the `onMismatch` policy, or `hidden` on a read-only route).
+   * Emitted once per such request.
+   */
+  'session:hijackSuspected': { id: string; changed: ('userAgent' | 'address' | 'custom')[]; action: 'destroy' | 'regenerate' | 'event' | 'hidden' };
 }
 
 /**

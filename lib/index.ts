@@ -43,6 +43,8 @@ export { StreamAdapter } from './file/StreamAdapter';
 export type { StreamAdapterOptions } from './file/StreamAdapter';
 export { csrf, csrfToken, checkCsrfToken, CSRF_FIELD, CSRF_HEADER, CSRF_SESSION_KEY, InvalidCsrfToken } from './csrf';
 export type { CsrfOptions, CsrfRejection } from './csrf';
+export { FINGERPRINT_SESSION_KEY } from './fingerprint/fingerprint';
+export type { FingerprintOptions, FingerprintPart, HijackAction } from './fingerprint/fingerprint';
 export { session } from './koa/middleware';
 export { sessionPolicy } from './koa/policy';
 export { sessionBag } from './koa/state';

@@ -2,7 +2,7 @@ import { logger } from '../log';
 import type { Context, Middleware, Next } from 'koa';
 import type { SessionEvents } from '../SessionEvents';
 import type { Adapter } from '../adapters/Adapter';
-import { Manager, REQUIRE_START } from '../Manager';
+import { GUARDS, Manager, REQUIRE_START } from '../Manager';
 import { unwrap } from '../propertyAccess';
 import { SessionError } from '../errors';
 import { KoaTransport } from './cookie';
@@ -45,6 +45,7 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
   const lazy = resolved.start === 'lazy';
   const collect = garbageCollector(resolved);
   const carrier = isCarrier(adapter) ? adapter : null;
+  const guards = resolved.guards.length > 0 ? resolved.guards : null;
 
   const middleware = async function session(ctx: Context, next: Next): Promise<void> {
     // A second session() on one request would wait for the first one's lock until it times out.
@@ -53,6 +54,7 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
     const manager = new Manager(managerOptions);
     const raw = unwrap(manager); // the middleware's calls skip the property-access proxy
     raw.setName(name); // (chained calls would return to the proxy)
+    if (guards !== null) raw[GUARDS](guards);
     if (carrier === null) {
       raw.setAdapter(adapter as Adapter);
       raw.setTransport(new KoaTransport(ctx, cookie));

@@ -14,6 +14,8 @@ import type { Serializer } from '../serializers/Serializer';
 import { GC_HINTS, LOCKING_HINTS, SESSION_HINTS } from './hints';
 import { isCarrier, type SessionCarrier } from './carrier';
 import { cacheHeadersOf, resolveCookie, type CacheLimiter, type CookieOptions, type CookieSettings } from './cookie';
+import type { SessionGuard } from '../Manager';
+import { fingerprintGuard, type FingerprintOptions } from '../fingerprint/fingerprint';
 
 /**
  * Options of the `session()` middleware; every one is checked when the middleware is made, and
@@ -91,6 +93,12 @@ export interface SessionOptions {
    * `session.cache_expire` is in minutes: 180 there is 10800 here). @default 10800
    */
   cacheExpire?: number;
+  /**
+   * Bind each session to its client (user agent, address prefix, or a function of the
+   * request) and act on a request that brings the cookie from elsewhere: see
+   * {@link FingerprintOptions} and docs/fingerprint.md. @default off
+   */
+  fingerprint?: FingerprintOptions;
 }
 
 /** Everything the per-request path needs, computed once. */
@@ -105,6 +113,8 @@ export interface ResolvedOptions {
   flash: FlashOptions | undefined;
   persistentName: string;
   start: 'eager' | 'lazy';
+  /** The guards every request's Manager gets (fingerprint binding, per-user sessions). */
+  guards: SessionGuard[];
 }
 
 /** 400 days: browsers cap a cookie's lifetime there (RFC 6265bis), so no session outlives it. */
@@ -159,6 +169,7 @@ function isAdapter(value: unknown): value is Adapter {
 const SESSION_KEYS: readonly (keyof SessionOptions)[] = [
   'adapter', 'name', 'cookie', 'lifetime', 'absoluteLifetime', 'strict', 'lazyWrite', 'uniqueId', 'serializer',
   'locking', 'gc', 'events', 'flash', 'persistentName', 'start', 'maxSize', 'cacheLimiter', 'cacheExpire',
+  'fingerprint',
 ];
 
 
@@ -230,8 +241,12 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   const cacheExpire = options.cacheExpire ?? 10800;
   if (!Number.isSafeInteger(cacheExpire) || cacheExpire < 0) throw new InvalidOption('cacheExpire', 'must be a whole number of seconds, 0 or more');
 
+  const guards: SessionGuard[] = [];
+  if (options.fingerprint !== undefined) guards.push(fingerprintGuard(options.fingerprint, events));
+
   return {
     start,
+    guards,
     adapter,
     name,
     manager: {
