@@ -45,6 +45,8 @@ export { csrf, csrfToken, checkCsrfToken, CSRF_FIELD, CSRF_HEADER, CSRF_SESSION_
 export type { CsrfOptions, CsrfRejection } from './csrf';
 export { FINGERPRINT_SESSION_KEY } from './fingerprint/fingerprint';
 export type { FingerprintOptions, FingerprintPart, HijackAction } from './fingerprint/fingerprint';
+export { UserSessions, SessionLimitReached, USER_SESSION_KEY } from './users/UserSessions';
+export type { UserSessionsOptions, UserSession } from './users/UserSessions';
 export { session } from './koa/middleware';
 export { sessionPolicy } from './koa/policy';
 export { sessionBag } from './koa/state';

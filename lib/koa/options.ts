@@ -16,6 +16,7 @@ import { isCarrier, type SessionCarrier } from './carrier';
 import { cacheHeadersOf, resolveCookie, type CacheLimiter, type CookieOptions, type CookieSettings } from './cookie';
 import type { SessionGuard } from '../Manager';
 import { fingerprintGuard, type FingerprintOptions } from '../fingerprint/fingerprint';
+import { ATTACH, UserSessions } from '../users/UserSessions';
 
 /**
  * Options of the `session()` middleware; every one is checked when the middleware is made, and
@@ -99,6 +100,12 @@ export interface SessionOptions {
    * {@link FingerprintOptions} and docs/fingerprint.md. @default off
    */
   fingerprint?: FingerprintOptions;
+  /**
+   * Index sessions by user: bind the user at sign-in, then list or end a user's sessions, and
+   * cap how many one user has (see {@link UserSessions}, docs/users.md). Not with a token store.
+   * @default off
+   */
+  users?: UserSessions;
 }
 
 /** Everything the per-request path needs, computed once. */
@@ -169,7 +176,7 @@ function isAdapter(value: unknown): value is Adapter {
 const SESSION_KEYS: readonly (keyof SessionOptions)[] = [
   'adapter', 'name', 'cookie', 'lifetime', 'absoluteLifetime', 'strict', 'lazyWrite', 'uniqueId', 'serializer',
   'locking', 'gc', 'events', 'flash', 'persistentName', 'start', 'maxSize', 'cacheLimiter', 'cacheExpire',
-  'fingerprint',
+  'fingerprint', 'users',
 ];
 
 
@@ -241,25 +248,31 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   const cacheExpire = options.cacheExpire ?? 10800;
   if (!Number.isSafeInteger(cacheExpire) || cacheExpire < 0) throw new InvalidOption('cacheExpire', 'must be a whole number of seconds, 0 or more');
 
+  const manager: ManagerOptions = {
+    uniqueId: options.uniqueId,
+    lifetime,
+    absoluteLifetime,
+    strict: flag('strict', options.strict, true),
+    lazyWrite: flag('lazyWrite', options.lazyWrite, true),
+    serializer,
+    locking,
+    events,
+    maxSize,
+  };
   const guards: SessionGuard[] = [];
   if (options.fingerprint !== undefined) guards.push(fingerprintGuard(options.fingerprint, events));
+  if (options.users !== undefined) {
+    if (!(options.users instanceof UserSessions)) throw new InvalidOption('users', 'must be a UserSessions: session({ users: new UserSessions({ max }) })');
+    if (carrier) throw new InvalidOption('users', 'needs a session store: a token session cannot be listed or ended from the server (use the token store\'s revocation list for logout)');
+    guards.push(options.users[ATTACH]({ adapter: adapter as Adapter, manager, lifetime }));
+  }
 
   return {
     start,
     guards,
     adapter,
     name,
-    manager: {
-      uniqueId: options.uniqueId,
-      lifetime,
-      absoluteLifetime,
-      strict: flag('strict', options.strict, true),
-      lazyWrite: flag('lazyWrite', options.lazyWrite, true),
-      serializer,
-      locking,
-      events,
-      maxSize,
-    },
+    manager,
     cookie: { ...cookie, cacheHeaders: cacheHeadersOf(cacheLimiter, cacheExpire) },
     lifetime,
     gc,

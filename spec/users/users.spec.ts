@@ -1,0 +1,270 @@
+import test, { type ExecutionContext } from 'ava';
+import Koa from 'koa';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Adapter } from '../../lib/adapters/Adapter';
+import { MemcachedAdapter } from '../../lib/memcached/MemcachedAdapter';
+import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
+import { RedisAdapter } from '../../lib/redis/RedisAdapter';
+import { StreamAdapter } from '../../lib/file/StreamAdapter';
+import { PostgresAdapter } from '../../lib/postgres/PostgresAdapter';
+import { MysqlAdapter } from '../../lib/mysql/MysqlAdapter';
+import { EncryptedAdapter } from '../../lib/adapters/EncryptedAdapter';
+import { session } from '../../lib/koa/middleware';
+import type { SessionOptions } from '../../lib/koa/options';
+import { SessionError } from '../../lib/errors';
+import { UserSessions, type UserSessionsOptions } from '../../lib/users/UserSessions';
+import { TokenStore } from '../../lib/token';
+import { Client, listen } from '../helpers/http';
+import { useMemcached } from '../helpers/memcachedServer';
+import { useRedis } from '../helpers/redisServer';
+import { usePostgres } from '../helpers/postgresServer';
+import { useMariadb } from '../helpers/mariadbServer';
+import { tempDir } from '../helpers/tmp';
+
+/**
+ * Per-user sessions through real HTTP on every store: three clients (browsers, each with its own
+ * cookie jar) sign in as one user; listing, "log out everywhere", "sign out other devices", the
+ * cap. What each client's next request sees is the outcome.
+ */
+
+const redis = useRedis(test);
+const memcached = useMemcached(test);
+const postgres = usePostgres(test);
+const mariadb = useMariadb(test);
+
+type Make = (t: ExecutionContext) => Promise<Adapter>;
+const ADAPTERS: Record<string, Make> = {
+  Memory: async () => new MemoryAdapter(),
+  Files: async (t) => new StreamAdapter({ savePath: await tempDir(t, 'users') }),
+  Redis: async (t) => closing(t, new RedisAdapter({ port: redis().port, prefix: `users-${Math.random().toString(36).slice(2)}:` })),
+  Memcached: async (t) => closing(t, new MemcachedAdapter({ servers: [{ host: '127.0.0.1', port: memcached().port }] })),
+  PostgreSQL: async (t) => withTable(t, new PostgresAdapter({ url: postgres().url, max: 3 })),
+  MySQL: async (t) => withTable(t, new MysqlAdapter({ url: mariadb().url, max: 3 })),
+  'Encrypted Redis': async (t) => closing(t, new EncryptedAdapter(new RedisAdapter({ port: redis().port }), { keys: [{ id: 'users', key: EncryptedAdapter.generateKey() }] })),
+};
+
+const tables = new Map<string, Promise<void>>();
+async function withTable(t: ExecutionContext, adapter: PostgresAdapter | MysqlAdapter): Promise<Adapter> {
+  closing(t, adapter);
+  let made = tables.get(adapter.dialect);
+  if (made === undefined) tables.set(adapter.dialect, (made = adapter.createTable()));
+  await made;
+  return adapter;
+}
+
+function closing<A extends Adapter>(t: ExecutionContext, adapter: A): A {
+  t.teardown(() => adapter.close?.());
+  return adapter;
+}
+
+let accounts = 0;
+
+/**
+ * The app: `/login` binds the account (named per test, so tests sharing a store never meet),
+ * `/me` answers who is signed in, `/devices` lists, `/everywhere` ends all, `/others` all but
+ * this one, `/end?h=` one, `/slow` holds its request at a gate. A SessionError answers its status
+ * and code as JSON.
+ */
+async function serve(t: ExecutionContext, adapter: Adapter, options: UserSessionsOptions = {}, sessionOptions: SessionOptions = {}) {
+  const users = new UserSessions(options);
+  const account = `ada-${++accounts}`;
+  const gates: { reached: () => void; opened: Promise<void> }[] = [];
+  const app = new Koa();
+  app.silent = true;
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof SessionError)) throw err;
+      ctx.status = (err as SessionError & { status?: number }).status ?? 500;
+      ctx.body = { code: err.code };
+    }
+  });
+  app.use(session({ gc: false, ...sessionOptions, adapter, users }));
+  app.use(async (ctx) => {
+    switch (ctx.path) {
+      case '/login': await users.bind(ctx, account, { device: ctx.get('x-device') }); break;
+      case '/devices': ctx.body = await users.list(ctx); return;
+      case '/everywhere': ctx.body = { ended: await users.endAll(ctx) }; return;
+      case '/others': ctx.body = { ended: await users.endOthers(ctx) }; return;
+      case '/end': ctx.body = { ended: await users.end(ctx, String(ctx.query.h)) }; return;
+      case '/slow': {
+        const gate = gates.shift()!;
+        gate.reached();
+        await gate.opened;
+        ctx.session.set('late', true);
+        break;
+      }
+    }
+    ctx.body = { user: users.userOf(ctx) };
+  });
+  const server = await listen(app);
+  t.teardown(server.close);
+  const browser = (device: string) => {
+    const c = new Client(server.url);
+    return {
+      jar: c.jar,
+      get: async <T = { user: string | null }>(path: string) => {
+        const response = await c.fetch(path, { headers: { 'x-device': device } });
+        return { status: response.status, body: await response.json() as T };
+      },
+    };
+  };
+  const gate = () => {
+    let reached!: () => void;
+    let open!: () => void;
+    const promise = new Promise<void>((resolve) => { reached = resolve; });
+    gates.push({ reached: () => reached(), opened: new Promise<void>((resolve) => { open = resolve; }) });
+    return { reached: promise, open: () => open() };
+  };
+  return { users, account, browser, gate };
+}
+
+type Device = { handle: string; current: boolean; boundAt: number; info: { device: string } };
+
+for (const [name, make] of Object.entries(ADAPTERS)) {
+  const title = (what: string) => `users › ${name} › ${what}`;
+
+  test.serial(title('three browsers sign in as one user; "log out everywhere" from one ends all three within one request'), async (t) => {
+    const { browser, account } = await serve(t, await make(t));
+    const [a, b, c] = ['laptop', 'phone', 'tablet'].map(browser);
+    for (const x of [a!, b!, c!]) {
+      const before = (await x.get('/me')).body;
+      t.deepEqual(before, { user: null });
+      t.deepEqual((await x.get('/login')).body, { user: account });
+    }
+    const { body: devices } = await b!.get<Device[]>('/devices');
+    t.deepEqual(devices.map((d) => d.info.device), ['laptop', 'phone', 'tablet']);
+    t.deepEqual(devices.map((d) => d.current), [false, true, false]);
+    t.true(devices.every((d) => /^[A-Za-z0-9_-]{22}$/.test(d.handle)), 'handles, not session ids');
+    const ids = [a!, b!, c!].map((x) => x.jar.get('sid'));
+    t.false(JSON.stringify(devices).includes(ids[0]!), 'no other session id leaks');
+
+    t.deepEqual((await a!.get('/everywhere')).body, { ended: 3 });
+    for (const x of [a!, b!, c!]) t.deepEqual((await x.get('/me')).body, { user: null });
+    t.deepEqual((await a!.get('/devices')).body, []);
+  });
+
+  test.serial(title('"sign out other devices" ends the others and keeps this one; end(handle) ends one'), async (t) => {
+    const { browser, account } = await serve(t, await make(t));
+    const [a, b, c] = ['laptop', 'phone', 'tablet'].map(browser);
+    for (const x of [a!, b!, c!]) await x.get('/login');
+    const phone = (await a!.get<Device[]>('/devices')).body.find((d) => d.info.device === 'phone')!;
+    t.deepEqual((await a!.get(`/end?h=${phone.handle}`)).body, { ended: true });
+    t.deepEqual((await b!.get('/me')).body, { user: null });
+    t.deepEqual((await a!.get(`/end?h=${phone.handle}`)).body, { ended: false }, 'gone already');
+    t.deepEqual((await c!.get('/others')).body, { ended: 1 });
+    t.deepEqual((await a!.get('/me')).body, { user: null });
+    t.deepEqual((await c!.get('/me')).body, { user: account });
+    t.deepEqual((await c!.get<Device[]>('/devices')).body.map((d) => d.info.device), ['tablet']);
+  });
+
+  test.serial(title('a cap of 2 ends the oldest session at the third sign-in'), async (t) => {
+    const { browser, account } = await serve(t, await make(t), { max: 2 });
+    const [a, b, c] = ['laptop', 'phone', 'tablet'].map(browser);
+    for (const x of [a!, b!, c!]) await x.get('/login');
+    t.deepEqual((await a!.get('/me')).body, { user: null }, 'the oldest was ended');
+    t.deepEqual((await b!.get('/me')).body, { user: account });
+    t.deepEqual((await c!.get('/me')).body, { user: account });
+    t.deepEqual((await c!.get<Device[]>('/devices')).body.map((d) => d.info.device), ['phone', 'tablet']);
+  });
+
+  test.serial(title('a cap of 2 with onLimit "refuse": the third sign-in gets 403 ERR_SESSION_LIMIT and nothing changes'), async (t) => {
+    const { browser, account } = await serve(t, await make(t), { max: 2, onLimit: 'refuse' });
+    const [a, b, c] = ['laptop', 'phone', 'tablet'].map(browser);
+    for (const x of [a!, b!]) await x.get('/login');
+    const refused = await c!.get<{ code: string }>('/login');
+    t.is(refused.status, 403);
+    t.is(refused.body.code, 'ERR_SESSION_LIMIT');
+    t.deepEqual((await c!.get('/me')).body, { user: null });
+    t.deepEqual((await a!.get('/me')).body, { user: account });
+    t.deepEqual((await b!.get('/me')).body, { user: account });
+    await a!.get('/others');
+    t.deepEqual((await c!.get('/login')).body, { user: account }, 'room again once one is ended');
+  });
+
+  test.serial(title('a request of another device in flight during "log out everywhere" cannot bring its session back'), async (t) => {
+    const { browser, gate } = await serve(t, await make(t));
+    const [a, b] = ['laptop', 'phone'].map(browser);
+    for (const x of [a!, b!]) await x.get('/login');
+    const held = gate();
+    const slow = b!.get('/slow');
+    await held.reached;
+    t.deepEqual((await a!.get('/everywhere')).body, { ended: 2 });
+    held.open();
+    await slow;
+    t.deepEqual((await b!.get('/me')).body, { user: null });
+  });
+}
+
+test.serial('signing in as another user moves the session to a new id; the same user again keeps it', async (t) => {
+  const adapter = new MemoryAdapter();
+  const users = new UserSessions();
+  const app = new Koa();
+  app.use(session({ gc: false, adapter, users }));
+  app.use(async (ctx) => {
+    if (ctx.query.as !== undefined) await users.bind(ctx, String(ctx.query.as));
+    ctx.body = { user: users.userOf(ctx) };
+  });
+  const server = await listen(app);
+  t.teardown(server.close);
+  const c = new Client(server.url);
+  await c.fetch('/?as=ada');
+  const first = c.jar.get('sid');
+  await c.fetch('/?as=ada');
+  t.is(c.jar.get('sid'), first);
+  t.deepEqual(await c.json('/?as=bob'), { user: 'bob' });
+  t.not(c.jar.get('sid'), first);
+  t.deepEqual(await users.list('ada'), [], "ada's index no longer lists the session bob holds");
+  t.is((await users.list('bob')).length, 1);
+});
+
+test.serial('the index record is no session: a cookie naming it gets a new session and leaves the index intact', async (t) => {
+  const adapter = new MemoryAdapter();
+  const { browser, account, users } = await serve(t, adapter);
+  const a = browser('laptop');
+  await a.get('/login');
+  const index = await findIndexId(account);
+  t.not(await adapter.read(index), null);
+  const thief = browser('thief');
+  thief.jar.set('sid', index);
+  t.deepEqual((await thief.get('/me')).body, { user: null });
+  t.not(thief.jar.get('sid'), index);
+  t.is((await users.list(account)).length, 1);
+});
+
+/** The index id, recomputed as the library makes it (for stores whose keys cannot be listed). */
+async function findIndexId(account: string): Promise<string> {
+  const { createHash } = await import('node:crypto');
+  return `ksm-user-${createHash('sha256').update(`\u0000${account}`).digest('hex').slice(0, 40)}`;
+}
+
+test.serial('the index lives as long as its sessions: refreshed by an active session past two lifetimes, gone within two lifetimes of the last', async (t) => {
+  const adapter = new MemoryAdapter();
+  const { browser, account, users } = await serve(t, adapter, {}, { lifetime: 1 });
+  const a = browser('laptop');
+  await a.get('/login');
+  const index = await findIndexId(account);
+  // Active for 3.3 s (more than three lifetimes, beyond the index's first TTL of 2 s).
+  for (let i = 0; i < 5; i++) {
+    await sleep(700);
+    t.deepEqual((await a.get('/me')).body, { user: account }, `request ${i}`);
+  }
+  t.not(await adapter.read(index), null, 'refreshed while the session is active');
+  t.is((await users.list(account)).length, 1);
+  await sleep(2300);
+  t.deepEqual((await a.get('/me')).body, { user: null }, 'the session expired');
+  t.is(await adapter.read(index), null, 'and the index with it');
+});
+
+test('options are checked; a token store is refused; one UserSessions per middleware', (t) => {
+  t.throws(() => new UserSessions({ max: -1 }), { message: /UserSessions\.max/ });
+  t.throws(() => new UserSessions({ onLimit: 'oldest' as never }), { message: /onLimit/ });
+  t.throws(() => new UserSessions({ maximum: 2 } as never), { message: /UserSessions\.maximum/ });
+  t.throws(() => session({ gc: false, adapter: new MemoryAdapter(), users: {} as never }), { message: /must be a UserSessions/ });
+  const tokens = new TokenStore({ keys: [{ kid: 'k', secret: TokenStore.generateSecret() }] });
+  t.throws(() => session({ gc: false, adapter: tokens, users: new UserSessions() }), { message: /users.*needs a session store/ });
+  const users = new UserSessions();
+  session({ gc: false, adapter: new MemoryAdapter(), users });
+  t.throws(() => session({ gc: false, adapter: new MemoryAdapter(), users }), { message: /already given/ });
+});
