@@ -10,6 +10,7 @@ import { FINGERPRINT_SESSION_KEY, type FingerprintOptions } from '../../lib/fing
 import type { SessionEventMap } from '../../lib/SessionEvents';
 import { Client, listen } from '../helpers/http';
 import { SpyAdapter } from '../helpers/doubles';
+import { TokenStore } from '../../lib/token';
 
 const SECRET = 'fingerprint-secret-of-at-least-32-bytes!';
 const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
@@ -255,4 +256,25 @@ test('a custom function that throws fails the request without leaving the sessio
   const started = Date.now();
   t.deepEqual(await ada.get('/me'), { user: 'ada' });
   t.true(Date.now() - started < 2000, 'the lock was released (the lock wait is 5 s)');
+});
+
+test('a token session is bound the same way: the token copied to another agent gives a new empty session', async (t) => {
+  const tokens = new TokenStore({ keys: [{ kid: 'k', secret: TokenStore.generateSecret() }] });
+  const app = new Koa();
+  app.silent = true;
+  const events: Hijack[] = [];
+  const middleware = session({ adapter: tokens, fingerprint: { secret: SECRET } });
+  middleware.events.on('session:hijackSuspected', (event) => events.push(event));
+  app.use(middleware);
+  app.use((ctx) => {
+    if (ctx.path === '/login') ctx.session.set('user', 'ada');
+    ctx.body = { user: ctx.session.get('user') ?? null };
+  });
+  const server = await listen(app);
+  t.teardown(() => server.close());
+  const ada = client(server.url, FIREFOX);
+  await ada.get('/login');
+  t.deepEqual(await ada.get('/me'), { user: 'ada' });
+  t.deepEqual(await copyOf(ada, server.url, CURL).get('/me'), { user: null });
+  t.deepEqual(events.map((e) => [e.changed, e.action]), [[['userAgent'], 'destroy']]);
 });
