@@ -3,60 +3,18 @@ import { checkOptionKeys } from './closedOptions';
 import { InvalidOption, InvalidSessionId, InvalidSessionName, SessionAlreadyStarted, SessionModificationDenied, SessionNotStarted } from './errors';
 import type { SessionEventName } from './events';
 import { isValidId, isValidName } from './id';
-import { emptyData } from './record';
 import { withPropertyAccess } from './propertyAccess';
 import { emit, type EventPayload } from './manager/emit';
-import { MANAGER_OPTION_KEYS, serializerOf, type ManagerOptions } from './manager/ManagerOptions';
+import { MANAGER_OPTION_KEYS, serializerOf, uniquePrefixOf, type ManagerOptions } from './manager/ManagerOptions';
 import type { SessionTransport } from './manager/SessionTransport';
 import { StoredSession } from './manager/StoredSession';
+import { ACTIVE, CLOSED, GUARDS, NO_DATA, NONE, READ_ONLY_MESSAGE, REQUIRE_START, SESSION_DATA, type SessionGuard } from './manager/internal';
 import { DEFAULT_POLICY, resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from './manager/SessionPolicy';
 import { checkValue, type SessionData, type SessionGet, type SessionKey, type SessionProperties, type SessionValue } from './manager/data';
 
-export type { ManagerOptions, SessionTransport, SessionRoutePolicy, ResolvedPolicy };
+export { GUARDS, REQUIRE_START, SESSION_DATA, type ManagerOptions, type SessionTransport, type SessionRoutePolicy, type ResolvedPolicy, type SessionGuard };
 // Re-exported with `from`: an app's augmentation of SessionData reaches the declaration only so.
 export type { SessionData, SessionGet, SessionKey, SessionProperties, SessionTyping, SessionValue, UntypedSession } from './manager/data';
-
-/**
- * Internal (the middleware's): reading or writing before `start()` throws `SessionNotStarted`
- * instead of Phalcon's silent null / no-op, until the first start.
- */
-export const REQUIRE_START = Symbol('koa-session-manager.requireStart');
-
-/**
- * Internal (the middleware's): the guards of this request (fingerprint binding, per-user
- * sessions), called with the request's context at the points of the lifecycle they watch.
- */
-export const GUARDS = Symbol('koa-session-manager.guards');
-
-/** Internal: replaces the data of a read-only request with an empty session (nothing stored). */
-export const HIDE_DATA = Symbol('koa-session-manager.hideData');
-
-/** Internal: true when the session holds a key other than the (unprefixed) keys given. */
-export const HOLDS_DATA = Symbol('koa-session-manager.holdsData');
-
-/**
- * A watcher of one request's session lifecycle (internal: the middleware installs them).
- * Each hook may change the session through its public API.
- */
-export interface SessionGuard {
-  /** After start() loaded the session (stored or new), before start() resolves. */
-  started?(session: Manager, context: unknown): void | Promise<void>;
-  /**
-   * Before a writable session is committed (writeClose()), while it can still be changed; a
-   * rejection fails the commit before anything is stored (the lock is released).
-   */
-  committing?(session: Manager, context: unknown): void | Promise<void>;
-}
-
-const READ_ONLY_MESSAGE = 'This route only reads the session (sessionPolicy({ readOnly: true })): it cannot be changed here';
-
-const NONE = 1;
-const ACTIVE = 2;
-/** After writeClose()/abort(): reads work, writes throw. Reported as NONE, as PHP does. */
-const CLOSED = 3;
-
-/** The data before start() and after destroy(): never written, so one object serves every Manager. */
-const NO_DATA: Record<string, unknown> = Object.freeze(emptyData());
 
 // Property access (`session.userId`) is declared through this merged interface.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
@@ -87,7 +45,7 @@ export class Manager {
   /** Set through REQUIRE_START: access before the first start throws. */
   #requireStart = false;
   /** Set through GUARDS (the middleware): lifecycle watchers of this request. */
-  #guards: readonly SessionGuard[] | null = null;
+  #guards: readonly SessionGuard<Manager>[] | null = null;
   /** The storage side: the id, the cookie sent, the record and its lock. */
   readonly #stored = new StoredSession(() => this.getName(), (event, payload) => this.#emit(event, payload));
   /** The proxy users hold: chaining methods return it, not the bare target. */
@@ -128,8 +86,7 @@ export class Manager {
     checkOptionKeys('', options, MANAGER_OPTION_KEYS);
     // A copy: the middleware hands every request's Manager the same options object.
     this.#options = { ...options };
-    const u = options.uniqueId;
-    this.#uniquePrefix = u === undefined || u === null || u === '' || u === '0' ? '' : `${u}#`;
+    this.#uniquePrefix = uniquePrefixOf(options);
     this.#stored.configure(this.#options);
   }
 
@@ -148,23 +105,14 @@ export class Manager {
     return this.#policy;
   }
 
-  [REQUIRE_START](): void {
-    this.#requireStart = true;
-  }
+  /** @internal */
+  [REQUIRE_START](): void { this.#requireStart = true; }
 
-  [GUARDS](guards: readonly SessionGuard[]): void {
-    this.#guards = guards.length > 0 ? guards : null;
-  }
+  /** @internal */
+  [GUARDS](guards: readonly SessionGuard<Manager>[]): void { this.#guards = guards.length > 0 ? guards : null; }
 
-  /** A read-only request's view becomes an empty session; nothing is stored, no cookie changes. */
-  [HIDE_DATA](): void {
-    if (this.#status === ACTIVE) this.#data = emptyData();
-  }
-
-  [HOLDS_DATA](ignored: readonly string[]): boolean {
-    for (const key in this.#data) if (!ignored.some((name) => this.#uniquePrefix + name === key)) return true;
-    return false;
-  }
+  /** @internal The data of this request, every key (frozen and empty before start). */
+  [SESSION_DATA](): Record<string, unknown> { return this.#data; }
 
   /** 2 while active, otherwise 1 (0, "disabled", never applies in Node). */
   status(): 0 | 1 | 2 {
@@ -226,21 +174,14 @@ export class Manager {
     this.#status = ACTIVE;
     this.#requireStart = false;
     this.#emit('session:started', { id: this.#stored.id, isNew: this.#stored.isNew });
-    if (this.#guards !== null) await this.#runStartGuards(this.#guards);
-    return true;
-  }
-
-  /** A guard that fails (a store down while it destroys) leaves no lock held and no data readable. */
-  async #runStartGuards(guards: readonly SessionGuard[]): Promise<void> {
-    const context = this.#transport?.context;
     try {
-      for (const guard of guards) await guard.started?.(this.#self, context);
+      if (this.#guards !== null) for (const guard of this.#guards) await guard.started?.(this.#self, this.#transport?.context);
     } catch (err) {
-      this.#data = NO_DATA;
-      if (this.#status === ACTIVE) this.#status = CLOSED;
-      await this.#stored.release();
+      // A guard that failed (a store down while it destroys) leaves no lock held, no data readable.
+      await this.abort().finally(() => { this.#data = NO_DATA; });
       throw err;
     }
+    return true;
   }
 
   /**
@@ -253,12 +194,13 @@ export class Manager {
     // can fail while @Session() starts) ends with the lock held: wait for it, then release it.
     if (this.#starting !== undefined) await this.#starting.catch(() => false);
     if (this.#status !== ACTIVE) return;
-    const guards = this.#policy.readOnly ? null : this.#guards;
     try {
-      if (guards !== null) for (const guard of guards) await guard.committing?.(this.#self, this.#transport?.context);
-      this.#status = CLOSED;
       // A read-only request stores nothing, not even a timestamp (PHP's read_and_close).
-      if (!this.#policy.readOnly) await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
+      if (!this.#policy.readOnly) {
+        if (this.#guards !== null) for (const guard of this.#guards) await guard.committing?.(this.#self, this.#transport?.context);
+        this.#status = CLOSED;
+        await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
+      }
     } finally {
       this.#status = CLOSED;
       await this.#stored.release();

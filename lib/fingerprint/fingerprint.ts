@@ -4,7 +4,8 @@ import type { Context } from 'koa';
 import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption } from '../errors';
 import { cryptoModule } from '../id';
-import { HIDE_DATA, HOLDS_DATA, type Manager, type SessionGuard } from '../Manager';
+import { SESSION_DATA, type Manager, type SessionGuard } from '../Manager';
+import { uniquePrefixOf } from '../manager/ManagerOptions';
 import { untyped } from '../manager/data';
 import { emit } from '../manager/emit';
 import type { SessionTransport } from '../manager/SessionTransport';
@@ -99,7 +100,7 @@ function prefixBits(where: string, value: unknown, fallback: number, max: number
  * The `fingerprint` option, checked, as the guard the middleware gives each request; throws
  * `InvalidOption` naming what is wrong.
  */
-export function fingerprintGuard(options: unknown, events: EventEmitter): SessionGuard {
+export function fingerprintGuard(options: unknown, events: EventEmitter): SessionGuard<Manager> {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOption('fingerprint', 'must be an object: { secret, userAgent, address, custom, onMismatch }');
   }
@@ -177,6 +178,12 @@ export function fingerprintGuard(options: unknown, events: EventEmitter): Sessio
     for (const { part } of parts) result[part] = hashOf(request, part, 0);
     return result;
   };
+  /** True when the session holds a key besides its fingerprint. */
+  const holdsData = (session: Manager): boolean => {
+    const own = uniquePrefixOf(session.getOptions()) + FINGERPRINT_SESSION_KEY;
+    for (const key in session[SESSION_DATA]()) if (key !== own) return true;
+    return false;
+  };
   const storedOf = (session: Manager): StoredFingerprint | undefined => {
     const stored = untyped(session).get(FINGERPRINT_SESSION_KEY);
     return typeof stored === 'object' && stored !== null && !Array.isArray(stored) ? stored as StoredFingerprint : undefined;
@@ -193,7 +200,10 @@ export function fingerprintGuard(options: unknown, events: EventEmitter): Sessio
       const id = session.getId();
       let action: HijackAction = onMismatch;
       if (onMismatch !== 'event' && session.getPolicy().readOnly) action = 'hidden';
-      if (action === 'hidden') session[HIDE_DATA]();
+      if (action === 'hidden') {
+        const data = session[SESSION_DATA]();
+        for (const key in data) delete data[key];
+      }
       else if (action === 'destroy') {
         await session.destroy();
         await session.start();
@@ -205,7 +215,7 @@ export function fingerprintGuard(options: unknown, events: EventEmitter): Sessio
     },
     committing(session, context) {
       // Bound only once the session holds something: a visitor who stores nothing gets no record.
-      if (!session[HOLDS_DATA]([FINGERPRINT_SESSION_KEY])) return;
+      if (!holdsData(session)) return;
       const request = of(context as Context);
       const stored = storedOf(session);
       if (stored === undefined) {

@@ -8,13 +8,12 @@ import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, SavePathUnavailable } from '../errors';
 import { checkFlashOptions, type FlashOptions } from '../Flash';
 import { isValidName } from '../id';
-import type { ManagerOptions } from '../Manager';
 import { DEFAULT_MAX_SIZE } from '../manager/ManagerOptions';
 import type { Serializer } from '../serializers/Serializer';
 import { GC_HINTS, LOCKING_HINTS, SESSION_HINTS } from './hints';
 import { isCarrier, type SessionCarrier } from './carrier';
 import { cacheHeadersOf, resolveCookie, type CacheLimiter, type CookieOptions, type CookieSettings } from './cookie';
-import type { SessionGuard } from '../Manager';
+import type { Manager, ManagerOptions, SessionGuard } from '../Manager';
 import { fingerprintGuard, type FingerprintOptions } from '../fingerprint/fingerprint';
 import { ATTACH, UserSessions } from '../users/UserSessions';
 
@@ -121,7 +120,7 @@ export interface ResolvedOptions {
   persistentName: string;
   start: 'eager' | 'lazy';
   /** The guards every request's Manager gets (fingerprint binding, per-user sessions). */
-  guards: SessionGuard[];
+  guards: SessionGuard<Manager>[];
 }
 
 /** 400 days: browsers cap a cookie's lifetime there (RFC 6265bis), so no session outlives it. */
@@ -259,7 +258,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     events,
     maxSize,
   };
-  const guards: SessionGuard[] = [];
+  const guards: SessionGuard<Manager>[] = [];
   if (options.fingerprint !== undefined) guards.push(fingerprintGuard(options.fingerprint, events));
   if (options.users !== undefined) {
     if (!(options.users instanceof UserSessions)) throw new InvalidOption('users', 'must be a UserSessions: session({ users: new UserSessions({ max }) })');

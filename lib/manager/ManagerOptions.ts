@@ -34,6 +34,15 @@ export interface ManagerOptions {
   maxSize?: number;
 }
 
+/**
+ * The prefix of every key of a session with this `uniqueId` (Phalcon: `uniqueId#key`); none
+ * for an empty (or `'0'`, PHP's falsy string) `uniqueId`.
+ */
+export function uniquePrefixOf(options: ManagerOptions): string {
+  const u = options.uniqueId;
+  return u === undefined || u === null || u === '' || u === '0' ? '' : `${u}#`;
+}
+
 /** Every key a ManagerOptions object may hold. */
 export const MANAGER_OPTION_KEYS: readonly (keyof ManagerOptions)[] = [
   'uniqueId', 'lifetime', 'absoluteLifetime', 'strict', 'lazyWrite', 'serializer', 'locking', 'events', 'maxSize',

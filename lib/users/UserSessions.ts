@@ -1,25 +1,12 @@
 import type { Context } from 'koa';
-import type { Adapter, LockHandle } from '../adapters/Adapter';
 import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, SessionError, SessionModificationDenied, SessionNotMounted } from '../errors';
-import { cryptoModule, idTag } from '../id';
 import type { Manager, SessionGuard } from '../Manager';
 import { untyped } from '../manager/data';
-import { lockOptionsOf, type ManagerOptions } from '../manager/ManagerOptions';
-import { judgeRecord } from '../manager/storeCalls';
-import { requestState } from '../koa/state';
-import { logger } from '../log';
+import { unwrap } from '../propertyAccess';
+import { isBound, tagOf, UserIndex, USER_SESSION_KEY, type BoundUser, type Entry, type UserSessionsSetup } from './UserIndex';
 
-const debug = logger('koa-session-manager:users');
-
-/** The session key of the bound user; the Manager's `uniqueId` prefix applies to it. */
-export const USER_SESSION_KEY = '$koa-session-manager/user$';
-
-/** How every stored user index begins (never a session record: a cookie naming it gets a new session). */
-const INDEX_PREFIX = '\u0000users:';
-
-/** 400 days, the longest lifetime a session can have: no index is kept longer. */
-const MAX_INDEX_TTL = 400 * 86400;
+export { USER_SESSION_KEY, type UserSessionsSetup };
 
 /**
  * An index entry whose session is not readable (yet) is kept this long: the sign-in that added
@@ -53,30 +40,6 @@ export interface UserSession {
   info: unknown;
 }
 
-/** What the session holds about its user. */
-interface BoundUser {
-  /** The user id. */
-  id: string;
-  /** Bound at (ms). */
-  b: number;
-  /** The tag of the session id it was last indexed under, and when (ms). */
-  sid: string;
-  at: number;
-  /** bind()'s `info`. */
-  i?: unknown;
-}
-
-/** An index entry: bound at, indexed at (ms), info. */
-interface Entry { b: number; r: number; i?: unknown }
-type Entries = Record<string, Entry>;
-
-/** What the middleware hands over when it is made with `users`. */
-export interface UserSessionsSetup {
-  adapter: Adapter;
-  manager: ManagerOptions;
-  lifetime: number;
-}
-
 /** Internal: the middleware attaches itself through this. */
 export const ATTACH = Symbol('koa-session-manager.users.attach');
 
@@ -95,14 +58,11 @@ export class SessionLimitReached extends SessionError {
 
 const KEYS: readonly (keyof UserSessionsOptions)[] = ['max', 'onLimit'];
 
-function tagOf(id: string): string {
-  return cryptoModule().createHash('sha256').update(id).digest('base64url').slice(0, 22);
-}
-
-function isBound(value: unknown): value is BoundUser {
-  const user = value as Partial<BoundUser> | null;
-  return typeof user === 'object' && user !== null && typeof user.id === 'string' && typeof user.b === 'number'
-    && typeof user.sid === 'string' && typeof user.at === 'number';
+/** The request's Manager (without the property-access proxy); throws when session() did not run. */
+function managerOf(ctx: Context): Manager {
+  const session = (ctx as { session?: Manager }).session;
+  if (session === undefined) throw new SessionNotMounted();
+  return unwrap(session);
 }
 
 function userIdOf(user: unknown): string {
@@ -128,8 +88,7 @@ function userIdOf(user: unknown): string {
 export class UserSessions {
   readonly #max: number;
   readonly #onLimit: 'endOldest' | 'refuse';
-  #setup: UserSessionsSetup | null = null;
-  #prefix = '';
+  #index: UserIndex | null = null;
 
   constructor(options: UserSessionsOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidOption('UserSessions', 'options must be an object');
@@ -142,11 +101,9 @@ export class UserSessions {
   }
 
   /** Internal: the middleware's store and options; one middleware per UserSessions. */
-  [ATTACH](setup: UserSessionsSetup): SessionGuard {
-    if (this.#setup !== null) throw new InvalidOption('users', 'this UserSessions is already given to another session() middleware: make one per middleware');
-    this.#setup = setup;
-    const u = setup.manager.uniqueId;
-    this.#prefix = u === undefined || u === null || u === '' || u === '0' ? '' : `${u}#`;
+  [ATTACH](setup: UserSessionsSetup): SessionGuard<Manager> {
+    if (this.#index !== null) throw new InvalidOption('users', 'this UserSessions is already given to another session() middleware: make one per middleware');
+    this.#index = new UserIndex(setup);
     return { committing: (session) => this.#committing(session) };
   }
 
@@ -174,9 +131,7 @@ export class UserSessions {
 
   /** The user bound to the request's session, or null. */
   userOf(ctx: Context): string | null {
-    const state = requestState(ctx);
-    if (state === undefined) throw new SessionNotMounted();
-    return this.#boundUser(state.raw)?.id ?? null;
+    return this.#boundUser(managerOf(ctx))?.id ?? null;
   }
 
   /**
@@ -186,8 +141,8 @@ export class UserSessions {
   async list(userOrCtx: string | number | Context): Promise<UserSession[]> {
     const { user, current } = this.#who(userOrCtx);
     if (user === null) return [];
-    const entries = await this.#readIndex(user);
-    const live = await this.#verify(user, entries, current);
+    const index = this.#users();
+    const live = await index.verify(user, await index.read(user), current);
     return live.map(({ sid, entry }) => ({ handle: tagOf(sid), current: sid === current, boundAt: entry.b, info: entry.i ?? null }));
   }
 
@@ -201,9 +156,7 @@ export class UserSessions {
 
   /** End every session of the request's user but the request's own ("sign out other devices"). */
   endOthers(ctx: Context): Promise<number> {
-    const state = requestState(ctx);
-    if (state === undefined) throw new SessionNotMounted();
-    const current = state.raw.getId();
+    const current = managerOf(ctx).getId();
     return this.#end(ctx, (sid) => sid !== current);
   }
 
@@ -212,15 +165,13 @@ export class UserSessions {
     return (await this.#end(userOrCtx, (sid) => tagOf(sid) === handle)) > 0;
   }
 
-  #store(): UserSessionsSetup {
-    if (this.#setup === null) throw new InvalidOption('users', 'give this UserSessions to session({ users }) before using it');
-    return this.#setup;
+  #users(): UserIndex {
+    if (this.#index === null) throw new InvalidOption('users', 'give this UserSessions to session({ users }) before using it');
+    return this.#index;
   }
 
   async #started(ctx: Context): Promise<Manager> {
-    const state = requestState(ctx);
-    if (state === undefined) throw new SessionNotMounted();
-    const session = state.raw;
+    const session = managerOf(ctx);
     if (session.getPolicy().readOnly) throw new SessionModificationDenied('A user cannot be bound on a read-only route (sessionPolicy({ readOnly: true }))');
     if (!session.exists()) await session.start();
     return session;
@@ -233,78 +184,21 @@ export class UserSessions {
 
   #who(userOrCtx: string | number | Context): { user: string | null; current: string | null; session: Manager | null } {
     if (typeof userOrCtx === 'object' && userOrCtx !== null) {
-      const state = requestState(userOrCtx);
-      if (state === undefined) throw new SessionNotMounted();
-      const session = state.raw;
+      const session = managerOf(userOrCtx);
       return { user: this.#boundUser(session)?.id ?? null, current: session.exists() ? session.getId() : null, session };
     }
     return { user: userIdOf(userOrCtx), current: null, session: null };
   }
 
-  /** The id of the index record of `user` (a valid session id that no generated one equals). */
-  #indexId(user: string): string {
-    return `ksm-user-${cryptoModule().createHash('sha256').update(`${this.#prefix}\u0000${user}`).digest('hex').slice(0, 40)}`;
-  }
-
-  async #readIndex(user: string, lock?: LockHandle): Promise<Entries> {
-    const text = await this.#store().adapter.read(this.#indexId(user), lock);
-    if (text === null) return {};
-    if (!text.startsWith(INDEX_PREFIX)) {
-      debug('the user index %s is not one: replaced', idTag(this.#indexId(user)));
-      return {};
-    }
-    try {
-      const parsed = JSON.parse(text.slice(INDEX_PREFIX.length)) as { s?: Entries };
-      return typeof parsed.s === 'object' && parsed.s !== null ? parsed.s : {};
-    } catch {
-      return {};
-    }
-  }
-
-  /**
-   * Run `change` on the index of `user` under its lock (when the adapter has locks) and store
-   * what it resolves: sign-ins and "log out everywhere" of one user never undo each other.
-   */
-  async #update(user: string, change: (entries: Entries) => Promise<Entries> | Entries): Promise<void> {
-    const { adapter, manager, lifetime } = this.#store();
-    const id = this.#indexId(user);
-    const lock = adapter.lock ? await adapter.lock(id, lockOptionsOf(manager) ?? {}) : undefined;
-    try {
-      const next = await change(await this.#readIndex(user, lock));
-      if (Object.keys(next).length === 0) await adapter.destroy(id);
-      // Twice the idle lifetime: a session refreshes its entry at least once per lifetime
-      // (see #committing), so the index outlives every session it lists.
-      else await adapter.write(id, INDEX_PREFIX + JSON.stringify({ s: next }), Math.min(2 * lifetime, MAX_INDEX_TTL), lock);
-    } finally {
-      await lock?.release();
-    }
-  }
-
-  /**
-   * The entries whose session is stored and bound to `user`, oldest first; `current` (the
-   * request's session, which may not be stored yet) counts when listed.
-   */
-  async #verify(user: string, entries: Entries, current: string | null): Promise<{ sid: string; entry: Entry }[]> {
-    const { adapter, manager } = this.#store();
-    const checks = Object.entries(entries).map(async ([sid, entry]) => {
-      if (sid === current) return { sid, entry, live: true };
-      const text = await adapter.read(sid);
-      if (text === null) return { sid, entry, live: false };
-      const record = judgeRecord(manager, text);
-      const bound = typeof record === 'object' && 'd' in record ? record.d[this.#prefix + USER_SESSION_KEY] : undefined;
-      return { sid, entry, live: isBound(bound) && bound.id === user };
-    });
-    return (await Promise.all(checks)).filter((c) => c.live).sort((a, b) => a.entry.b - b.entry.b);
-  }
-
   /** At the cap: end the oldest sessions, or refuse. Runs before the sign-in changes anything. */
   async #makeRoom(user: string): Promise<void> {
-    await this.#update(user, async (entries) => {
-      const live = await this.#verify(user, entries, null);
+    const index = this.#users();
+    await index.update(user, async (entries) => {
+      const live = await index.verify(user, entries, null);
       const over = live.length - this.#max + 1;
       if (over <= 0) return entries;
       if (this.#onLimit === 'refuse') throw new SessionLimitReached(this.#max);
-      const { adapter } = this.#store();
+      const { adapter } = index.setup;
       for (const { sid } of live.slice(0, over)) {
         await adapter.destroy(sid);
         delete entries[sid];
@@ -316,20 +210,19 @@ export class UserSessions {
   async #end(userOrCtx: string | number | Context, which: (sid: string) => boolean): Promise<number> {
     const { user, current, session } = this.#who(userOrCtx);
     if (user === null) return 0;
-    const { adapter } = this.#store();
+    const index = this.#users();
+    const { adapter } = index.setup;
+    // The request's own session ends through its Manager (which clears its cookie), indexed yet or not.
+    const endCurrent = session !== null && current !== null && which(current);
     let ended = 0;
-    let endCurrent = false;
-    await this.#update(user, async (entries) => {
-      const live = new Set((await this.#verify(user, entries, current)).map(({ sid }) => sid));
+    await index.update(user, async (entries) => {
+      const live = new Set((await index.verify(user, entries, current)).map(({ sid }) => sid));
       const now = Date.now();
       for (const sid of Object.keys(entries)) {
         if (!which(sid)) continue;
         if (sid === current) {
-          endCurrent = true;
           delete entries[sid];
-          continue;
-        }
-        if (live.has(sid)) {
+        } else if (live.has(sid)) {
           // Without its lock: a request of that session in flight cannot write it back (the
           // adapter contract's update-only write), and waiting for it could take seconds.
           await adapter.destroy(sid);
@@ -341,8 +234,8 @@ export class UserSessions {
       }
       return entries;
     });
-    if (endCurrent && session !== null) {
-      await session.destroy();
+    if (endCurrent) {
+      await session!.destroy();
       ended++;
     }
     return ended;
@@ -359,9 +252,10 @@ export class UserSessions {
     const id = session.getId();
     const tag = tagOf(id);
     const now = Date.now();
-    const { lifetime } = this.#store();
+    const index = this.#users();
+    const { lifetime } = index.setup;
     if (bound.sid === tag && now - bound.at < lifetime * 1000) return;
-    await this.#update(bound.id, (entries) => {
+    await index.update(bound.id, (entries) => {
       const entry: Entry = { b: bound.b, r: now };
       if (bound.i !== undefined) entry.i = bound.i;
       entries[id] = entry;
