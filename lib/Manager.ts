@@ -8,11 +8,11 @@ import { emit, type EventPayload } from './manager/emit';
 import { MANAGER_OPTION_KEYS, serializerOf, uniquePrefixOf, type ManagerOptions } from './manager/ManagerOptions';
 import type { SessionTransport } from './manager/SessionTransport';
 import { StoredSession } from './manager/StoredSession';
-import { ACTIVE, CLOSED, GUARDS, NO_DATA, NONE, READ_ONLY_MESSAGE, REQUIRE_START, SESSION_DATA, type SessionGuard } from './manager/internal';
+import { ACTIVE, CLOSED, GUARDS, NO_DATA, NONE, READ_ONLY_MESSAGE, REQUIRE_START, RESTART, SESSION_DATA, type SessionGuard } from './manager/internal';
 import { DEFAULT_POLICY, resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from './manager/SessionPolicy';
 import { checkValue, type SessionData, type SessionGet, type SessionKey, type SessionProperties, type SessionValue } from './manager/data';
 
-export { GUARDS, REQUIRE_START, SESSION_DATA, type ManagerOptions, type SessionTransport, type SessionRoutePolicy, type ResolvedPolicy, type SessionGuard };
+export { GUARDS, REQUIRE_START, RESTART, SESSION_DATA, type ManagerOptions, type SessionTransport, type SessionRoutePolicy, type ResolvedPolicy, type SessionGuard };
 // Re-exported with `from`: an app's augmentation of SessionData reaches the declaration only so.
 export type { SessionData, SessionGet, SessionKey, SessionProperties, SessionTyping, SessionValue, UntypedSession } from './manager/data';
 
@@ -114,6 +114,9 @@ export class Manager {
   /** @internal The data of this request, every key (frozen and empty before start). */
   [SESSION_DATA](): Record<string, unknown> { return this.#data; }
 
+  /** @internal A guard's fresh start after it destroyed the session (not joining the start it runs in). */
+  [RESTART](): Promise<boolean> { return this.#start(); }
+
   /** 2 while active, otherwise 1 (0, "disabled", never applies in Node). */
   status(): 0 | 1 | 2 {
     return this.#status === ACTIVE ? ACTIVE : NONE;
@@ -156,21 +159,17 @@ export class Manager {
    * Resolves true when active, false when headers were already sent.
    */
   start(): Promise<boolean> {
-    if (this.#status === ACTIVE) return Promise.resolve(true);
-    // A second start() while the first is loading joins it instead of queueing for its own lock.
+    // A second start() while the first is loading (or its guards run) joins it instead of queueing for its own lock.
     if (this.#starting !== undefined) return this.#starting;
+    if (this.#status === ACTIVE) return Promise.resolve(true);
     if (this.#transport?.headersSent()) return Promise.resolve(false);
-    return (this.#starting = this.#start());
+    const starting: Promise<boolean> = this.#start().finally(() => { if (this.#starting === starting) this.#starting = undefined; });
+    return (this.#starting = starting);
   }
 
-  /** Always awaits before it ends, so its `finally` runs after start() stored the promise. */
   async #start(): Promise<boolean> {
     this.#data = NO_DATA; // nothing of an earlier session is readable while loading, or after a failure
-    try {
-      this.#data = await this.#stored.open(this.#adapter, this.#transport, this.#policy.lock);
-    } finally {
-      this.#starting = undefined;
-    }
+    this.#data = await this.#stored.open(this.#adapter, this.#transport, this.#policy.lock);
     this.#status = ACTIVE;
     this.#requireStart = false;
     this.#emit('session:started', { id: this.#stored.id, isNew: this.#stored.isNew });
@@ -178,7 +177,9 @@ export class Manager {
       if (this.#guards !== null) for (const guard of this.#guards) await guard.started?.(this.#self, this.#transport?.context);
     } catch (err) {
       // A guard that failed (a store down while it destroys) leaves no lock held, no data readable.
-      await this.abort().finally(() => { this.#data = NO_DATA; });
+      this.#status = CLOSED;
+      this.#data = NO_DATA;
+      await this.#stored.release();
       throw err;
     }
     return true;
@@ -194,15 +195,15 @@ export class Manager {
     // can fail while @Session() starts) ends with the lock held: wait for it, then release it.
     if (this.#starting !== undefined) await this.#starting.catch(() => false);
     if (this.#status !== ACTIVE) return;
+    this.#status = CLOSED;
     try {
       // A read-only request stores nothing, not even a timestamp (PHP's read_and_close).
       if (!this.#policy.readOnly) {
         if (this.#guards !== null) for (const guard of this.#guards) await guard.committing?.(this.#self, this.#transport?.context);
-        this.#status = CLOSED;
-        await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
+        // (a guard may have destroyed the session: nothing to store then)
+        if (this.#status === CLOSED) await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
       }
     } finally {
-      this.#status = CLOSED;
       await this.#stored.release();
     }
   }

@@ -21,6 +21,13 @@ export function uuid(): string {
 /** The id alphabet (PHP's 6-bits-per-character set, Phalcon's cookie check). */
 export const ID_PATTERN = /^[a-zA-Z0-9,-]{1,128}$/;
 
+/**
+ * Ids beginning so name the library's own records in a session store (a user's index of
+ * sessions); a cookie naming one is refused like an id outside the alphabet, so that no client
+ * can hold (and lock) such a record as its session, whatever `strict` says.
+ */
+export const RESERVED_ID_PREFIX = 'ksm-';
+
 /** The longest id accepted from a cookie or `setId()`; longer ones are hostile or broken. */
 export const MAX_ID_LENGTH = 128;
 

@@ -3,8 +3,8 @@ import { isIPv4, isIPv6 } from 'node:net';
 /**
  * The network a client address belongs to, as text: the address with every bit past the prefix
  * cleared, followed by the prefix length (`203.0.113.0/24`, `2001:db8:0:1:0:0:0:0/64`). An
- * IPv4-mapped IPv6 address (`::ffff:203.0.113.9`, what a dual-stack socket reports) counts as
- * IPv4; an IPv6 zone (`%eth0`) is dropped. What is no address at all (a Unix socket's empty
+ * IPv4-mapped IPv6 address (`::ffff:203.0.113.9`, what a dual-stack socket reports, in any
+ * spelling) counts as IPv4; an IPv6 zone (`%eth0`) and a port (`:51234`, `[…]:443`) are dropped. What is no address at all (a Unix socket's empty
  * `ctx.ip`) is `'unknown'`, one network of its own.
  *
  * @example
@@ -12,25 +12,30 @@ import { isIPv4, isIPv6 } from 'node:net';
  * addressPrefix('2001:db8::1:2:3:4', 24, 64);    // '2001:db8:0:0:0:0:0:0/64'
  */
 export function addressPrefix(address: string, ipv4Bits: number, ipv6Bits: number): string {
-  let text = address;
+  let text = address.trim();
+  // A port some proxies append: `203.0.113.9:51234`, `[2001:db8::1]:443`.
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(text);
+  if (bracketed !== null) text = bracketed[1]!;
+  else if (/^\d+\.\d+\.\d+\.\d+:\d+$/.test(text)) text = text.slice(0, text.lastIndexOf(':'));
   const zone = text.indexOf('%');
   if (zone >= 0) text = text.slice(0, zone);
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text);
-  if (mapped !== null) text = mapped[1]!;
-  if (isIPv4(text)) {
-    const bytes = text.split('.').map(Number);
-    return `${mask(bytes, ipv4Bits).join('.')}/${ipv4Bits}`;
+  if (isIPv4(text)) return ipv4Prefix(text.split('.').map(Number), ipv4Bits);
+  if (!isIPv6(text)) return 'unknown';
+  const words = ipv6Words(text);
+  // IPv4-mapped, in any spelling (`::ffff:203.0.113.9`, `::ffff:cb00:7109`): the IPv4 address.
+  if (words.slice(0, 5).every((word) => word === 0) && words[5] === 0xffff) {
+    return ipv4Prefix([words[6]! >> 8, words[6]! & 0xff, words[7]! >> 8, words[7]! & 0xff], ipv4Bits);
   }
-  if (isIPv6(text)) {
-    const words = ipv6Words(text);
-    const bytes: number[] = [];
-    for (const word of words) bytes.push(word >> 8, word & 0xff);
-    const masked = mask(bytes, ipv6Bits);
-    const out: string[] = [];
-    for (let i = 0; i < 16; i += 2) out.push(((masked[i]! << 8) | masked[i + 1]!).toString(16));
-    return `${out.join(':')}/${ipv6Bits}`;
-  }
-  return 'unknown';
+  const bytes: number[] = [];
+  for (const word of words) bytes.push(word >> 8, word & 0xff);
+  const masked = mask(bytes, ipv6Bits);
+  const out: string[] = [];
+  for (let i = 0; i < 16; i += 2) out.push(((masked[i]! << 8) | masked[i + 1]!).toString(16));
+  return `${out.join(':')}/${ipv6Bits}`;
+}
+
+function ipv4Prefix(bytes: number[], bits: number): string {
+  return `${mask(bytes, bits).join('.')}/${bits}`;
 }
 
 /** `bytes` with every bit past the first `bits` cleared. */

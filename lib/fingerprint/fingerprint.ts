@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption } from '../errors';
 import { cryptoModule } from '../id';
-import { SESSION_DATA, type Manager, type SessionGuard } from '../Manager';
+import { RESTART, SESSION_DATA, type Manager, type SessionGuard } from '../Manager';
 import { uniquePrefixOf } from '../manager/ManagerOptions';
 import { untyped } from '../manager/data';
 import { emit } from '../manager/emit';
@@ -178,10 +178,9 @@ export function fingerprintGuard(options: unknown, events: EventEmitter): Sessio
     for (const { part } of parts) result[part] = hashOf(request, part, 0);
     return result;
   };
-  /** True when the session holds a key besides its fingerprint. */
-  const holdsData = (session: Manager): boolean => {
-    const own = uniquePrefixOf(session.getOptions()) + FINGERPRINT_SESSION_KEY;
-    for (const key in session[SESSION_DATA]()) if (key !== own) return true;
+  /** True when the session holds a key besides its fingerprint (`own`, prefixed). */
+  const holdsData = (data: Record<string, unknown>, own: string): boolean => {
+    for (const key in data) if (key !== own) return true;
     return false;
   };
   const storedOf = (session: Manager): StoredFingerprint | undefined => {
@@ -206,7 +205,7 @@ export function fingerprintGuard(options: unknown, events: EventEmitter): Sessio
       }
       else if (action === 'destroy') {
         await session.destroy();
-        await session.start();
+        await session[RESTART]();
       } else if (action === 'regenerate') {
         await session.regenerateId();
         untyped(session).set(FINGERPRINT_SESSION_KEY, fresh(request));
@@ -215,11 +214,14 @@ export function fingerprintGuard(options: unknown, events: EventEmitter): Sessio
     },
     committing(session, context) {
       // Bound only once the session holds something: a visitor who stores nothing gets no record.
-      if (!holdsData(session)) return;
+      // The session is closed for the app by now: the guard writes the data directly.
+      const own = uniquePrefixOf(session.getOptions()) + FINGERPRINT_SESSION_KEY;
+      const data = session[SESSION_DATA]();
+      if (!holdsData(data, own)) return;
       const request = of(context as Context);
       const stored = storedOf(session);
       if (stored === undefined) {
-        untyped(session).set(FINGERPRINT_SESSION_KEY, fresh(request));
+        data[own] = fresh(request);
         return;
       }
       const { changed, stale } = compare(stored, request);
@@ -228,7 +230,7 @@ export function fingerprintGuard(options: unknown, events: EventEmitter): Sessio
       // (under `onMismatch: 'event'` the session stays bound to its first client).
       const next: StoredFingerprint = {};
       for (const { part } of parts) next[part] = changed.includes(part) ? stored[part] : hashOf(request, part, 0);
-      untyped(session).set(FINGERPRINT_SESSION_KEY, next);
+      data[own] = next;
     },
   };
 }

@@ -52,6 +52,7 @@ export interface SessionOptionsSeen {
   readonly locking: unknown;
   readonly serializer: unknown;
   readonly cookie: unknown;
+  readonly fingerprint: unknown;
 }
 
 /** True for a {@link SessionCarrier}. */

@@ -205,7 +205,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   const lifetime = lifetimeSeconds('lifetime', options.lifetime, adapter.lifetime ?? 3600);
   const absoluteLifetime = lifetimeSeconds('absoluteLifetime', options.absoluteLifetime, 0, true);
   const carrier = isCarrier(adapter);
-  if (carrier) adapter.checkSessionOptions({ name, lifetime, locking: options.locking, serializer: options.serializer, cookie: options.cookie });
+  if (carrier) adapter.checkSessionOptions({ name, lifetime, locking: options.locking, serializer: options.serializer, cookie: options.cookie, fingerprint: options.fingerprint });
   // A carrier has no lock (it keeps nothing on the server); it refused an explicit `locking`.
   const locking = carrier ? false : options.locking ?? true;
   if (typeof locking === 'object' && locking !== null) {
@@ -263,7 +263,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   if (options.users !== undefined) {
     if (!(options.users instanceof UserSessions)) throw new InvalidOption('users', 'must be a UserSessions: session({ users: new UserSessions({ max }) })');
     if (carrier) throw new InvalidOption('users', 'needs a session store: a token session cannot be listed or ended from the server (use the token store\'s revocation list for logout)');
-    guards.push(options.users[ATTACH]({ adapter: adapter as Adapter, manager, lifetime }));
+    guards.push(options.users[ATTACH]({ adapter: adapter as Adapter, manager, lifetime, events }));
   }
 
   return {

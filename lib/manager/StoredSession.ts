@@ -2,7 +2,7 @@ import { logger } from '../log';
 import type { Adapter, LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
 import { InvalidSessionAdapter, SessionTooLarge, type SessionError } from '../errors';
 import type { SessionEventName } from '../events';
-import { generateId, idTag, isValidId } from '../id';
+import { generateId, idTag, isValidId, RESERVED_ID_PREFIX } from '../id';
 import { emptyData, encodeMarker } from '../record';
 import type { EventPayload } from './emit';
 import { lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
@@ -95,7 +95,7 @@ export class StoredSession {
       // null: rejected and reported by the transport; '' is no id, so persist() clears it.
       this.#sentCookie = sent ?? (sent === null ? '' : undefined);
       if (typeof sent === 'string') {
-        if (isValidId(sent)) id = sent;
+        if (isValidId(sent) && !sent.startsWith(RESERVED_ID_PREFIX)) id = sent;
         else this.#emit('session:invalid', { reason: 'id' });
       }
     }

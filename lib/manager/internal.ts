@@ -26,6 +26,9 @@ export const REQUIRE_START = Symbol('koa-session-manager.requireStart');
  */
 export const GUARDS = Symbol('koa-session-manager.guards');
 
+/** Internal: a guard's fresh start after it destroyed the session inside the start it watches. */
+export const RESTART = Symbol('koa-session-manager.restart');
+
 /** Internal: the request's data object, every key with its `uniqueId` prefix (for the guards). */
 export const SESSION_DATA = Symbol('koa-session-manager.sessionData');
 
@@ -37,8 +40,10 @@ export interface SessionGuard<S> {
   /** After start() loaded the session (stored or new), before start() resolves. */
   started?(session: S, context: unknown): void | Promise<void>;
   /**
-   * Before a writable session is committed (writeClose()), while it can still be changed; a
-   * rejection fails the commit before anything is stored (the lock is released).
+   * Before a writable session is committed (writeClose()): it is closed already (a second
+   * writeClose() returns at once), so a guard changes its data through `SESSION_DATA`, or
+   * destroys it (then nothing is stored). A rejection fails the commit before anything is
+   * stored (the lock is released).
    */
   committing?(session: S, context: unknown): void | Promise<void>;
 }

@@ -122,7 +122,11 @@ export class TokenStore implements SessionCarrier {
   }
 
   /** @internal session() calls it with its own options. */
-  checkSessionOptions({ name, lifetime, locking, serializer, cookie }: SessionOptionsSeen): void {
+  checkSessionOptions({ name, lifetime, locking, serializer, cookie, fingerprint }: SessionOptionsSeen): void {
+    const onMismatch = (fingerprint as { onMismatch?: unknown } | undefined)?.onMismatch ?? 'destroy';
+    if (fingerprint !== undefined && onMismatch !== 'event' && this.#parts.revocations === undefined) {
+      throw new InvalidOption('fingerprint.onMismatch', `'${String(onMismatch)}' cannot end a copied token without a revocation list: the owner's token (and the copy) would stay valid until it expires. Give the TokenStore a \`revocation\` adapter, or use onMismatch: 'event'`);
+    }
     if (locking !== undefined && locking !== false) {
       throw new InvalidOption('locking', 'a TokenStore keeps no session on the server, so there is nothing to lock: two overlapping requests of one client are last-writer-wins (docs/tokens.md). Leave locking out, or use a store adapter');
     }

@@ -1,5 +1,6 @@
+import type { EventEmitter } from 'node:events';
 import type { Adapter, LockHandle } from '../adapters/Adapter';
-import { cryptoModule, idTag } from '../id';
+import { cryptoModule, idTag, RESERVED_ID_PREFIX } from '../id';
 import { logger } from '../log';
 import { lockOptionsOf, uniquePrefixOf, type ManagerOptions } from '../manager/ManagerOptions';
 import { judgeRecord } from '../manager/storeCalls';
@@ -12,8 +13,14 @@ export const USER_SESSION_KEY = '$koa-session-manager/user$';
 /** How every stored user index begins (never a session record: a cookie naming it gets a new session). */
 const INDEX_PREFIX = '\u0000users:';
 
-/** 400 days, the longest lifetime a session can have: no index is kept longer. */
-const MAX_INDEX_TTL = 400 * 86400;
+/**
+ * An index entry whose session is not stored (yet) is kept this long: the sign-in that added it
+ * stores its session when its request commits.
+ */
+export const PENDING_MS = 60_000;
+
+/** Sessions verified at once when a user's index is read in full (list, end, the cap). */
+const VERIFY_BATCH = 16;
 
 /** What the session holds about its user. */
 export interface BoundUser {
@@ -26,18 +33,32 @@ export interface BoundUser {
   at: number;
   /** bind()'s `info`. */
   i?: unknown;
+  /** Kept at (ms): when this session ran "sign out other devices" (it survives that `e`). */
+  k?: number;
 }
 
-/** An index entry: bound at, indexed at (ms), info. */
-export interface Entry { b: number; r: number; i?: unknown }
+/**
+ * An index entry: bound at, indexed at (ms), info; `x` when it was ended before its session was
+ * stored (a sign-in still committing): that commit destroys it instead.
+ */
+export interface Entry { b: number; r: number; i?: unknown; x?: 1 }
 /** A user's index: entries by session id. */
 export type Entries = Record<string, Entry>;
+
+/**
+ * A user's index record: its entries, and `e`, when every session of the user bound before it
+ * was ended ("log out everywhere"): a sign-in that commits later with an older binding is
+ * destroyed at that commit.
+ */
+export interface IndexRecord { s: Entries; e?: number }
 
 /** What the middleware hands over when it is made with `users`. */
 export interface UserSessionsSetup {
   adapter: Adapter;
   manager: ManagerOptions;
   lifetime: number;
+  /** The middleware's events, for a failed index refresh (`session:storeError`). */
+  events: EventEmitter;
 }
 
 /**
@@ -60,53 +81,60 @@ export function isBound(value: unknown): value is BoundUser {
  */
 export class UserIndex {
   readonly #prefix: string;
+  /** The key of the bound user in a session's data, `uniqueId` prefix included. */
+  readonly key: string;
 
   constructor(readonly setup: UserSessionsSetup) {
     this.#prefix = uniquePrefixOf(setup.manager);
+    this.key = this.#prefix + USER_SESSION_KEY;
   }
 
   /** The bound user in a session's data (read from the Manager or from a stored record). */
   boundIn(data: Record<string, unknown>): BoundUser | undefined {
-    const value = data[this.#prefix + USER_SESSION_KEY];
+    const value = data[this.key];
     return isBound(value) ? value : undefined;
   }
 
   /** The id of the index record of `user` (a valid session id that no generated one equals). */
   id(user: string): string {
-    return `ksm-user-${cryptoModule().createHash('sha256').update(`${this.#prefix}\u0000${user}`).digest('hex').slice(0, 40)}`;
+    return `${RESERVED_ID_PREFIX}user-${cryptoModule().createHash('sha256').update(`${this.#prefix}\u0000${user}`).digest('hex').slice(0, 40)}`;
   }
 
-  async read(user: string, lock?: LockHandle): Promise<Entries> {
+  async read(user: string, lock?: LockHandle): Promise<IndexRecord> {
     const text = await this.setup.adapter.read(this.id(user), lock);
-    if (text === null) return {};
+    if (text === null) return { s: {} };
     if (!text.startsWith(INDEX_PREFIX)) {
       debug('the user index %s is not one: replaced', idTag(this.id(user)));
-      return {};
+      return { s: {} };
     }
     try {
-      const parsed = JSON.parse(text.slice(INDEX_PREFIX.length)) as { s?: Entries };
-      return typeof parsed.s === 'object' && parsed.s !== null ? parsed.s : {};
+      const parsed = JSON.parse(text.slice(INDEX_PREFIX.length)) as Partial<IndexRecord>;
+      const record: IndexRecord = { s: typeof parsed.s === 'object' && parsed.s !== null ? parsed.s : {} };
+      if (typeof parsed.e === 'number') record.e = parsed.e;
+      return record;
     } catch {
-      return {};
+      return { s: {} };
     }
   }
 
   /**
-   * Run `change` on the index of `user` under its lock (when the adapter has locks) and store
-   * what it resolves: sign-ins and "log out everywhere" of one user never undo each other.
+   * Run `change` on the index of `user` under its lock and store what it leaves: sign-ins and
+   * "log out everywhere" of one user never undo each other.
    */
-  async update(user: string, change: (entries: Entries) => Promise<Entries> | Entries): Promise<void> {
+  async update<T>(user: string, change: (record: IndexRecord) => Promise<T> | T): Promise<T> {
     const { adapter, manager, lifetime } = this.setup;
     const id = this.id(user);
-    const lock = adapter.lock ? await adapter.lock(id, lockOptionsOf(manager) ?? {}) : undefined;
+    const lock = await adapter.lock!(id, lockOptionsOf(manager) ?? {});
     try {
-      const next = await change(await this.read(user, lock));
-      if (Object.keys(next).length === 0) await adapter.destroy(id);
-      // Twice the idle lifetime: a session refreshes its entry at least once per lifetime
-      // (UserSessions' commit guard), so the index outlives every session it lists.
-      else await adapter.write(id, INDEX_PREFIX + JSON.stringify({ s: next }), Math.min(2 * lifetime, MAX_INDEX_TTL), lock);
+      const record = await this.read(user, lock);
+      const result = await change(record);
+      if (Object.keys(record.s).length === 0 && record.e === undefined) await adapter.destroy(id);
+      // Twice the idle lifetime: a session re-indexes itself at least once per lifetime
+      // (UserSessions' guards), so the index outlives every session it lists.
+      else await adapter.write(id, INDEX_PREFIX + JSON.stringify(record), 2 * lifetime, lock);
+      return result;
     } finally {
-      await lock?.release();
+      await lock.release();
     }
   }
 
@@ -116,14 +144,17 @@ export class UserIndex {
    */
   async verify(user: string, entries: Entries, current: string | null): Promise<{ sid: string; entry: Entry }[]> {
     const { adapter, manager } = this.setup;
-    const checks = Object.entries(entries).map(async ([sid, entry]) => {
+    const check = async ([sid, entry]: [string, Entry]) => {
       if (sid === current) return { sid, entry, live: true };
       const text = await adapter.read(sid);
       if (text === null) return { sid, entry, live: false };
       const record = judgeRecord(manager, text);
       const bound = typeof record === 'object' && 'd' in record ? this.boundIn(record.d) : undefined;
       return { sid, entry, live: bound?.id === user };
-    });
-    return (await Promise.all(checks)).filter((c) => c.live).sort((a, b) => a.entry.b - b.entry.b);
+    };
+    const all = Object.entries(entries);
+    const checked: { sid: string; entry: Entry; live: boolean }[] = [];
+    for (let i = 0; i < all.length; i += VERIFY_BATCH) checked.push(...await Promise.all(all.slice(i, i + VERIFY_BATCH).map(check)));
+    return checked.filter((c) => c.live).sort((a, b) => a.entry.b - b.entry.b);
   }
 }

@@ -4,15 +4,11 @@ import { InvalidOption, SessionError, SessionModificationDenied, SessionNotMount
 import type { Manager, SessionGuard } from '../Manager';
 import { untyped } from '../manager/data';
 import { unwrap } from '../propertyAccess';
-import { isBound, tagOf, UserIndex, USER_SESSION_KEY, type BoundUser, type Entry, type UserSessionsSetup } from './UserIndex';
+import { userGuard } from './guard';
+import { isBound, PENDING_MS, tagOf, UserIndex, USER_SESSION_KEY, type BoundUser, type Entries, type UserSessionsSetup } from './UserIndex';
 
 export { USER_SESSION_KEY, type UserSessionsSetup };
 
-/**
- * An index entry whose session is not readable (yet) is kept this long: the sign-in that added
- * it writes its session right after.
- */
-const PENDING_MS = 60_000;
 
 /** Options of {@link UserSessions}. */
 export interface UserSessionsOptions {
@@ -103,8 +99,11 @@ export class UserSessions {
   /** Internal: the middleware's store and options; one middleware per UserSessions. */
   [ATTACH](setup: UserSessionsSetup): SessionGuard<Manager> {
     if (this.#index !== null) throw new InvalidOption('users', 'this UserSessions is already given to another session() middleware: make one per middleware');
+    if (typeof setup.adapter.lock !== 'function') {
+      throw new InvalidOption('users', 'needs an adapter with locks: concurrent sign-ins of one user would overwrite each other\'s index entries (turn the adapter\'s locking on, e.g. RedisAdapter lockingEnabled)');
+    }
     this.#index = new UserIndex(setup);
-    return { committing: (session) => this.#committing(session) };
+    return userGuard(this.#index);
   }
 
   /**
@@ -116,53 +115,70 @@ export class UserSessions {
    */
   async bind(ctx: Context, userId: string | number, info?: unknown): Promise<void> {
     const user = userIdOf(userId);
-    const session = await this.#started(ctx);
-    const bound = this.#boundUser(session);
+    const session = await started(ctx);
+    if (session.getPolicy().readOnly) throw new SessionModificationDenied('A user cannot be bound on a read-only route (sessionPolicy({ readOnly: true }))');
+    const bound = boundUser(session);
     if (bound?.id === user) {
       if (info !== undefined) untyped(session).set(USER_SESSION_KEY, { ...bound, i: info });
       return;
     }
-    if (this.#max > 0) await this.#makeRoom(user);
-    await session.regenerateId();
     const record: BoundUser = { id: user, b: Date.now(), sid: '', at: 0 };
     if (info !== undefined) record.i = info;
+    if (this.#max > 0) await this.#makeRoom(user, session, record);
+    else await session.regenerateId();
     untyped(session).set(USER_SESSION_KEY, record);
   }
 
-  /** The user bound to the request's session, or null. */
+  /**
+   * The user bound to the request's session, or null. The session must be started (the eager
+   * default; with `start: 'lazy'`, after the route's policy or `await ctx.session.start()`).
+   */
   userOf(ctx: Context): string | null {
-    return this.#boundUser(managerOf(ctx))?.id ?? null;
+    return boundUser(managerOf(ctx))?.id ?? null;
   }
 
   /**
    * The live sessions of a user (or of the request's user), oldest first. Reads each listed
-   * session once, so the answer never includes one that was ended or has expired.
+   * session once, so the answer never includes one that was ended or has expired; a sign-in
+   * still committing is not listed yet.
    */
   async list(userOrCtx: string | number | Context): Promise<UserSession[]> {
-    const { user, current } = this.#who(userOrCtx);
+    const { user, current } = await this.#who(userOrCtx);
     if (user === null) return [];
     const index = this.#users();
-    const live = await index.verify(user, await index.read(user), current);
+    const { s: entries } = await index.read(user);
+    const bound = current === null ? undefined : boundUser(managerOf(userOrCtx as Context));
+    // The request's own session, signed in by this very request, is not indexed before its commit.
+    if (current !== null && bound !== undefined && entries[current] === undefined) entries[current] = { b: bound.b, r: Date.now(), i: bound.i };
+    const live = await index.verify(user, entries, current);
     return live.map(({ sid, entry }) => ({ handle: tagOf(sid), current: sid === current, boundAt: entry.b, info: entry.i ?? null }));
   }
 
   /**
-   * End every session of a user ("log out everywhere"). Given the request, the request's own
-   * session is destroyed through it (its cookie is cleared). Resolves how many were ended.
+   * End every session of a user ("log out everywhere"), those signing in at this moment too.
+   * Given the request, the request's own session is destroyed through it (its cookie is
+   * cleared). Resolves how many stored sessions were ended.
    */
   endAll(userOrCtx: string | number | Context): Promise<number> {
-    return this.#end(userOrCtx, () => true);
+    return this.#end(userOrCtx, () => true, true);
   }
 
-  /** End every session of the request's user but the request's own ("sign out other devices"). */
-  endOthers(ctx: Context): Promise<number> {
-    const current = managerOf(ctx).getId();
-    return this.#end(ctx, (sid) => sid !== current);
+  /**
+   * End every session of the request's user but the request's own ("sign out other devices"),
+   * those signing in at this moment too. Needs a writable route (the session records it).
+   */
+  async endOthers(ctx: Context): Promise<number> {
+    const session = await started(ctx);
+    const current = session.getId();
+    const ended = await this.#end(ctx, (sid) => sid !== current, true);
+    const bound = boundUser(session);
+    if (bound !== undefined) untyped(session).set(USER_SESSION_KEY, { ...bound, k: Date.now() });
+    return ended;
   }
 
   /** End the session `handle` (from `list()`) of a user; resolves false when it was not theirs or is gone. */
   async end(userOrCtx: string | number | Context, handle: string): Promise<boolean> {
-    return (await this.#end(userOrCtx, (sid) => tagOf(sid) === handle)) > 0;
+    return (await this.#end(userOrCtx, (sid) => tagOf(sid) === handle, false)) > 0;
   }
 
   #users(): UserIndex {
@@ -170,99 +186,87 @@ export class UserSessions {
     return this.#index;
   }
 
-  async #started(ctx: Context): Promise<Manager> {
-    const session = managerOf(ctx);
-    if (session.getPolicy().readOnly) throw new SessionModificationDenied('A user cannot be bound on a read-only route (sessionPolicy({ readOnly: true }))');
-    if (!session.exists()) await session.start();
-    return session;
-  }
-
-  #boundUser(session: Manager): BoundUser | undefined {
-    const value = untyped(session).get(USER_SESSION_KEY);
-    return isBound(value) ? value : undefined;
-  }
-
-  #who(userOrCtx: string | number | Context): { user: string | null; current: string | null; session: Manager | null } {
+  async #who(userOrCtx: string | number | Context): Promise<{ user: string | null; current: string | null; session: Manager | null }> {
     if (typeof userOrCtx === 'object' && userOrCtx !== null) {
-      const session = managerOf(userOrCtx);
-      return { user: this.#boundUser(session)?.id ?? null, current: session.exists() ? session.getId() : null, session };
+      const session = await started(userOrCtx);
+      return { user: boundUser(session)?.id ?? null, current: session.exists() ? session.getId() : null, session };
     }
     return { user: userIdOf(userOrCtx), current: null, session: null };
   }
 
-  /** At the cap: end the oldest sessions, or refuse. Runs before the sign-in changes anything. */
-  async #makeRoom(user: string): Promise<void> {
+  /**
+   * Under the user's index lock: count the live sessions and the sign-ins still committing; at
+   * the cap, refuse (nothing changed) or end the oldest; then move this session to its new id
+   * and reserve its entry, so that concurrent sign-ins count each other.
+   */
+  async #makeRoom(user: string, session: Manager, record: BoundUser): Promise<void> {
     const index = this.#users();
-    await index.update(user, async (entries) => {
-      const live = await index.verify(user, entries, null);
-      const over = live.length - this.#max + 1;
-      if (over <= 0) return entries;
-      if (this.#onLimit === 'refuse') throw new SessionLimitReached(this.#max);
-      const { adapter } = index.setup;
-      for (const { sid } of live.slice(0, over)) {
-        await adapter.destroy(sid);
-        delete entries[sid];
-      }
-      return entries;
+    await index.update(user, async (stored) => {
+      const now = Date.now();
+      const live = await index.verify(user, stored.s, null);
+      const liveIds = new Set(live.map(({ sid }) => sid));
+      const pending = Object.entries(stored.s).filter(([sid, entry]) => !liveIds.has(sid) && !entry.x && now - entry.r <= PENDING_MS);
+      dropDead(stored.s, liveIds, now);
+      const over = live.length + pending.length - this.#max + 1;
+      if (over > 0 && this.#onLimit === 'refuse') throw new SessionLimitReached(this.#max);
+      const oldest = [...live.map(({ sid, entry }) => [sid, entry] as const), ...pending].sort((a, b) => a[1].b - b[1].b);
+      for (const [sid, entry] of oldest.slice(0, Math.max(0, over))) await this.#endOne(stored.s, sid, entry, liveIds.has(sid));
+      await session.regenerateId();
+      stored.s[session.getId()] = { b: record.b, r: now, ...(record.i !== undefined ? { i: record.i } : {}) };
     });
   }
 
-  async #end(userOrCtx: string | number | Context, which: (sid: string) => boolean): Promise<number> {
-    const { user, current, session } = this.#who(userOrCtx);
+  /** End one session of the index: a stored one is destroyed, one still committing is marked (its commit destroys it). */
+  async #endOne(entries: Entries, sid: string, entry: { x?: 1 }, live: boolean): Promise<void> {
+    if (live) {
+      // Without its lock: a request of that session in flight cannot write it back (the
+      // adapter contract's update-only write), and waiting for it could take seconds.
+      await this.#users().setup.adapter.destroy(sid);
+      delete entries[sid];
+    } else {
+      entry.x = 1;
+    }
+  }
+
+  async #end(userOrCtx: string | number | Context, which: (sid: string) => boolean, all: boolean): Promise<number> {
+    const { user, current, session } = await this.#who(userOrCtx);
     if (user === null) return 0;
     const index = this.#users();
-    const { adapter } = index.setup;
     // The request's own session ends through its Manager (which clears its cookie), indexed yet or not.
     const endCurrent = session !== null && current !== null && which(current);
-    let ended = 0;
-    await index.update(user, async (entries) => {
-      const live = new Set((await index.verify(user, entries, current)).map(({ sid }) => sid));
+    const ended = await index.update(user, async (stored) => {
       const now = Date.now();
-      for (const sid of Object.keys(entries)) {
+      if (all) stored.e = now; // a sign-in bound before now and committing after is ended at its commit
+      const live = new Set((await index.verify(user, stored.s, current)).map(({ sid }) => sid));
+      let count = 0;
+      for (const [sid, entry] of Object.entries(stored.s)) {
         if (!which(sid)) continue;
-        if (sid === current) {
-          delete entries[sid];
-        } else if (live.has(sid)) {
-          // Without its lock: a request of that session in flight cannot write it back (the
-          // adapter contract's update-only write), and waiting for it could take seconds.
-          await adapter.destroy(sid);
-          ended++;
-          delete entries[sid];
-        } else if (now - entries[sid]!.r > PENDING_MS) {
-          delete entries[sid];
-        }
+        if (sid === current) delete stored.s[sid];
+        else if (live.has(sid)) count++;
+        if (sid !== current && (live.has(sid) || now - entry.r <= PENDING_MS)) await this.#endOne(stored.s, sid, entry, live.has(sid));
       }
-      return entries;
+      dropDead(stored.s, live, now);
+      return count;
     });
-    if (endCurrent) {
-      await session!.destroy();
-      ended++;
-    }
-    return ended;
+    if (endCurrent) await session!.destroy();
+    return ended + (endCurrent ? 1 : 0);
   }
+}
 
-  /**
-   * Before each commit of a session bound to a user: (re)index it when its id changed (sign-in,
-   * `regenerateId()`) or its entry is older than the idle lifetime, so the index never expires
-   * before a session it lists. Other commits cost one read of the session's own data.
-   */
-  async #committing(session: Manager): Promise<void> {
-    const bound = this.#boundUser(session);
-    if (bound === undefined) return;
-    const id = session.getId();
-    const tag = tagOf(id);
-    const now = Date.now();
-    const index = this.#users();
-    const { lifetime } = index.setup;
-    if (bound.sid === tag && now - bound.at < lifetime * 1000) return;
-    await index.update(bound.id, (entries) => {
-      const entry: Entry = { b: bound.b, r: now };
-      if (bound.i !== undefined) entry.i = bound.i;
-      entries[id] = entry;
-      // An entry not refreshed for two lifetimes names a session that has expired.
-      for (const [sid, other] of Object.entries(entries)) if (now - other.r > 2 * lifetime * 1000) delete entries[sid];
-      return entries;
-    });
-    untyped(session).set(USER_SESSION_KEY, { ...bound, sid: tag, at: now });
-  }
+/** Entries whose session is neither stored nor (recently) committing: gone. */
+function dropDead(entries: Entries, live: Set<string>, now: number): void {
+  for (const [sid, entry] of Object.entries(entries)) if (!live.has(sid) && now - entry.r > PENDING_MS) delete entries[sid];
+}
+
+/** The user bound in a session (started), read through its data. */
+function boundUser(session: Manager): BoundUser | undefined {
+  const value = untyped(session).get(USER_SESSION_KEY);
+  return isBound(value) ? value : undefined;
+}
+
+/** The request's Manager, started if it was not (a lazy start); not again after it was closed. */
+async function started(ctx: Context): Promise<Manager> {
+  const session = managerOf(ctx);
+  if (!session.exists() && session.getId() === '') await session.start();
+  return session;
 }

@@ -79,6 +79,11 @@ test('addressPrefix keeps the network: IPv4 /24, IPv6 /64, mapped and zoned addr
   t.is(addressPrefix('2001:db8:aa:bbff::', 24, 56), '2001:db8:aa:bb00:0:0:0:0/56');
   t.is(addressPrefix('::1', 24, 128), '0:0:0:0:0:0:0:1/128');
   t.is(addressPrefix('64:ff9b::203.0.113.9', 24, 128), '64:ff9b:0:0:0:0:cb00:7109/128');
+  t.is(addressPrefix('::ffff:cb00:7109', 24, 64), '203.0.113.0/24', 'a mapped address in hex');
+  t.is(addressPrefix('0:0:0:0:0:ffff:203.0.113.9', 24, 64), '203.0.113.0/24');
+  t.is(addressPrefix('203.0.113.9:51234', 24, 64), '203.0.113.0/24', 'a port appended by a proxy');
+  t.is(addressPrefix('[2001:db8:aa:bb::1]:443', 24, 64), '2001:db8:aa:bb:0:0:0:0/64');
+  t.is(addressPrefix(' 203.0.113.9 ', 24, 64), '203.0.113.0/24');
   t.is(addressPrefix('', 24, 64), 'unknown');
   t.is(addressPrefix('not-an-address', 24, 64), 'unknown');
 });
@@ -258,8 +263,11 @@ test('a custom function that throws fails the request without leaving the sessio
   t.true(Date.now() - started < 2000, 'the lock was released (the lock wait is 5 s)');
 });
 
-test('a token session is bound the same way: the token copied to another agent gives a new empty session', async (t) => {
-  const tokens = new TokenStore({ keys: [{ kid: 'k', secret: TokenStore.generateSecret() }] });
+test('a token session is bound the same way; with its revocation list, destroy ends the owner\'s token too', async (t) => {
+  const keys = [{ kid: 'k', secret: TokenStore.generateSecret() }];
+  t.throws(() => session({ adapter: new TokenStore({ keys }), fingerprint: { secret: SECRET } }), { instanceOf: InvalidOption, message: /fingerprint\.onMismatch.*revocation/ });
+  t.notThrows(() => session({ adapter: new TokenStore({ keys }), fingerprint: { secret: SECRET, onMismatch: 'event' } }));
+  const tokens = new TokenStore({ keys, revocation: new MemoryAdapter() });
   const app = new Koa();
   app.silent = true;
   const events: Hijack[] = [];
@@ -277,4 +285,5 @@ test('a token session is bound the same way: the token copied to another agent g
   t.deepEqual(await ada.get('/me'), { user: 'ada' });
   t.deepEqual(await copyOf(ada, server.url, CURL).get('/me'), { user: null });
   t.deepEqual(events.map((e) => [e.changed, e.action]), [[['userAgent'], 'destroy']]);
+  t.deepEqual(await ada.get('/me'), { user: null }, "the owner's token is revoked with it");
 });

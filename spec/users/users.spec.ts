@@ -10,6 +10,7 @@ import { PostgresAdapter } from '../../lib/postgres/PostgresAdapter';
 import { MysqlAdapter } from '../../lib/mysql/MysqlAdapter';
 import { EncryptedAdapter } from '../../lib/adapters/EncryptedAdapter';
 import { session } from '../../lib/koa/middleware';
+import { sessionPolicy } from '../../lib/koa/policy';
 import type { SessionOptions } from '../../lib/koa/options';
 import { SessionError } from '../../lib/errors';
 import { UserSessions, type UserSessionsOptions } from '../../lib/users/UserSessions';
@@ -65,9 +66,9 @@ let accounts = 0;
  * this one, `/end?h=` one, `/slow` holds its request at a gate. A SessionError answers its status
  * and code as JSON.
  */
-async function serve(t: ExecutionContext, adapter: Adapter, options: UserSessionsOptions = {}, sessionOptions: SessionOptions = {}) {
+async function serve(t: ExecutionContext, adapter: Adapter, options: UserSessionsOptions = {}, sessionOptions: SessionOptions = {}, name?: string) {
   const users = new UserSessions(options);
-  const account = `ada-${++accounts}`;
+  const account = name ?? `ada-${++accounts}`;
   const gates: { reached: () => void; opened: Promise<void> }[] = [];
   const app = new Koa();
   app.silent = true;
@@ -80,14 +81,30 @@ async function serve(t: ExecutionContext, adapter: Adapter, options: UserSession
       ctx.body = { code: err.code };
     }
   });
-  app.use(session({ gc: false, ...sessionOptions, adapter, users }));
+  const middleware = session({ gc: false, ...sessionOptions, adapter, users });
+  const storeErrors: string[] = [];
+  middleware.events.on('session:storeError', ({ operation }) => storeErrors.push(operation));
+  app.use(middleware);
   app.use(async (ctx) => {
+    if (sessionOptions.start === 'lazy' && ctx.path !== '/peek') await ctx.session.start();
     switch (ctx.path) {
       case '/login': await users.bind(ctx, account, { device: ctx.get('x-device') }); break;
+      case '/login-slow': {
+        await users.bind(ctx, account, { device: ctx.get('x-device') });
+        const gate = gates.shift()!;
+        gate.reached();
+        await gate.opened;
+        break;
+      }
       case '/devices': ctx.body = await users.list(ctx); return;
       case '/everywhere': ctx.body = { ended: await users.endAll(ctx) }; return;
       case '/others': ctx.body = { ended: await users.endOthers(ctx) }; return;
       case '/end': ctx.body = { ended: await users.end(ctx, String(ctx.query.h)) }; return;
+      case '/peek': {
+        await sessionPolicy({ readOnly: true })(ctx, async () => undefined);
+        ctx.body = { user: users.userOf(ctx) };
+        return;
+      }
       case '/slow': {
         const gate = gates.shift()!;
         gate.reached();
@@ -117,7 +134,7 @@ async function serve(t: ExecutionContext, adapter: Adapter, options: UserSession
     gates.push({ reached: () => reached(), opened: new Promise<void>((resolve) => { open = resolve; }) });
     return { reached: promise, open: () => open() };
   };
-  return { users, account, browser, gate };
+  return { users, account, browser, gate, storeErrors };
 }
 
 type Device = { handle: string; current: boolean; boundAt: number; info: { device: string } };
@@ -195,7 +212,98 @@ for (const [name, make] of Object.entries(ADAPTERS)) {
     await slow;
     t.deepEqual((await b!.get('/me')).body, { user: null });
   });
+
+  test.serial(title('a sign-in still committing when "log out everywhere" runs is ended at its commit'), async (t) => {
+    const { browser, gate, account } = await serve(t, await make(t));
+    const [a, b] = ['laptop', 'phone'].map(browser);
+    await a!.get('/login');
+    const held = gate();
+    const signingIn = b!.get('/login-slow'); // bound, not yet committed
+    await held.reached;
+    t.deepEqual((await a!.get('/everywhere')).body, { ended: 1 });
+    held.open();
+    t.deepEqual((await signingIn).body, { user: account }, 'the route saw its sign-in');
+    t.deepEqual((await b!.get('/me')).body, { user: null }, 'but the commit ended it');
+    t.deepEqual((await a!.get('/me')).body, { user: null });
+  });
+
+  test.serial(title('four sign-ins at once with a cap of 1: one session survives, whatever the order'), async (t) => {
+    for (const onLimit of ['refuse', 'endOldest'] as const) {
+      const { browser, account } = await serve(t, await make(t), { max: 1, onLimit });
+      const clients = ['a', 'b', 'c', 'd'].map(browser);
+      const answers = await Promise.all(clients.map((c) => c.get<{ user?: string; code?: string }>('/login')));
+      if (onLimit === 'refuse') {
+        t.is(answers.filter((x) => x.status === 200).length, 1, 'refuse: one sign-in succeeds');
+        t.true(answers.filter((x) => x.status !== 200).every((x) => x.status === 403 && x.body.code === 'ERR_SESSION_LIMIT'));
+      }
+      const signedIn = (await Promise.all(clients.map((c) => c.get('/me')))).filter((x) => x.body.user === account);
+      t.is(signedIn.length, 1, `${onLimit}: one session is signed in`);
+    }
+  });
 }
+
+for (const [name, make] of [['Redis', ADAPTERS.Redis!], ['PostgreSQL', ADAPTERS.PostgreSQL!]] as const) {
+  test.serial(`users › ${name} › a session kept alive by read-only requests only (the store refreshes its TTL on read) keeps its index alive too`, async (t) => {
+    const { browser, account, users } = await serve(t, await make(t), {}, { lifetime: 1, start: 'lazy' });
+    const a = browser('laptop');
+    await a.get('/login');
+    const until = Date.now() + 3500; // more than three lifetimes: the index (two) would have expired
+    while (Date.now() < until) {
+      t.deepEqual((await a.get('/peek')).body, { user: account });
+      await sleep(250);
+    }
+    t.is(await users.endAll(account), 1, 'the index still lists the session');
+    t.deepEqual((await a.get('/me')).body, { user: null });
+  });
+}
+
+test.serial('an adapter without locks is refused: concurrent sign-ins would overwrite index entries', (t) => {
+  const memory = new MemoryAdapter();
+  const unlocked: Adapter = { read: (id) => memory.read(id), write: (id, data, ttl) => memory.write(id, data, ttl), destroy: (id) => memory.destroy(id), gc: () => memory.gc() };
+  t.throws(() => session({ gc: false, adapter: unlocked, users: new UserSessions() }), { message: /users.*needs an adapter with locks/ });
+});
+
+test.serial('two apps with their own uniqueId on one store keep their own indexes', async (t) => {
+  const adapter = new MemoryAdapter();
+  const one = await serve(t, adapter, {}, { uniqueId: 'shop' }, 'shared');
+  const two = await serve(t, adapter, {}, { uniqueId: 'admin' }, 'shared');
+  await one.browser('x').get('/login');
+  await two.browser('y').get('/login');
+  await two.browser('z').get('/login');
+  t.is((await one.users.list('shared')).length, 1);
+  t.is((await two.users.list('shared')).length, 2);
+  t.is(await one.users.endAll('shared'), 1);
+  t.is((await two.users.list('shared')).length, 2, "the other app's sessions are untouched");
+});
+
+test.serial('an index write that fails fails a sign-in (nothing stored) but only reports a refresh', async (t) => {
+  const memory = new MemoryAdapter();
+  let failIndex = false;
+  const flaky: Adapter = {
+    read: (id) => memory.read(id),
+    write: (id, data, ttl, lock, options) => (failIndex && id.startsWith('ksm-') ? Promise.reject(new Error('index down')) : memory.write(id, data, ttl, lock, options)),
+    updateTimestamp: (id, data, ttl) => memory.updateTimestamp(id, data, ttl),
+    destroy: (id) => memory.destroy(id),
+    gc: () => memory.gc(),
+    lock: (id, options) => memory.lock(id, options),
+  };
+  const { browser, account, storeErrors } = await serve(t, flaky, {}, { lifetime: 2 });
+  const a = browser('laptop');
+  failIndex = true;
+  const refused = await a.get('/login').catch(() => ({ status: 500, body: null }));
+  t.is(refused.status, 500);
+  t.deepEqual((await a.get('/me')).body, { user: null }, 'the sign-in stored nothing');
+  failIndex = false;
+  await a.get('/login');
+  await sleep(1000);
+  await a.get('/me'); // keeps the session alive (idle lifetime 2 s)
+  await sleep(1100); // the entry is now older than the lifetime: the next commit refreshes it
+  failIndex = true;
+  storeErrors.length = 0;
+  t.deepEqual((await a.get('/me')).body, { user: account }, 'a failed refresh does not fail the request');
+  t.deepEqual(storeErrors, ['user index'], 'it is reported');
+  failIndex = false;
+});
 
 test.serial('signing in as another user moves the session to a new id; the same user again keeps it', async (t) => {
   const adapter = new MemoryAdapter();
@@ -211,6 +319,7 @@ test.serial('signing in as another user moves the session to a new id; the same 
   const c = new Client(server.url);
   await c.fetch('/?as=ada');
   const first = c.jar.get('sid');
+  t.is((await users.list('ada')).length, 1, 'indexed under ada');
   await c.fetch('/?as=ada');
   t.is(c.jar.get('sid'), first);
   t.deepEqual(await c.json('/?as=bob'), { user: 'bob' });
