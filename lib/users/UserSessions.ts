@@ -96,7 +96,7 @@ export class UserSessions {
     this.#onLimit = onLimit;
   }
 
-  /** Internal: the middleware's store and options; one middleware per UserSessions. */
+  /** @internal The middleware's store and options; one middleware per UserSessions. */
   [ATTACH](setup: UserSessionsSetup): SessionGuard<Manager> {
     if (this.#index !== null) throw new InvalidOption('users', 'this UserSessions is already given to another session() middleware: make one per middleware');
     if (typeof setup.adapter.lock !== 'function') {
