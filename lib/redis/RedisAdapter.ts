@@ -9,13 +9,18 @@ import { KeyedMutex } from '../adapters/KeyedMutex';
 import { Commands } from './Commands';
 import { OPTION_HINTS, OPTION_KEYS, clientOptions, ms, positive, type BoundedClientOptions, type RedisAdapterOptions } from './options';
 import { closeClient, ownClient } from './connect';
+import { sentinelConnector } from './sentinelConnector';
 import { StoreLock, type LockOwner } from '../adapters/StoreLock';
 import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK } from './scripts';
 import { Wakeups } from './Wakeups';
 import { requirePeer } from '../peer';
 
 // Loaded when this entry point is imported, never by the main one.
-const { Redis: RedisClient } = requirePeer<typeof ioredis>('ioredis', 'koa-session-manager/redis');
+const { Redis: RedisClient, SentinelConnector } = requirePeer<typeof ioredis>('ioredis', 'koa-session-manager/redis');
+/** ioredis' own, telling why the sentinels were unreachable (a refused TLS handshake), and not ending the client on a failover heard while it connects. */
+const ExplainingSentinelConnector = sentinelConnector(SentinelConnector) as ioredis.RedisOptions['Connector'];
+/** How long the adapter's own client rests after ioredis gave it up (`end`) before it connects again. */
+const REVIVE_MS = 1000;
 
 export type { RedisAdapterOptions };
 
@@ -48,6 +53,8 @@ export class RedisAdapter extends AbstractAdapter {
   readonly lock?: (id: string, options?: Partial<LockOptions>) => Promise<LockHandle>;
 
   readonly #owned: boolean;
+  /** close() was called: the adapter's own client is not revived. */
+  #closing = false;
   readonly #lockDefaults: LockOptions;
   readonly #pollMs: number;
   readonly #mutex = new KeyedMutex();
@@ -68,13 +75,14 @@ export class RedisAdapter extends AbstractAdapter {
     if (options.lockingEnabled !== undefined && typeof options.lockingEnabled !== 'boolean') throw new InvalidOption('lockingEnabled', 'must be true or false');
     if (options.client) {
       if (options.autoPipelining !== undefined) throw new InvalidOption('autoPipelining', 'applies to the adapter\'s own client: set enableAutoPipelining on the client you pass');
-      for (const other of ['url', 'host', 'port', 'socket', 'index', 'auth', 'tls', 'sentinels', 'name', 'sentinelAuth'] as const) {
+      for (const other of ['url', 'host', 'port', 'socket', 'index', 'auth', 'tls', 'sentinels', 'name', 'sentinelAuth', 'sentinelTls'] as const) {
         if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with client: configure the client you pass');
       }
       this.client = options.client;
       this.#owned = false;
     } else {
       const [url, own] = ownClient(options, timeoutMs, ms(positive('timeout', options.timeout, 1)));
+      if (own.sentinels !== undefined && ExplainingSentinelConnector !== undefined) own.Connector = ExplainingSentinelConnector;
       this.client = url !== undefined ? new RedisClient(url, own) : new RedisClient(own);
       this.#owned = true;
     }
@@ -84,6 +92,11 @@ export class RedisAdapter extends AbstractAdapter {
     if (this.#owned) {
       this.client.on('error', (err: Error) => this.#commands.failed(err));
       this.client.on('ready', () => this.#commands.failed(undefined));
+      // ioredis can end a client for good ('end', no reconnection) on paths other than close():
+      // ioredis' own Sentinel connector when a failover is heard while it asks the sentinels
+      // (sentinelConnector.ts). A session store that stops for good is an outage: the adapter's
+      // own client connects again, until the adapter is closed.
+      this.client.on('end', () => this.#revive());
     }
     this.#wakeups = new Wakeups(this.client);
     if (options.lockingEnabled !== false) this.lock = (id, request = {}) => this.#lock(id, request);
@@ -148,8 +161,18 @@ export class RedisAdapter extends AbstractAdapter {
 
   /** Closes the connections the adapter opened (never a `client` the app passed in). */
   async close(): Promise<void> {
+    this.#closing = true;
     await this.#wakeups.close();
     if (this.#owned) await closeClient(this.client);
+  }
+
+  /** Connects the adapter's own client again REVIVE_MS after ioredis ended it, unless closed. */
+  #revive(): void {
+    if (this.#closing) return;
+    const client = this.client as Redis;
+    setTimeout(() => {
+      if (!this.#closing && client.status === 'end') client.connect().catch(() => undefined); // its errors reach the 'error' listener
+    }, REVIVE_MS).unref();
   }
 
   /** `<prefix>{<id>}`: the braces make the data and lock keys one Cluster slot. */

@@ -9,43 +9,67 @@ import { checkUrl, clientOptions, connection, credentials, type RedisAdapterOpti
  * certificates. Certificate verification cannot be turned off here (docs/redis-ha.md).
  */
 const TLS_KEYS: readonly (keyof RedisTlsOptions)[] = ['ca', 'cert', 'key', 'passphrase', 'servername'];
-const NO_VERIFY_OFF = 'certificate verification cannot be turned off: trust the CA that signed the server\'s certificate with `tls.ca`, '
-  + 'or name the certificate\'s host with `tls.servername` (an app that must do otherwise passes its own ioredis `client`)';
-const TLS_HINTS: Readonly<Record<string, string>> = {
-  rejectUnauthorized: NO_VERIFY_OFF,
-  checkServerIdentity: NO_VERIFY_OFF,
-  host: 'put the host in `url` or `host`',
-  port: 'put the port in `url` or `port`',
-};
+
+/** Which TLS option is checked: `tls` (the data connection; with Sentinel, the sentinels too) or `sentinelTls`. */
+export type TlsOptionName = 'tls' | 'sentinelTls';
+
+const noVerifyOff = (where: TlsOptionName): string => 'certificate verification cannot be turned off: trust the CA that signed the server\'s certificate '
+  + `with \`${where}.ca\`, or name the certificate's host with \`${where}.servername\` (an app that must do otherwise passes its own ioredis \`client\`)`;
+
+function tlsHints(where: TlsOptionName): Readonly<Record<string, string>> {
+  const address = where === 'tls' ? ['put the host in `url` or `host`', 'put the port in `url` or `port`'] : ['put the sentinels\' addresses in `sentinels`', 'put the sentinels\' addresses in `sentinels`'];
+  return { rejectUnauthorized: noVerifyOff(where), checkServerIdentity: noVerifyOff(where), host: address[0], port: address[1] };
+}
 
 const pem = (value: unknown): boolean => typeof value === 'string' || Buffer.isBuffer(value);
 
 /**
- * The `tls` option, checked: a closed object of PEM strings or Buffers; certificate
- * verification stays on (Node's default, never overridden).
+ * The `tls` (or `sentinelTls`) option, checked: a closed object of PEM strings or Buffers;
+ * certificate verification stays on (Node's default, never overridden). Errors name `where`.
  *
  * @example
  * checkTls({ ca: readFileSync('ca.pem') }); // { ca: <Buffer …> }
+ * checkTls({ rejectUnauthorized: false }, 'sentinelTls'); // throws InvalidOption "sentinelTls.rejectUnauthorized"
  */
-export function checkTls(tls: unknown): ConnectionOptions {
-  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) throw new InvalidOption('tls', 'must be an object: { ca, cert, key, passphrase, servername }');
-  checkOptionKeys('tls', tls, TLS_KEYS, TLS_HINTS);
+export function checkTls(tls: unknown, where: TlsOptionName = 'tls'): ConnectionOptions {
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) throw new InvalidOption(where, 'must be an object: { ca, cert, key, passphrase, servername }');
+  checkOptionKeys(where, tls, TLS_KEYS, tlsHints(where));
   const { ca, cert, key, passphrase, servername } = tls as RedisTlsOptions;
-  if (ca !== undefined && !(pem(ca) || (Array.isArray(ca) && ca.length > 0 && ca.every(pem)))) throw new InvalidOption('tls.ca', 'must be PEM text or a Buffer, or a non-empty array of them');
+  if (ca !== undefined && !(pem(ca) || (Array.isArray(ca) && ca.length > 0 && ca.every(pem)))) throw new InvalidOption(`${where}.ca`, 'must be PEM text or a Buffer, or a non-empty array of them');
   for (const [name, value] of [['cert', cert], ['key', key]] as const) {
-    if (value !== undefined && !pem(value)) throw new InvalidOption(`tls.${name}`, 'must be PEM text or a Buffer');
+    if (value !== undefined && !pem(value)) throw new InvalidOption(`${where}.${name}`, 'must be PEM text or a Buffer');
   }
-  if ((cert === undefined) !== (key === undefined)) throw new InvalidOption(cert === undefined ? 'tls.key' : 'tls.cert', 'a client certificate needs both `cert` and `key`');
-  if (passphrase !== undefined && (typeof passphrase !== 'string' || key === undefined)) throw new InvalidOption('tls.passphrase', 'must be a string, with `key`');
-  if (servername !== undefined && (typeof servername !== 'string' || servername === '')) throw new InvalidOption('tls.servername', 'must be a host name');
+  if ((cert === undefined) !== (key === undefined)) throw new InvalidOption(`${where}.${cert === undefined ? 'key' : 'cert'}`, 'a client certificate needs both `cert` and `key`');
+  if (passphrase !== undefined && (typeof passphrase !== 'string' || key === undefined)) throw new InvalidOption(`${where}.passphrase`, 'must be a string, with `key`');
+  if (servername !== undefined && (typeof servername !== 'string' || servername === '')) throw new InvalidOption(`${where}.servername`, 'must be a host name');
   const result: ConnectionOptions = {};
   for (const name of TLS_KEYS) if ((tls as RedisTlsOptions)[name] !== undefined) (result as Record<string, unknown>)[name] = (tls as RedisTlsOptions)[name];
   return result;
 }
 
 /**
- * The `sentinels`, `name` and `sentinelAuth` options, checked, as ioredis options: the master
- * is found by name through the sentinels and followed across a failover.
+ * `tls` and `sentinelTls` with `sentinels`, as ioredis options: with `tls`, the connections to
+ * the master (`tls`, `enableTLSForSentinelMode`) and to the sentinels (`sentinelTLS`: a copy of
+ * `tls`, or `sentinelTls` in its place, whole) all use TLS, verified. Neither: plain text.
+ *
+ * @example
+ * sentinelTlsOptions({ tls: { ca } }); // { tls: { ca }, enableTLSForSentinelMode: true, sentinelTLS: { ca } }
+ */
+export function sentinelTlsOptions(options: RedisAdapterOptions): RedisOptions {
+  if (options.tls === undefined) {
+    if (options.sentinelTls !== undefined) {
+      throw new InvalidOption('sentinelTls', 'needs `tls`: TLS to the sentinels comes with TLS to the master (`tls` alone applies to both; `sentinelTls` replaces it for the sentinels)');
+    }
+    return {};
+  }
+  const tls = checkTls(options.tls);
+  const sentinelTLS = options.sentinelTls === undefined ? { ...tls } : checkTls(options.sentinelTls, 'sentinelTls');
+  return { tls, enableTLSForSentinelMode: true, sentinelTLS };
+}
+
+/**
+ * The `sentinels`, `name`, `sentinelAuth`, `tls` and `sentinelTls` options, checked, as ioredis
+ * options: the master is found by name through the sentinels and followed across a failover.
  *
  * @example
  * sentinelOptions({ sentinels: [{ host: '10.0.0.7' }], name: 'mymaster' }, 1000);
@@ -65,14 +89,16 @@ export function sentinelOptions(options: RedisAdapterOptions, timeoutMs: number)
   for (const other of ['url', 'host', 'port', 'socket'] as const) {
     if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with sentinels: the sentinels tell where the master is');
   }
-  if (options.tls !== undefined) {
-    throw new InvalidOption('tls', 'with sentinels is not supported by the adapter yet: pass your own ioredis `client` (tls, enableTLSForSentinelMode, sentinelTLS)');
-  }
+  // The sentinels report the master by IP address, and Node checks the master's certificate
+  // against that address: the data nodes' certificates hold their IPs (SANs), or share one name
+  // given as `tls.servername` (docs/redis-ha.md). Verification is never turned off.
+  const tls = sentinelTlsOptions(options);
   const auth = credentials(options.sentinelAuth);
   return {
     sentinels: addresses,
     name,
     role: 'master',
+    ...tls,
     ...(auth.password !== undefined ? { sentinelPassword: auth.password } : {}),
     ...(auth.username !== undefined ? { sentinelUsername: auth.username } : {}),
     // Bounded as the data connection: a sentinel that accepts but never answers (hung) is given
@@ -110,7 +136,7 @@ export async function closeClient(client: Redis | Cluster): Promise<void> {
 export function ownClient(options: RedisAdapterOptions, timeoutMs: number, connectMs: number): [string | undefined, RedisOptions] {
   if (options.autoPipelining !== undefined && typeof options.autoPipelining !== 'boolean') throw new InvalidOption('autoPipelining', 'must be true or false');
   if (options.sentinels === undefined) {
-    for (const only of ['name', 'sentinelAuth'] as const) {
+    for (const only of ['name', 'sentinelAuth', 'sentinelTls'] as const) {
       if (options[only] !== undefined) throw new InvalidOption(only, 'applies to Sentinel: give `sentinels` too');
     }
   }

@@ -25,6 +25,9 @@ export interface RedisAdapterOptions {
    * TLS for the adapter's own client, certificate verification always on: a private CA, a client
    * certificate (`tls-auth-clients yes`), the name the server's certificate holds. With `url`, the
    * URL must be `rediss://`; with `host`/`port`, this turns TLS on (`{}`: Node's bundled CAs).
+   * With `sentinels`, it turns TLS on for the master (and replicas after a failover) and for the
+   * sentinels alike; the sentinels report the master by IP address, so the data nodes'
+   * certificates must hold their IPs, or all one name given as `servername`.
    * `rejectUnauthorized` is refused: pass your own `client` to do that.
    */
   tls?: RedisTlsOptions;
@@ -37,6 +40,12 @@ export interface RedisAdapterOptions {
   name?: string;
   /** A password, `[user, password]` or `{ user, pass }` for the sentinels themselves (their `requirepass`). */
   sentinelAuth?: string | [string, string] | { user?: string; pass: string };
+  /**
+   * TLS for the connections to the sentinels when they need other settings than the master (another
+   * CA, client certificate or `servername`): the same keys as `tls`, used instead of it, whole (not
+   * merged). Needs `sentinels` and `tls`: the sentinels are reached over TLS only with the master.
+   */
+  sentinelTls?: RedisTlsOptions;
   /** Accepted for Phalcon compatibility: a Node process always keeps its connection open. */
   persistent?: boolean;
   /** @default 'sess-reds-' */
@@ -69,7 +78,7 @@ export interface RedisAdapterOptions {
   autoPipelining?: boolean;
 }
 
-/** The `tls` option: PEM text or Buffers, as Node's `tls.connect()` takes them. */
+/** The `tls` and `sentinelTls` options: PEM text or Buffers, as Node's `tls.connect()` takes them. */
 export interface RedisTlsOptions {
   /** The certificate authorities to trust instead of Node's bundled ones (a private CA). */
   ca?: string | Buffer | Array<string | Buffer>;
@@ -92,6 +101,7 @@ export interface RedisTlsOptions {
 export const OPTION_KEYS: readonly (keyof RedisAdapterOptions)[] = [
   'client', 'url', 'host', 'port', 'socket', 'index', 'auth', 'persistent', 'prefix', 'lifetime', 'timeout', 'readTimeout',
   'lockingEnabled', 'lockExpiry', 'lockRetries', 'lockWaitTime', 'autoPipelining', 'tls', 'sentinels', 'name', 'sentinelAuth',
+  'sentinelTls',
 ];
 
 /**
@@ -110,6 +120,8 @@ export const OPTION_HINTS: Readonly<Record<string, string>> = {
   sentinelPassword: 'use `sentinelAuth` (a password, [user, password] or { user, pass })',
   sentinelUsername: 'use `sentinelAuth: [user, password]`',
   rejectUnauthorized: 'certificate verification cannot be turned off; see `tls`',
+  sentinelTLS: 'use `sentinelTls` (the keys of `tls`), or `tls` alone when the sentinels take the same settings as the master',
+  enableTLSForSentinelMode: '`tls` with `sentinels` turns TLS on for the master and the sentinels',
   locking: 'use `lockingEnabled` (and `lockExpiry`, `lockRetries`, `lockWaitTime`)',
   ttl: 'use `lifetime` (seconds), or the middleware\'s `lifetime`',
 };

@@ -100,8 +100,57 @@ test('RedisAdapter › options › sentinels and name: checked, refused with wha
   refused({ sentinelAuth: 'x' }, 'sentinelAuth', /give `sentinels` too/);
   refused({ sentinels, name: 'm', host: '10.0.0.1' }, 'host', /sentinels tell where the master is/);
   refused({ sentinels, name: 'm', url: 'redis://x' }, 'url', /sentinels tell/);
-  refused({ sentinels, name: 'm', tls: {} }, 'tls', /own ioredis `client`.*enableTLSForSentinelMode/);
   refused({ client: {}, sentinels, name: 'm' }, 'sentinels', /combined with client/);
+});
+
+test('RedisAdapter › options › tls with sentinels: sentinelTls closed and checked as tls, only with sentinels and tls, verification never off', (t) => {
+  const refused = (options: unknown, option: string, message: RegExp) => {
+    const err = t.throws(() => new RedisAdapter(options as RedisAdapterOptions), INVALID, option);
+    t.is((err as Error & { option: string }).option, option);
+    t.regex(err!.message, message, option);
+  };
+  const base = { sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'm' };
+  const tls = { ca: 'PEM' };
+  refused({ url: 'rediss://127.0.0.1:6380', tls, sentinelTls: tls }, 'sentinelTls', /give `sentinels` too/);
+  refused({ ...base, sentinelTls: tls }, 'sentinelTls', /needs `tls`.*master.*`tls` alone applies to both/);
+  refused({ ...base, tls: { rejectUnauthorized: false } }, 'tls.rejectUnauthorized', /cannot be turned off.*`tls\.ca`/);
+  refused({ ...base, tls, sentinelTls: { rejectUnauthorized: false } }, 'sentinelTls.rejectUnauthorized', /cannot be turned off.*`sentinelTls\.ca`.*`sentinelTls\.servername`.*own ioredis `client`/);
+  refused({ ...base, tls, sentinelTls: { checkServerIdentity: () => undefined } }, 'sentinelTls.checkServerIdentity', /cannot be turned off/);
+  refused({ ...base, tls, sentinelTls: true }, 'sentinelTls', /must be an object/);
+  refused({ ...base, tls, sentinelTls: { ca: [] } }, 'sentinelTls.ca', /non-empty/);
+  refused({ ...base, tls, sentinelTls: { cert: 'PEM' } }, 'sentinelTls.cert', /both `cert` and `key`/);
+  refused({ ...base, tls, sentinelTls: { key: 'PEM' } }, 'sentinelTls.key', /both `cert` and `key`/);
+  refused({ ...base, tls, sentinelTls: { servername: '' } }, 'sentinelTls.servername', /host name/);
+  refused({ ...base, tls, sentinelTls: { port: 26380 } }, 'sentinelTls.port', /`sentinels`/);
+  refused({ ...base, tls, sentinelTls: { cas: 'x' } }, 'sentinelTls.cas', /did you mean "ca"/);
+  refused({ client: {}, sentinelTls: tls }, 'sentinelTls', /combined with client/);
+  // ioredis' own names are refused at the top level with ours.
+  refused({ ...base, tls, sentinelTLS: tls }, 'RedisAdapter.sentinelTLS', /use `sentinelTls`/);
+  refused({ ...base, tls, enableTLSForSentinelMode: true }, 'RedisAdapter.enableTLSForSentinelMode', /`tls` with `sentinels` turns TLS on for the master and the sentinels/);
+});
+
+test('RedisAdapter › options › tls with sentinels: ioredis gets TLS to the master and to the sentinels, verification left on', (t) => {
+  const base = { sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'mymaster' };
+  const tls = { ca: 'CA PEM', cert: 'CERT PEM', key: 'KEY PEM', servername: 'redis.internal' };
+  const one = adapter(t, { ...base, tls });
+  const options = one.client.options as Record<string, unknown>;
+  t.deepEqual(options.tls, tls);
+  t.deepEqual(options.sentinelTLS, tls, 'the same settings for the sentinels');
+  t.not(options.sentinelTLS, options.tls, 'a copy: ioredis assigns into neither of ours');
+  t.is(options.enableTLSForSentinelMode, true);
+  const other = { ca: 'SENTINEL CA PEM' };
+  const two = adapter(t, { ...base, tls, sentinelTls: other });
+  const twoOptions = two.client.options as Record<string, unknown>;
+  t.deepEqual(twoOptions.tls, tls);
+  t.deepEqual(twoOptions.sentinelTLS, other, 'sentinelTls replaces tls for the sentinels, whole (no servername, cert or key of tls)');
+  for (const o of [options, twoOptions]) {
+    for (const value of [o.tls, o.sentinelTLS] as Array<Record<string, unknown>>) {
+      t.false('rejectUnauthorized' in value || 'checkServerIdentity' in value, 'Node\'s verification, never overridden');
+    }
+  }
+  // Without tls, no TLS at all.
+  const plain = adapter(t, base).client.options as Record<string, unknown>;
+  t.false(Boolean(plain.tls) || Boolean(plain.sentinelTLS) || Boolean(plain.enableTLSForSentinelMode));
 });
 
 test('RedisAdapter › options › sentinels: ioredis gets bounded sentinel timeouts, the failover detector and the credentials', async (t) => {
@@ -119,4 +168,6 @@ test('RedisAdapter › options › sentinels: ioredis gets bounded sentinel time
   t.is(options.sentinelRetryStrategy(10), 1000, 'all sentinels down: retried at most every second');
   const err = await t.throwsAsync(() => a.read('a'.repeat(32)), { code: 'ERR_SESSION_STORE' });
   t.regex(err!.message, /not reachable/);
+  // The sentinels' own connection error is named (ioredis says only "Connection is closed.").
+  t.regex(err!.message, /All sentinels are unreachable.*Cause: 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
 });

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { RedisAdapter, type RedisAdapterOptions } from '../../lib/redis/RedisAdapter';
 import { AdapterRuntimeError } from '../../lib/errors';
 import { newId } from '../helpers/adapterContract';
-import { startRedisSentinel, type RedisSentinelSet } from '../helpers/redisSentinel';
+import { failoverHeardWhileConnecting, startRedisSentinel, type RedisSentinelSet } from '../helpers/redisSentinel';
 import { count, increment } from '../helpers/sessionCounter';
 
 // Each test starts its own Sentinel deployment (master, replica, three sentinels on free
@@ -49,6 +49,8 @@ test.serial('Sentinel › the master is killed mid-load: bounded 503s during the
   // expires — the default lockExpiry of 30 s, in most runs for every session under load. A short
   // lockExpiry bounds that (renewal keeps a long request's lock); the count reads without the lock.
   const a = adapter(t, set, { lockExpiry: 5 });
+  let ended = 0; // ioredis gave the client up: no reconnection of its own
+  (a.client as Redis).on('end', () => ended++);
   const ids = Array.from({ length: 4 }, () => newId());
   const acked = new Map(ids.map((id) => [id, 0]));
   const lastSeen = new Map(ids.map((id) => [id, 0]));
@@ -103,6 +105,7 @@ test.serial('Sentinel › the master is killed mid-load: bounded 503s during the
 
   t.false(Number.isNaN(switchedAt), 'the sentinels promoted the replica');
   t.is(await set.masterPort(), set.replica.port);
+  t.is(ended, 0, 'the client never ended (ioredis status end) during the failover');
   t.false(Number.isNaN(recoveredAt), 'sessions were served again after the failover');
   t.true(afterRecovery >= 200, `${afterRecovery} increments after the failover`);
   // Every failure was a typed 503 and none hung: the longest is a lock wait (5 s) at most.
@@ -156,4 +159,18 @@ test.serial('Sentinel › a hung master (SIGSTOP): the sentinels fail over and t
   t.is((a.client as Redis).stream.remotePort, set.replica.port);
   t.log(`served again ${((served - pausedAt) / 1000).toFixed(2)} s after the master stopped answering; ${failures.length} failed requests`);
   t.true(await count(a, id) >= 1);
+});
+
+test.serial('Sentinel › +switch-master heard while the client asks the sentinels: the client reconnects, never ends', async (t) => {
+  t.timeout(60_000);
+  const set = await deployment(t);
+  const a = adapter(t, set);
+  const client = a.client as Redis;
+  const seen = await failoverHeardWhileConnecting(set, client, () => increment(a, newId()));
+  t.log(`served ${seen.servedAfterMs.toFixed(0)} ms after the sentinels answered again; detector subscriptions after: ${seen.subscribersAfter.join(', ')}`);
+  t.is(seen.ended, 0, 'ioredis never gave the client up (status end)');
+  t.false(Number.isNaN(seen.servedAfterMs), 'served again');
+  t.true(seen.servedAfterMs < 3_000, `served again after ${Math.round(seen.servedAfterMs)} ms`);
+  t.true(seen.subscribersAfter.every((n) => n > 0), 'the new connection subscribed to +switch-master again');
+  t.is(client.stream.remotePort, seen.newMaster, 'on the promoted replica');
 });
