@@ -43,16 +43,25 @@ export function userGuard(index: UserIndex): SessionGuard<Manager> {
       return true;
     });
 
+  /** The session's binding and where its index entry stands; undefined for a session without a user. */
+  const stateOf = (session: Manager) => {
+    const data = session[SESSION_DATA]();
+    const bound = index.boundIn(data);
+    if (bound === undefined) return undefined;
+    const id = session.getId();
+    const tag = tagOf(id);
+    const now = Date.now();
+    const moved = bound.sid !== tag;
+    return { data, bound, id, tag, now, moved, fresh: !moved && now - bound.at < lifetimeMs };
+  };
+
   return {
     async started(session) {
       if (!session.getPolicy().readOnly || !adapter.touchesOnRead) return;
-      const data = session[SESSION_DATA]();
-      const bound = index.boundIn(data);
-      if (bound === undefined) return;
-      const id = session.getId();
-      const tag = tagOf(id);
-      const now = Date.now();
-      if ((bound.sid === tag && now - bound.at < lifetimeMs) || now - (refreshed.get(tag) ?? 0) < lifetimeMs) return;
+      const state = stateOf(session);
+      if (state === undefined || state.fresh) return;
+      const { data, bound, id, tag, now } = state;
+      if (now - (refreshed.get(tag) ?? 0) < lifetimeMs) return;
       refreshed.delete(tag);
       refreshed.set(tag, now);
       if (refreshed.size > REFRESHED_MAX) refreshed.delete(refreshed.keys().next().value!);
@@ -65,14 +74,9 @@ export function userGuard(index: UserIndex): SessionGuard<Manager> {
     },
 
     async committing(session) {
-      const data = session[SESSION_DATA]();
-      const bound = index.boundIn(data);
-      if (bound === undefined) return;
-      const id = session.getId();
-      const tag = tagOf(id);
-      const now = Date.now();
-      const moved = bound.sid !== tag;
-      if (!moved && now - bound.at < lifetimeMs) return;
+      const state = stateOf(session);
+      if (state === undefined || state.fresh) return;
+      const { data, bound, id, tag, now, moved } = state;
       let kept: boolean;
       try {
         kept = await reindex(session, id, bound, now);
