@@ -15,6 +15,7 @@ import { parallel } from './routes/parallel';
 import { preferences } from './routes/preferences';
 import type { ShopRouter } from './types';
 import { authorizationChecker } from './users';
+import { provideUsers, userSessionsFor } from './devices';
 
 export interface ShopOptions {
   /**
@@ -57,7 +58,10 @@ export function createShop(options: ShopOptions = {}): Koa {
   // Lazy: each route starts the session under its policy (sessionPolicy() or a decorator), so a
   // read-only route can run beside a writer of the same session.
   // `locking` left to session() unless given: on with a store, none with a TokenStore.
-  app.use(session({ adapter: options.adapter, locking: options.locking, start: 'lazy', events: app }));
+  // Sessions indexed by account ("your devices", "sign out everywhere"), over a store only.
+  const users = userSessionsFor(options.adapter);
+  app.use(session({ adapter: options.adapter, locking: options.locking, start: 'lazy', events: app, users }));
+  app.use(provideUsers(users));
   // Inside it: every other error page is read from the session (read-only unless the route started it).
   app.use(errorPages);
   // Urlencoded forms up to 10 kB; any other body reads as {}. routing-controllers mounts its own

@@ -246,3 +246,31 @@ test('errors › a store failure is a 503 page without details; unknown pages an
   t.is(big.status, 413);
   t.regex(await big.text(), /The form is too large\./);
 });
+
+test('devices › the profile lists where the account is signed in; "sign out other devices" and "sign out everywhere" end them', async (t) => {
+  // A shop of its own: the other specs sign in as bob too.
+  const own = await makeTempDir('example-shop-devices');
+  const shop = await listen(createShop({ adapter: new StreamAdapter({ savePath: own.path }) }));
+  t.teardown(async () => { await shop.close(); await own.remove(); });
+  const signedIn = async (username: string, password: string) => {
+    const browser = new CsrfClient(shop.url);
+    const response = await browser.fetch('/account/signin', form({ username, password }));
+    if (response.headers.get('location') !== '/account/profile') throw new Error(`sign-in as ${username} failed`);
+    return browser;
+  };
+  const laptop = await signedIn('bob', 'builder');
+  const phone = await signedIn('bob', 'builder');
+  const profile = await laptop.text('/account/profile');
+  t.is(occurrences(/<table id="devices">[\s\S]*?<\/table>/.exec(profile)![0], '<tr><td>'), 2, 'two devices listed');
+  t.is(occurrences(profile, 'this one'), 1);
+  for (const browser of [laptop, phone]) t.false(profile.includes(browser.jar.get('sid')!), 'no session id on the page');
+
+  const others = await phone.fetch('/account/signout-others', POST);
+  t.is(others.headers.get('location'), '/account/profile');
+  t.regex(await phone.text('/account/profile'), /Signed out of 1 other device\./);
+  t.is((await laptop.fetch('/account/profile')).status, 302, 'the laptop is signed out');
+
+  const tablet = await signedIn('bob', 'builder');
+  t.is((await tablet.fetch('/account/signout-everywhere', POST)).headers.get('location'), '/');
+  for (const browser of [phone, tablet]) t.is((await browser.fetch('/account/profile')).status, 302);
+});

@@ -1,4 +1,5 @@
-import { Authorized, Body, ContentType, Controller, Get, Post, QueryParam, Redirect } from 'routing-controllers';
+import type { Context } from 'koa';
+import { Authorized, Body, ContentType, Controller, Ctx, Get, Post, QueryParam, Redirect } from 'routing-controllers';
 import type { Flash, Manager } from '../../../lib';
 import { CsrfProtected, FlashSession, Session } from '../../../lib/decorators';
 import { cartBag, CATALOG } from '../catalog';
@@ -8,6 +9,7 @@ import { html } from '../html';
 import { HTML, view, type Demo } from '../layout';
 import { preferencesOf } from '../preferences';
 import { DEMO_USERS, verify } from '../users';
+import { deviceName, usersOf } from '../devices';
 
 const SOURCE = 'examples/shop/controllers/AccountController.ts';
 const SIGN_IN: Demo = {
@@ -15,8 +17,8 @@ const SIGN_IN: Demo = {
   source: SOURCE,
 };
 const PROFILE: Demo = {
-  api: html`<code>@Authorized()</code> with an <code>authorizationChecker</code> that starts the session and reads the account from it`,
-  source: [SOURCE, 'examples/shop/users.ts'],
+  api: html`<code>@Authorized()</code> with an <code>authorizationChecker</code> that starts the session and reads the account from it; <code>UserSessions</code>: <code>users.list(ctx)</code>, <code>endOthers(ctx)</code>, <code>endAll(ctx)</code> for the devices`,
+  source: [SOURCE, 'examples/shop/users.ts', 'examples/shop/devices.ts'],
 };
 const ADMIN: Demo = {
   api: html`<code>@Authorized('admin')</code>: the role comes from the session; a customer gets a 403 page`,
@@ -51,7 +53,7 @@ ${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td><code>${u.password}</code
 
   @Post('/signin')
   @Redirect('/account/profile')
-  async signIn(@Body() body: unknown, @Session() session: Manager, @FlashSession() flash: Flash): Promise<string | undefined> {
+  async signIn(@Body() body: unknown, @Ctx() ctx: Context, @Session() session: Manager, @FlashSession() flash: Flash): Promise<string | undefined> {
     const back = localPath(field(body, 'next'));
     const account = verify(field(body, 'username', 40), field(body, 'password', 100));
     if (!account) {
@@ -61,7 +63,11 @@ ${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td><code>${u.password}</code
     // A new id at sign-in: an id planted in the browser before (session fixation) is worth
     // nothing, and the old id no longer reaches this session. The data (cart, preferences) moves;
     // the CSRF token does not: it was made for the old id, and the next form gets a new one.
-    await session.regenerateId();
+    // With a store, UserSessions.bind() does it, and indexes the session under the account
+    // (the devices list on the profile page; at most 5 sessions per account, the oldest ends).
+    const users = usersOf(ctx);
+    if (users) await users.bind(ctx, account.name, { device: deviceName(ctx.get('user-agent')) });
+    else await session.regenerateId();
     session.account = account;
     flash.success(`Welcome, ${account.name}!`); // stored raw, escaped when shown
     return back ?? undefined;
@@ -73,14 +79,40 @@ ${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td><code>${u.password}</code
     await session.destroy(); // the record is deleted, the cookie expired: the cart goes too
   }
 
+  /** Every other session of the account ends; this one stays. */
+  @Post('/signout-others')
+  @Authorized()
+  @Redirect('/account/profile')
+  async signOutOthers(@Ctx() ctx: Context, @Session() _session: Manager, @FlashSession() flash: Flash): Promise<void> {
+    const ended = await usersOf(ctx)?.endOthers(ctx) ?? 0;
+    flash.success(`Signed out of ${ended} other device${ended === 1 ? '' : 's'}.`);
+  }
+
+  /** Every session of the account ends, this one too. */
+  @Post('/signout-everywhere')
+  @Authorized()
+  @Redirect('/')
+  async signOutEverywhere(@Ctx() ctx: Context, @Session() _session: Manager): Promise<void> {
+    await usersOf(ctx)?.endAll(ctx);
+  }
+
   @Get('/profile')
   @Authorized()
   @ContentType(HTML)
-  profile(@Session() session: Manager, @FlashSession() flash: Flash): string {
+  async profile(@Ctx() ctx: Context, @Session() session: Manager, @FlashSession() flash: Flash): Promise<string> {
     const account = session.account!;
     const cart = [...cartBag(session)];
     const { theme, language } = preferencesOf(session);
-    return view(session, flash, 'Your profile', PROFILE, html`<dl id="profile">
+    const users = usersOf(ctx);
+    const devices = users ? await users.list(ctx) : [];
+    const since = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+    const devicesPart = users ? html`<h2>Your devices</h2>
+<table id="devices"><tr><th>Device</th><th>Signed in (UTC)</th><th></th></tr>
+${devices.map((d) => html`<tr><td>${String((d.info as { device?: string } | null)?.device ?? '?')}</td><td>${since(d.boundAt)}</td><td>${d.current ? 'this one' : ''}</td></tr>`)}
+</table>
+<form method="post" action="/account/signout-others">${csrfField(session)}<button id="signout-others">Sign out other devices</button></form>
+<form method="post" action="/account/signout-everywhere">${csrfField(session)}<button id="signout-everywhere">Sign out everywhere</button></form>` : html`<p>Sessions live in tokens here: they cannot be listed or ended from the server.</p>`;
+    return view(session, flash, 'Your profile', PROFILE, html`${devicesPart}<dl id="profile">
 <dt>User</dt><dd id="profile-name">${account.name}</dd>
 <dt>Role</dt><dd id="profile-role">${account.role}</dd>
 <dt>Cart</dt><dd>${cart.map(([id, n]) => html`${n} × ${CATALOG[id]?.name ?? id}; `)}</dd>
