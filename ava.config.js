@@ -3,8 +3,9 @@
 // takes both cores for a while; the token specs, each file a burst of dozens of concurrent
 // servers signing and verifying (and files run in name order, so they met the Redis specs) —
 // which would load the machine under the timing-sensitive lock and connection specs (a lock
-// renewal or a 1 s connect timeout missed).
-const heavy = ['spec/package/**/*.spec.ts', 'spec/docs.spec.ts', 'spec/**/*browser.spec.ts', 'spec/token/**/*.spec.ts'];
+// renewal or a 1 s connect timeout missed); and the store-migration load spec, which keeps both
+// cores busy for a minute.
+const heavy = ['spec/package/**/*.spec.ts', 'spec/docs.spec.ts', 'spec/**/*browser.spec.ts', 'spec/token/**/*.spec.ts', 'spec/koa/migrating.load.spec.ts'];
 const only = process.env.AVA_HEAVY === '1';
 
 module.exports = {

@@ -35,6 +35,8 @@ export { AbstractAdapter } from './adapters/AbstractAdapter';
 export { NoopAdapter } from './adapters/NoopAdapter';
 export { MemoryAdapter } from './adapters/MemoryAdapter';
 export { EncryptedAdapter } from './adapters/EncryptedAdapter';
+export { MigratingAdapter } from './adapters/MigratingAdapter';
+export type { MigratingAdapterOptions, MigrationPhase } from './adapters/MigratingAdapter';
 export type { EncryptedAdapterOptions, EncryptionKey } from './adapters/EncryptedAdapter';
 export type { MemoryAdapterOptions } from './adapters/MemoryAdapter';
 // The file store needs no client library; the stores that do have their own entry points

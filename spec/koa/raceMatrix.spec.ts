@@ -9,6 +9,7 @@ import { StreamAdapter } from '../../lib/file/StreamAdapter';
 import { PostgresAdapter } from '../../lib/postgres/PostgresAdapter';
 import { MysqlAdapter } from '../../lib/mysql/MysqlAdapter';
 import { EncryptedAdapter } from '../../lib/adapters/EncryptedAdapter';
+import { MigratingAdapter } from '../../lib/adapters/MigratingAdapter';
 import { session } from '../../lib/koa/middleware';
 import type { SessionCarrier } from '../../lib/koa/carrier';
 import { TokenStore } from '../../lib/token';
@@ -47,6 +48,12 @@ const ADAPTERS: Record<string, Make> = {
   Postgres: async (t) => withTable(t, new PostgresAdapter({ url: postgres().url, max: 3 })),
   MySQL: async (t) => withTable(t, new MysqlAdapter({ url: mariadb().url, max: 3 })),
   'Encrypted Redis': async (t) => closing(t, new EncryptedAdapter(new RedisAdapter({ port: redis().port }), { keys: [{ id: 'race', key: EncryptedAdapter.generateKey() }] })),
+  // Mid-move (MigratingAdapter, phase 'both'): read from PostgreSQL first, written to both, locked in both.
+  'Migrating Redis → Postgres': async (t) => new MigratingAdapter({
+    from: closing(t, new RedisAdapter({ port: redis().port })),
+    to: await withTable(t, new PostgresAdapter({ url: postgres().url, max: 3 })),
+    phase: 'both',
+  }),
 };
 
 /** Token sessions with a revocation list: in memory, and in a real Redis. */
