@@ -79,14 +79,14 @@ export class Parser {
     }
   }
 
-  /** An unsigned decimal (a length or a count), at most `max`. */
-  uint(max: number): number {
+  /** An unsigned decimal (a length or a count), at most `max` (`limit` says what bounds it). */
+  uint(max: number, limit = `the ${max} bytes left could hold`): number {
     const start = this.pos;
     let n = 0;
     while (this.pos < this.buf.length && this.buf[this.pos] >= 0x30 && this.buf[this.pos] <= 0x39) {
       n = n * 10 + this.buf[this.pos] - 0x30;
       this.pos++;
-      if (n > max) this.fail(`${n} is more than the ${max} bytes left could hold`, start);
+      if (n > max) this.fail(`${n} is more than ${limit}`, start);
     }
     if (this.pos === start) this.fail('a number expected');
     return n;
@@ -186,7 +186,7 @@ export class Parser {
   private ref(kind: 'r' | 'R'): unknown {
     const start = this.pos;
     this.expect(`${kind}:`);
-    const target = this.uint(Number.MAX_SAFE_INTEGER);
+    const target = this.uint(Number.MAX_SAFE_INTEGER, `the largest slot number Node can follow (${Number.MAX_SAFE_INTEGER})`);
     this.expect(';');
     if (target < 1 || target > this.slots.length) this.fail(`${kind}:${target} points to no value`, start);
     this.refs.push({ start, end: this.pos, target, kind });
@@ -255,10 +255,9 @@ export class Parser {
     const result: Record<string, unknown> = { [PHP_CLASS]: this.className(name) };
     const { members, spans } = this.members('property');
     for (const [key, v] of members) {
-      if (key === PHP_CLASS) this.flag(`a property "${key}", which marks the class in JS`);
+      if (key === PHP_CLASS || key === PHP_ENUM || key === PHP_SERIALIZED) this.flag(`a property "${key}", which marks ${key === PHP_CLASS ? 'the class' : key === PHP_ENUM ? 'enums' : 'C: values'} in JS`);
       setKey(result, key, v);
     }
-    if (members.length === 1 && members[0][0] === PHP_SERIALIZED) this.flag(`an object whose only property is "${PHP_SERIALIZED}", which marks C: values in JS`);
     return this.keep(result, spans);
   }
 

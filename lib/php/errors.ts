@@ -36,8 +36,9 @@ export class PhpValueError extends SessionError {
 
 /**
  * A top-level session key PHP cannot store: with the `php` serialize handler a key containing
- * `|` (PHP would store the whole session as an empty string), and with either handler a numeric
- * key such as `"5"` (PHP skips it: "Skipping numeric key 5").
+ * `|` (PHP would store the whole session as an empty string) or a numeric key such as `"5"`
+ * (PHP skips it: "Skipping numeric key 5"; `php_serialize` stores it, as `i:5;`), and with
+ * either handler a key with a lone surrogate (it has no UTF-8 form).
  *
  * @example
  * try { encodeSession({ 'a|b': 1 }); } catch (err) {

@@ -30,7 +30,8 @@
  *
  * JS reorders integer-like keys of objects (`{b, 1}` lists `1` first): a changed map is written
  * in JS's order. A value with no faithful JS form — a reference cycle, an array key equal to a
- * marker property (`__PHP_Incomplete_Class_Name`, `__PHP_Enum`), a non-UTF-8 key or class name,
+ * marker property (`__PHP_Incomplete_Class_Name`, `__PHP_Enum`), an object property equal to one
+ * (or to `__PHP_Serialized`), a non-UTF-8 key or class name,
  * a reference after a `C:` value — is refused by {@link unserialize}
  * (`ERR_PHP_UNREPRESENTABLE`) and kept as a {@link PhpRaw} by {@link decodeSession}. Dates,
  * Maps, Sets, class instances, functions, symbols, `undefined` in arrays and holes are refused
@@ -39,10 +40,12 @@
  * ## Nothing PHP wrote is damaged
  *
  * `encodeSession(data, format, previous)` compares each key with a fresh decoding of `previous`
- * (see {@link samePhpValue}: same types, `NaN` equal, `-0` not `0`, object keys in any order): a key
+ * (see {@link samePhpValue}: same types, `NaN` equal, `-0` not `0`, object keys in the same order): a key
  * whose value is the same PHP data is written back as PHP wrote it, byte for byte. Inside a changed
  * key, each array member or property equal to the one it replaces keeps its bytes too (unless it
- * holds a reference), so `3.0` beside a changed counter stays `d:3;`.
+ * holds a reference), so `3.0` beside a changed counter stays `d:3;`. The same goes for a whole
+ * number the app writes where PHP had `d:3;`: `3` is the same data, so it stays a float; write
+ * `3n` (a BigInt) to store the int `i:3;`, or a {@link PhpFloat} for a float that changed.
  *
  * ## References
  *
@@ -52,13 +55,17 @@
  * into cannot be changed or removed (`ERR_PHP_SESSION_REFERENCE`, naming both keys): change or
  * remove the referencing key too, and both are written fresh. A changed key is written without
  * PHP references (`R:`), as copies; an object met twice within what Node writes is written as
- * `r:`, as PHP writes an instance it has seen. A session with `C:` values and references allows
- * new keys only.
+ * `r:`, as PHP writes an instance it has seen. Object identity is not carried into byte spans
+ * written back as PHP wrote them: an object inside a kept key or an unchanged member (other than
+ * the kept value itself) that Node writes again elsewhere is written as a copy, not as `r:` to
+ * it. A session with `C:` values and references allows new keys only.
  *
  * ## Keys PHP cannot store
  *
  * New or changed top-level keys that are numeric (`"5"`, PHP skips them) or hold `|` under the
- * `php` handler are refused by {@link encodeSession} with {@link PhpSessionKeyError}.
+ * `php` handler, or hold a lone surrogate under either, are refused by {@link encodeSession}
+ * with {@link PhpSessionKeyError}. Under `php_serialize` a numeric key is written as `i:5;`, as
+ * PHP writes `$_SESSION[5]`.
  *
  * @module
  */

@@ -1,4 +1,4 @@
-import { samePhpValue } from './equal';
+import { samePhpValue, type SameMemo } from './equal';
 import { PhpValueError } from './errors';
 import { phpFloatText } from './float';
 import { DEFAULT_MAX_DEPTH, type Spans } from './Parser';
@@ -20,13 +20,16 @@ export interface SerializeOptions {
 }
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A UTF-16 surrogate without its pair: such a string has no UTF-8 form. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** The value a new value replaces, decoded with its spans: children equal to the old ones keep PHP's bytes. */
 export interface Prior {
   readonly value: unknown;
   readonly spans: Spans;
   readonly source: Buffer;
+  /** Comparisons already made in this pass (each pair of objects is compared once). */
+  readonly memo: SameMemo;
 }
 
 /** The output being built, with PHP's reference slot count and the objects already written. */
@@ -177,7 +180,7 @@ function writeMember(w: Writer, intKey: boolean, name: string, item: unknown, pa
   if (old !== undefined && prior !== undefined) {
     const before = (prior.value as Record<string, unknown>)[name];
     const seen = typeof item === 'object' && item !== null && w.objects.has(item);
-    if (!old.refs && !seen && samePhpValue(item, before)) {
+    if (!old.refs && !seen && samePhpValue(item, before, prior.memo)) {
       if (typeof item === 'object' && item !== null && Object.prototype.hasOwnProperty.call(item, PHP_CLASS)) w.objects.set(item, w.slots + 1);
       w.slots += old.slots;
       return w.push(prior.source.subarray(old.start, old.end));

@@ -1,9 +1,9 @@
-import { samePhpValue } from './equal';
+import { SameMemo, samePhpValue } from './equal';
 import { PhpSessionKeyError, PhpSessionReferenceError, PhpValueError } from './errors';
 import type { Spans } from './Parser';
-import { Writer, writeValue } from './serialize';
+import { LONE_SURROGATE, Writer, writeValue } from './serialize';
 import { checkFormat, parseSession, wrap, type Entry, type PhpSessionFormat } from './sessionFormat';
-import { PHP_CLASS, PhpRaw, isIntegerKey, isPlainObject, setKey } from './values';
+import { PhpRaw, isIntegerKey, isPlainObject, setKey } from './values';
 
 /**
  * A stored PHP session as plain data, one property per top-level key in the order PHP wrote
@@ -35,8 +35,10 @@ export function decodeSession(bytes: Buffer, format: PhpSessionFormat = {}): Rec
  * references (a shared array becomes copies; an object met twice is written as `r:`). With
  * `C:` values and references in `previous`, no existing key can be changed or removed.
  *
- * Throws {@link PhpSessionKeyError} for a new or changed key PHP cannot store (a numeric key;
- * a key with `|` under the `php` handler) and {@link PhpValueError} for a value with no PHP form.
+ * Throws {@link PhpSessionKeyError} for a new or changed key PHP cannot store (a numeric key or
+ * a key with `|` under the `php` handler; a key with a lone surrogate) and {@link PhpValueError}
+ * for a value with no PHP form. Under `php_serialize` a numeric key such as `"5"` is written as
+ * `i:5;`, as PHP writes `$_SESSION[5]`.
  *
  * @example
  * const previous = Buffer.from('total|d:3;n|i:1;');
@@ -51,7 +53,8 @@ export function encodeSession(data: Record<string, unknown>, format: PhpSessionF
   const parsed = previous === undefined ? undefined : parseSession(previous, format, spans);
   const entries = parsed?.entries ?? [];
   const present = (key: string): boolean => Object.prototype.hasOwnProperty.call(data, key) && data[key] !== undefined;
-  const kept = entries.map((e) => present(e.key) && samePhpValue(data[e.key], e.value));
+  const memo = new SameMemo(); // one pass: each pair of objects is compared once
+  const kept = entries.map((e) => present(e.key) && samePhpValue(data[e.key], e.value, memo));
   checkReferences(entries, kept, parsed?.sawCustom === true);
 
   const base = handler === 'php_serialize' ? 1 : 0; // php_serialize: the session array is slot 1
@@ -62,7 +65,9 @@ export function encodeSession(data: Record<string, unknown>, format: PhpSessionF
     count++;
     if (keyBytes !== undefined) return handler === 'php' ? w.push(Buffer.concat([keyBytes, Buffer.from('|')])) : w.push(keyBytes);
     if (handler === 'php' && key.includes('|')) throw new PhpSessionKeyError(key, 'PHP\'s php serialize handler cannot store a key with "|" (it would store the whole session as an empty string)');
-    if (isIntegerKey(key)) throw new PhpSessionKeyError(key, 'PHP does not store numeric top-level keys ("Skipping numeric key")');
+    if (LONE_SURROGATE.test(key)) throw new PhpSessionKeyError(key, 'a key with a lone surrogate has no UTF-8 form');
+    if (handler === 'php_serialize' && isIntegerKey(key)) return w.push(`i:${key};`); // as PHP writes $_SESSION[5]
+    if (handler === 'php' && isIntegerKey(key)) throw new PhpSessionKeyError(key, 'PHP\'s php serialize handler does not store numeric top-level keys ("Skipping numeric key")');
     w.push(handler === 'php' ? `${key}|` : `s:${Buffer.byteLength(key)}:"${key}";`);
   };
   entries.forEach((entry, i) => {
@@ -70,12 +75,14 @@ export function encodeSession(data: Record<string, unknown>, format: PhpSessionF
     if (kept[i]) {
       writeKey(entry.key, entry.keyBytes);
       const value = data[entry.key];
-      if (typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, PHP_CLASS)) w.objects.set(value, w.slots + 1);
+      // An object PHP wrote here (not an r:/R: to one written before) takes the entry's first slot.
+      const opens = entry.slotEnd > entry.slotStart && (parsed!.inner[entry.start] === 0x4f || parsed!.inner[entry.start] === 0x43);
+      if (opens && typeof value === 'object' && value !== null && !w.objects.has(value)) w.objects.set(value, w.slots + 1);
       w.push(renumber(parsed!.inner, entry, entries, newStart));
       w.slots += entry.slotEnd - entry.slotStart;
     } else if (present(entry.key)) {
       writeKey(entry.key);
-      const prior = entry.value instanceof PhpRaw ? undefined : { value: entry.value, spans, source: parsed!.inner };
+      const prior = entry.value instanceof PhpRaw ? undefined : { value: entry.value, spans, source: parsed!.inner, memo };
       writeValue(w, data[entry.key], entry.key, 0, [], prior);
     }
   });

@@ -183,3 +183,39 @@ test('php › 4000 floats: Node reads the same double and writes the same text a
   }
   t.deepEqual(wrong, []);
 });
+
+interface Decoded { decoded: boolean; error: string | null; session: string; reencoded: string }
+
+/** PHP's session_decode() of `bytes` under `handler`: whether it reads them, what it holds, what it writes back. */
+const decode = async (handler: 'php' | 'php_serialize', bytes: Buffer): Promise<Decoded> =>
+  JSON.parse(await php([SESSIONS_PHP, 'decode', handler, 'none'], bytes.toString('base64'))) as Decoded;
+
+test('php › a new key holding an object a kept R: key shares: PHP reads r: to the object, not to the new key', async (t) => {
+  const stored = Buffer.from('b|O:8:"stdClass":1:{s:1:"n";i:1;}c|R:1;');
+  const data = decodeSession(stored);
+  t.is(data.c, data.b);
+  data.z = data.b;
+  const out = encodeSession(data, {}, stored);
+  t.is(out.toString(), 'b|O:8:"stdClass":1:{s:1:"n";i:1;}c|R:1;z|r:1;');
+  const report = await decode('php', out);
+  t.like(report, { decoded: true, error: null });
+  t.is(Buffer.from(report.reencoded, 'base64').toString(), out.toString(), 'PHP writes back the same bytes');
+  t.is(Buffer.from(report.session, 'base64').toString(), 'a:3:{s:1:"b";O:8:"stdClass":1:{s:1:"n";i:1;}s:1:"c";R:2;s:1:"z";r:2;}');
+});
+
+test('php › php_serialize stores numeric top-level keys as i:, as PHP does; PHP reads them back', async (t) => {
+  const f: PhpSessionFormat = { handler: 'php_serialize' };
+  const fresh = encodeSession({ 5: 'x', a: 1, '-3': true }, f);
+  t.is(fresh.toString(), 'a:3:{i:5;s:1:"x";s:1:"a";i:1;i:-3;b:1;}');
+  const report = await decode('php_serialize', fresh);
+  t.like(report, { decoded: true, error: null });
+  t.is(Buffer.from(report.reencoded, 'base64').toString(), fresh.toString(), 'PHP writes back the same bytes');
+  const data = decodeSession(fresh, f);
+  data[5] = 'y';
+  data[7] = [1];
+  const changed = encodeSession(data, f, fresh);
+  t.is(changed.toString(), 'a:4:{i:5;s:1:"y";s:1:"a";i:1;i:-3;b:1;i:7;a:1:{i:0;i:1;}}');
+  const again = await decode('php_serialize', changed);
+  t.like(again, { decoded: true, error: null });
+  t.is(Buffer.from(again.reencoded, 'base64').toString(), changed.toString());
+});

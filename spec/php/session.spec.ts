@@ -89,14 +89,22 @@ test('session › new keys follow in order; removed and undefined keys are dropp
 
 test('session › keys PHP cannot store are refused at encode time, naming the key', (t) => {
   t.throws(() => encodeSession({ 'a|b': 1 }), { code: 'ERR_PHP_SESSION_KEY', message: /"a\|b".*\|/ });
-  for (const format of [{}, SERIALIZE, PHALCON]) {
+  for (const format of [{}, PHALCON]) {
     t.throws(() => encodeSession({ 5: 1 }, format), { code: 'ERR_PHP_SESSION_KEY', message: /"5".*numeric/ });
     t.throws(() => encodeSession({ '-12': 1 }, format), { code: 'ERR_PHP_SESSION_KEY' });
   }
+  for (const format of [{}, SERIALIZE, PHALCON]) {
+    for (const key of ['a\uD800', 'b\uDC00c']) {
+      t.throws(() => encodeSession({ [key]: 1 }, format), { code: 'ERR_PHP_SESSION_KEY', message: /lone surrogate/ }, 'not rewritten to U+FFFD');
+      t.throws(() => encodeSession({ [key]: 2 }, format, encodeSession({ [key.replace(/[\uD800-\uDFFF]/, 'x')]: 1 }, format)), { code: 'ERR_PHP_SESSION_KEY' });
+    }
+  }
+  t.is(S(encodeSession({ '\uD83D\uDE00': 1 })), '\xF0\x9F\x98\x80|i:1;', 'a surrogate pair is fine');
   t.is(S(encodeSession({ 'a|b': 1, '05': 2, '-0': 3, '1.5': 4 }, SERIALIZE)), 'a:4:{s:3:"a|b";i:1;s:2:"05";i:2;s:2:"-0";i:3;s:3:"1.5";i:4;}');
+  t.is(S(encodeSession({ 5: 1, '-12': 2 }, SERIALIZE)), 'a:2:{i:5;i:1;i:-12;i:2;}', 'php_serialize stores numeric keys, as PHP does');
   const stored = B('a:1:{i:5;s:1:"x";}');
   t.is(S(encodeSession(decodeSession(stored, SERIALIZE), SERIALIZE, stored)), S(stored), 'a numeric key PHP wrote is kept while unchanged');
-  t.throws(() => encodeSession({ 5: 'y' }, SERIALIZE, stored), { code: 'ERR_PHP_SESSION_KEY' });
+  t.is(S(encodeSession({ 5: 'y' }, SERIALIZE, stored)), 'a:1:{i:5;s:1:"y";}', 'and written as i: when changed');
 });
 
 const malformed: Array<[string, PhpSessionFormat, string]> = [
@@ -119,8 +127,11 @@ test('session › bad options are refused, naming the option', (t) => {
   t.throws(() => encodeSession([] as unknown as Record<string, unknown>), { code: 'ERR_PHP_VALUE' });
 });
 
-test('samePhpValue › same PHP data: NaN equal, -0 not 0, keys in any order, arrays not objects', (t) => {
-  t.true(samePhpValue({ a: [NaN, 1n], b: Buffer.from('x') }, { b: Buffer.from('x'), a: [NaN, 1n] }));
+test('samePhpValue › same PHP data: NaN equal, -0 not 0, keys in the same order, arrays not objects', (t) => {
+  t.true(samePhpValue({ a: [NaN, 1n], b: Buffer.from('x') }, { a: [NaN, 1n], b: Buffer.from('x') }));
+  t.false(samePhpValue({ a: 1, b: 2 }, { b: 2, a: 1 }), 'PHP\'s === on arrays compares order');
+  t.true(samePhpValue({ b: 1, 2: 'x', 1: 'y' }, { 1: 'y', b: 1, 2: 'x' }), 'integer-like keys: JS lists them first on both sides');
+  t.true(samePhpValue({ [PHP_CLASS]: 'A', p: 1 }, { p: 1, [PHP_CLASS]: 'A' }), 'where the class marker stands does not count');
   t.false(samePhpValue(-0, 0));
   t.false(samePhpValue([], {}));
   t.false(samePhpValue({ a: 1 }, { a: 1, b: 2 }));
@@ -131,4 +142,60 @@ test('samePhpValue › same PHP data: NaN equal, -0 not 0, keys in any order, ar
   const other: Record<string, unknown> = {};
   other.self = other;
   t.true(samePhpValue(cyclic, other));
+});
+
+test('session › string keys put in another order are a change: written in the new order, members keeping their bytes', (t) => {
+  const stored = B('m|a:2:{s:1:"b";d:1;s:1:"a";i:2;}o|O:1:"X":2:{s:1:"p";i:1;s:1:"q";i:2;}');
+  const data = decodeSession(stored);
+  t.is(S(encodeSession({ ...data, m: { a: 2, b: 1 } }, {}, stored)), 'm|a:2:{s:1:"a";i:2;s:1:"b";d:1;}o|O:1:"X":2:{s:1:"p";i:1;s:1:"q";i:2;}');
+  t.is(S(encodeSession({ ...data, o: { [PHP_CLASS]: 'X', q: 2, p: 1 } }, {}, stored)), 'm|a:2:{s:1:"b";d:1;s:1:"a";i:2;}o|O:1:"X":2:{s:1:"q";i:2;s:1:"p";i:1;}');
+  t.is(S(encodeSession({ ...data, m: { b: 1, a: 2 } }, {}, stored)), S(stored), 'the same order is unchanged');
+});
+
+test('session › objects whose properties collide with the enum and C: markers are kept as PhpRaw', (t) => {
+  for (const value of ['O:8:"stdClass":1:{s:10:"__PHP_Enum";s:3:"A:b";}', 'O:8:"stdClass":2:{s:16:"__PHP_Serialized";s:1:"x";s:1:"y";i:1;}', 'O:8:"stdClass":1:{s:16:"__PHP_Serialized";s:1:"x";}']) {
+    const stored = B(`k|${value}n|i:1;`);
+    const data = decodeSession(stored);
+    t.true(data.k instanceof PhpRaw, value);
+    t.is(S((data.k as PhpRaw).bytes), value);
+    t.is(S(encodeSession({ ...data, n: 2 }, {}, stored)), `k|${value}n|i:2;`);
+  }
+});
+
+test('session › a change deep in a deep value is found in time linear in its size (each pair compared once)', (t) => {
+  const build = (depth: number, width: number): Record<string, unknown> => {
+    let node: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < depth; i++) node = { wide: Array.from({ length: width }, (_, j) => j), next: node };
+    return node;
+  };
+  const stored = encodeSession({ t: build(400, 200) });
+  t.true(stored.length > 800_000);
+  const data = decodeSession(stored) as { t: Record<string, unknown> };
+  // Each level counts how often its keys are listed: once or twice per pass, not once per level above it.
+  const listed: number[] = [];
+  const wrap = (node: Record<string, unknown>, level: number): Record<string, unknown> => {
+    listed[level] = 0;
+    const next = node.next === undefined ? undefined : wrap(node.next as Record<string, unknown>, level + 1);
+    if (next !== undefined) node.next = next;
+    return new Proxy(node, { ownKeys: (target) => { listed[level]++; return Reflect.ownKeys(target); } });
+  };
+  data.t = wrap(data.t, 0);
+  let n = data.t;
+  while (n.next !== undefined) n = n.next as Record<string, unknown>;
+  n.leaf = 2;
+  const started = performance.now();
+  const out = encodeSession(data, {}, stored);
+  const took = performance.now() - started;
+  t.true(S(out).endsWith('s:4:"leaf";i:2;' + '}'.repeat(401)));
+  t.is(out.length, stored.length);
+  t.true(Math.max(...listed) <= 3, `keys listed up to ${Math.max(...listed)} times at one level`);
+  t.true(took < 2000, `${took.toFixed(0)} ms`);
+});
+
+test('session › as the module notes say: a whole number where PHP had d:3 stays a float (3n writes i:3); objects in kept bytes are copied', (t) => {
+  const stored = B('t|d:3;a|a:1:{i:0;O:8:"stdClass":0:{}}');
+  const data = decodeSession(stored) as Record<string, any>;
+  t.is(S(encodeSession({ ...data, t: 3 }, {}, stored)), S(stored));
+  t.is(S(encodeSession({ ...data, t: 3n }, {}, stored)), 't|i:3;a|a:1:{i:0;O:8:"stdClass":0:{}}');
+  t.is(S(encodeSession({ ...data, z: data.a[0] }, {}, stored)), `${S(stored)}z|O:8:"stdClass":0:{}`);
 });

@@ -82,6 +82,9 @@ const unrepresentable: Array<[string, string]> = [
   ['a:1:{s:10:"__PHP_Enum";s:3:"A:B";}', 'the enum marker in an array'], ['O:1:"X":1:{s:16:"__PHP_Serialized";s:0:"";}', 'an O: that looks like a C:'],
   ['a:1:{s:1:"\xff";i:1;}', 'a non-UTF-8 key'], ['O:1:"\xe9":0:{}', 'a non-UTF-8 class name'],
   ['a:2:{i:0;C:1:"X":0:{}i:1;r:2;}', 'a reference after a C: value'],
+  ['O:1:"X":1:{s:10:"__PHP_Enum";s:3:"A:b";}', 'the enum marker as a property'],
+  ['O:1:"X":2:{s:16:"__PHP_Serialized";s:1:"x";s:1:"y";i:1;}', 'the C: marker beside other properties'],
+  ['O:1:"X":2:{s:1:"y";i:1;s:16:"__PHP_Serialized";s:1:"x";}', 'the C: marker after other properties'],
 ];
 
 for (const [text, why] of unrepresentable) {
@@ -89,6 +92,12 @@ for (const [text, why] of unrepresentable) {
     t.throws(() => read(text), { instanceOf: PhpSerializeError, code: 'ERR_PHP_UNREPRESENTABLE' });
   });
 }
+
+test('unserialize › an r:/R: number too large is refused naming the slot limit, not bytes', (t) => {
+  const err = t.throws(() => read('a:2:{i:0;i:1;i:1;r:99999999999999999999999999;}'), { code: 'ERR_PHP_SERIALIZE', message: /largest slot number/ });
+  t.notRegex(err!.message, /bytes left/);
+  t.throws(() => read('a:1:{i:0;a:99999999:{}}'), { code: 'ERR_PHP_SERIALIZE', message: /bytes left/ }, 'counts are still bounded by the bytes left');
+});
 
 test('unserialize › nesting beyond maxDepth is refused, not a stack overflow', (t) => {
   const deep = (n: number): string => 'a:1:{i:0;'.repeat(n) + 'N;' + '}'.repeat(n);
