@@ -19,6 +19,7 @@ import { useRedis } from '../helpers/redisServer';
 import { usePostgres } from '../helpers/postgresServer';
 import { useMariadb } from '../helpers/mariadbServer';
 import { tempDir } from '../helpers/tmp';
+import { closing, withTable } from '../helpers/storeAdapters';
 
 /**
  * The race matrix of the safe-by-default promise: every adapter × locking on (the defaults of
@@ -66,20 +67,6 @@ const CARRIERS: Record<string, Make> = {
 };
 const KEYS = [{ kid: 'race', secret: TokenStore.generateSecret() }];
 
-/** A database adapter closed after the test, on a table made once per database (createTable is idempotent). */
-const tables = new Map<string, Promise<void>>();
-async function withTable(t: ExecutionContext, adapter: PostgresAdapter | MysqlAdapter): Promise<Adapter> {
-  closing(t, adapter);
-  let made = tables.get(adapter.dialect);
-  if (made === undefined) tables.set(adapter.dialect, (made = adapter.createTable()));
-  await made;
-  return adapter;
-}
-
-function closing(t: ExecutionContext, adapter: Adapter): Adapter {
-  t.teardown(() => adapter.close?.());
-  return adapter;
-}
 
 interface Gate {
   reached: Promise<void>;

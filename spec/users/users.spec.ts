@@ -21,6 +21,7 @@ import { useRedis } from '../helpers/redisServer';
 import { usePostgres } from '../helpers/postgresServer';
 import { useMariadb } from '../helpers/mariadbServer';
 import { tempDir } from '../helpers/tmp';
+import { closing, withTable } from '../helpers/storeAdapters';
 
 /**
  * Per-user sessions through real HTTP on every store: three clients (browsers, each with its own
@@ -44,19 +45,6 @@ const ADAPTERS: Record<string, Make> = {
   'Encrypted Redis': async (t) => closing(t, new EncryptedAdapter(new RedisAdapter({ port: redis().port }), { keys: [{ id: 'users', key: EncryptedAdapter.generateKey() }] })),
 };
 
-const tables = new Map<string, Promise<void>>();
-async function withTable(t: ExecutionContext, adapter: PostgresAdapter | MysqlAdapter): Promise<Adapter> {
-  closing(t, adapter);
-  let made = tables.get(adapter.dialect);
-  if (made === undefined) tables.set(adapter.dialect, (made = adapter.createTable()));
-  await made;
-  return adapter;
-}
-
-function closing<A extends Adapter>(t: ExecutionContext, adapter: A): A {
-  t.teardown(() => adapter.close?.());
-  return adapter;
-}
 
 let accounts = 0;
 
