@@ -1,8 +1,8 @@
 import { checkOptionKeys } from '../closedOptions';
-import { InvalidOption, InvalidSessionAdapter, InvalidSessionId } from '../errors';
-import { isValidId } from '../id';
+import { InvalidOption, InvalidSessionAdapter } from '../errors';
 import { isMoveMarker, type Adapter, type LockHandle, type LockOptions, type WriteOptions } from './Adapter';
-import { handleOf, isOutage, lockStores, MigratingLock } from './MigratingLock';
+import { checked, EXISTING, holds, removeIfStill, tolerated, touch } from './migratingCalls';
+import { handleOf, lockStores, MigratingLock } from './MigratingLock';
 
 /**
  * Where a move between stores stands (see {@link MigratingAdapter}):
@@ -11,7 +11,7 @@ import { handleOf, isOutage, lockStores, MigratingLock } from './MigratingLock';
  * - `'both'`: the new store is read first (the old one when it lacks the session) and locked;
  *   writes go to both, so processes on `'copy'` or `'new'` stay right beside it.
  * - `'new'`: writes go to the new store alone; a session found only in the old store moves at
- *   its next write or touch and leaves the old store. Then the wrapper can go.
+ *   its next request (a write, a touch, a read without a lock) and leaves the old store.
  */
 export type MigrationPhase = 'copy' | 'both' | 'new';
 
@@ -19,7 +19,7 @@ export type MigrationPhase = 'copy' | 'both' | 'new';
 export interface MigratingAdapterOptions {
   /** The store the sessions move out of. */
   from: Adapter;
-  /** The store the sessions move into. */
+  /** The store the sessions move into; it locks when `from` does, and only then. */
   to: Adapter;
   /** Where the move stands; no default: every process must say which phase it runs. */
   phase: MigrationPhase;
@@ -36,7 +36,8 @@ const HINTS: Readonly<Record<string, string>> = {
   target: 'use `to`: the store the sessions move into',
   mode: "use `phase`: 'copy', 'both' or 'new'",
 };
-const EXISTING: WriteOptions = Object.freeze({ existing: true });
+/** The lock a read without one takes to move a session in `'new'`: a short wait, else no move. */
+const MOVE_LOCK: Partial<LockOptions> = Object.freeze({ wait: 0.05 });
 
 /**
  * Moves a live app's sessions from one store to another without signing anyone out (Symfony's
@@ -46,24 +47,32 @@ const EXISTING: WriteOptions = Object.freeze({ existing: true });
  * What holds in every phase:
  * - **Never served from the old store once the new one has it**: from `'both'` on, the new store
  *   is read first and the old one only when the new one has no record (not even a move marker).
- *   The old copy of a session never outlives the new one: both are written with the same TTL,
- *   the old one no later; a move marker reaches the old store too (or, in `'new'`, the old copy
- *   is removed), and in `'new'` a session copied out of the old store is removed from it.
- * - **Destroy removes the session from both stores, the old one first**: if that fails, nothing
- *   was removed and the logout fails loudly; a destroyed session cannot come back by the fallback.
+ *   Both copies get the same TTL, the old one written after the new one (it may outlive it by
+ *   that gap, holding the same record); a move marker reaches the old store too, and in `'new'`
+ *   a session found only in the old store moves into the new one and leaves the old one.
+ * - **Destroy removes the session from both stores**, the store read first last (`'copy'`: the
+ *   new one first; `'both'`, `'new'`: the old one first): if that fails, the store that is read
+ *   still holds the session and the logout fails loudly; the fallback cannot bring it back.
  * - **An update of a session only the old store holds copies it first**, under this request's
  *   locks: the record goes into the new store, then the old store's own `existing` update
  *   decides whether the session is still live there (not destroyed, expired or moved meanwhile);
- *   refused, the copy is removed again. The old store always writes last: its write may release
- *   the old lock in the same step (Redis does), and the locks must cover both writes.
+ *   refused, the copy is removed again — unless another request wrote the new store since (the
+ *   new store's write may release its lock: Redis and SQL do). An outage of the old store in
+ *   `'new'` keeps the copy. The old store writes last: its write may release the old lock too.
+ * - **Sign-in** (a move marker): the old store's update says if the session is live there.
  * - **Locks**: `'copy'` locks the old store, `'both'` the old one then the new one, `'new'` the
  *   new one: two processes in neighbouring phases always share a lock, and take them in the same
- *   order. `touchesOnRead` is false: every unchanged request touches, so TTLs stay in step.
+ *   order (so `from` and `to` must both lock, or neither). `touchesOnRead` is false: every
+ *   unchanged request touches, so TTLs stay in step; in `'both'` a touch rewrites the old copy
+ *   (repairing one an old-store outage left behind). In `'new'` a read never extends the old
+ *   copy: a read without a lock (a read-only route) moves the session under a short lock.
  * - **The old store down** in `'both'` or `'new'`: sessions the new store holds are read,
- *   locked, written and touched as usual (in `'both'` the old copy is left behind, older, and
- *   the old lock skipped); reading or copying one it does not hold, sign-ins (move markers) and
- *   logouts fail with the store's error, never as an empty session. In `'copy'` the old store
- *   is the store. The new store down: every phase fails (in `'copy'`, writes and touches).
+ *   written and touched as usual (in `'both'` the old copy is left behind, older; a refused old
+ *   update there is ignored: the new store decides). `'both'` still takes the old lock, so a
+ *   locked request fails (skipping it would let a `'copy'` process in beside it). Reading or
+ *   copying a session the new store lacks, sign-ins and logouts fail with the store's error,
+ *   never as an empty session. In `'copy'` the old store is the store. The new store down:
+ *   every phase fails (in `'copy'`, writes and touches).
  *
  * @example
  * import { MigratingAdapter } from 'koa-session-manager';
@@ -99,6 +108,9 @@ export class MigratingAdapter implements Adapter {
     if (options.from === options.to) throw new InvalidOption('to', 'must be another adapter than `from`: a move needs two stores');
     if (!PHASES.includes(options.phase)) throw new InvalidOption('phase', `must be 'copy', 'both' or 'new', got ${JSON.stringify(options.phase)}`);
     const { from, to, phase } = options;
+    if (Boolean(from.lock) !== Boolean(to.lock)) {
+      throw new InvalidOption('to', 'must lock if `from` locks, and not if it does not: neighbouring phases lock different stores, so both stores lock or neither');
+    }
     this.from = from;
     this.to = to;
     this.phase = phase;
@@ -106,9 +118,7 @@ export class MigratingAdapter implements Adapter {
     if (lifetime !== undefined) Object.defineProperty(this, 'lifetime', { value: lifetime, enumerable: true });
     const first = phase === 'new' ? undefined : from;
     const second = phase === 'copy' ? undefined : to;
-    if (first?.lock || second?.lock) {
-      this.lock = async (id, lockOptions) => lockStores(checked(id), lockOptions, first, second, phase === 'both');
-    }
+    if (first?.lock || second?.lock) this.lock = async (id, lockOptions) => lockStores(checked(id), lockOptions, first, second);
   }
 
   async read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null> {
@@ -117,7 +127,11 @@ export class MigratingAdapter implements Adapter {
     const found = await this.to.read(id, handleOf(lock, 'to'), ttl);
     if (lock instanceof MigratingLock) lock.foundIn = found !== null ? 'to' : 'from';
     if (found !== null) return found;
-    return this.from.read(id, handleOf(lock, 'from'), ttl);
+    if (this.phase === 'both') return this.from.read(id, handleOf(lock, 'from'), ttl);
+    // 'new': a read never extends the old copy (it would outlive the move); unlocked, it moves.
+    const old = await this.from.read(id);
+    if (old === null || isMoveMarker(old) || lock !== undefined || ttl === undefined || !this.lock) return old;
+    return this.#moveOnRead(id, old, ttl);
   }
 
   async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean | void> {
@@ -130,11 +144,13 @@ export class MigratingAdapter implements Adapter {
       if (this.phase === 'both') await tolerated(this.from.write(id, data, ttl, fromLock));
       return true;
     }
-    if (lock instanceof MigratingLock && lock.foundIn === 'from') return this.#adopt(id, data, ttl, fromLock, toLock);
-    if (isMoveMarker(data)) await this.#markOld(id, data, ttl, fromLock);
+    const foundIn = lock instanceof MigratingLock ? lock.foundIn : undefined;
+    if (foundIn === 'from') return this.#adopt(id, data, ttl, fromLock, toLock);
+    if (isMoveMarker(data)) return this.#mark(id, data, ttl, fromLock, toLock, foundIn === 'to');
     const updated = await this.to.write(id, data, ttl, toLock, EXISTING);
     if (updated !== false) {
-      if (this.phase === 'both' && !isMoveMarker(data)) await tolerated(this.from.write(id, data, ttl, fromLock, EXISTING));
+      // A refusal by the old store is no failure here: the new store decides from 'both' on.
+      if (this.phase === 'both') await tolerated(this.from.write(id, data, ttl, fromLock, EXISTING));
       return updated;
     }
     // Locked, the read found the session in the new store: refused now, it is gone there.
@@ -149,21 +165,25 @@ export class MigratingAdapter implements Adapter {
     if (lock instanceof MigratingLock && lock.foundIn === 'from') return this.#adopt(id, data, ttl, fromLock, toLock);
     const touched = await touch(this.to, id, data, ttl, toLock);
     if (touched !== false) {
-      if (this.phase === 'both') await tolerated(touch(this.from, id, data, ttl, fromLock));
+      // 'both': the whole record, so an old copy a failed write left behind is repaired.
+      if (this.phase === 'both') await tolerated(this.from.write(id, data, ttl, fromLock, EXISTING));
       return touched;
     }
     return lock === undefined ? this.#adoptUnlocked(id, data, ttl) : false;
   }
 
-  /** Old store first: a failure there leaves both copies, never a new-store hole the old one fills. */
+  /**
+   * The store read first goes last (`'copy'`: the new store first): a failure in between leaves
+   * the session where it is read, never a hole the other store's copy fills later.
+   */
   async destroy(id: string): Promise<string | null | void> {
     checked(id);
-    const old = await this.from.destroy(id);
-    const fresh = await this.to.destroy(id);
-    const [first, other] = this.phase === 'copy' ? [old, fresh] : [fresh, old];
-    if (typeof first === 'string') return first;
-    if (typeof other === 'string') return other;
-    return first === null || other === null ? null : undefined;
+    const copy = this.phase === 'copy';
+    const firstGone = await (copy ? this.to : this.from).destroy(id);
+    const secondGone = await (copy ? this.from : this.to).destroy(id);
+    if (typeof secondGone === 'string') return secondGone;
+    if (typeof firstGone === 'string') return firstGone;
+    return secondGone === null || firstGone === null ? null : undefined;
   }
 
   /** Both stores (the old one still holds sessions that expire there); resolves the sum. */
@@ -194,8 +214,8 @@ export class MigratingAdapter implements Adapter {
   /**
    * `'copy'`: the record goes into the new store first, then the old store takes the write or
    * touch (`old`) — last, because its write may release the old lock in the same step (Redis
-   * does) and because its own check decides: refused (the session is gone or moved there) or
-   * failed, the new store's copy is removed again, so it never holds what the old one does not.
+   * does) and because its own check decides: refused or failed, the new store's copy is taken
+   * back (see {@link removeIfStill}), so it never holds what the old one does not.
    */
   async #copyThen(id: string, data: string, ttl: number, old: () => Promise<boolean | void>): Promise<boolean | void> {
     await this.to.write(id, data, ttl);
@@ -203,21 +223,27 @@ export class MigratingAdapter implements Adapter {
     try {
       done = await old();
     } catch (err) {
-      await this.to.destroy(id).catch(() => undefined);
+      await removeIfStill(this.to, id, data).catch(() => undefined);
       throw err;
     }
-    if (done === false) await this.to.destroy(id);
+    if (done === false) await removeIfStill(this.to, id, data);
     return done;
   }
 
   /**
    * A move marker (a sign-in) reaches the old store first, and must: once the marker expires, a
-   * pre-sign-in copy there would be served again. `'new'` removes the old copy instead. An old
-   * store that is down fails the sign-in before the new store changes, so the session is whole.
+   * pre-sign-in copy there would be served again; an old store that is down fails the sign-in
+   * before the new store changes. The old store's update also says whether the session was live
+   * there: refused by the new store (it never held the session), the marker goes in as it is,
+   * locked or not — unless the locked read found the session in the new store (gone there now).
    */
-  async #markOld(id: string, marker: string, ttl: number, fromLock: LockHandle | undefined): Promise<void> {
-    if (this.phase === 'new') await this.from.destroy(id);
-    else await this.from.write(id, marker, ttl, fromLock, EXISTING);
+  async #mark(id: string, marker: string, ttl: number, fromLock?: LockHandle, toLock?: LockHandle, readInTo = false): Promise<boolean | void> {
+    const liveInOld = (await this.from.write(id, marker, ttl, fromLock, EXISTING)) !== false;
+    const updated = await this.to.write(id, marker, ttl, toLock, EXISTING);
+    if (updated !== false) return updated;
+    if (!liveInOld || readInTo) return false;
+    await this.to.write(id, marker, ttl); // unfenced: a refused write may have released the lock
+    return true;
   }
 
   /**
@@ -227,16 +253,17 @@ export class MigratingAdapter implements Adapter {
    */
   async #adopt(id: string, data: string, ttl: number, fromLock: LockHandle | undefined, toLock: LockHandle | undefined): Promise<boolean> {
     await this.to.write(id, data, ttl, toLock);
-    // The old store's own update decides, last (see #copyThen); refused or failed, the copy goes.
+    // The old store's update decides, last (see #copyThen); the copy is taken back only while unchanged.
     let kept: boolean | void;
     try {
       kept = await this.from.write(id, data, ttl, fromLock, EXISTING);
     } catch (err) {
-      await this.to.destroy(id).catch(() => undefined);
+      // 'new': the old store no longer counts for writes; the copy stays (the request fails).
+      if (this.phase === 'both') await removeIfStill(this.to, id, data).catch(() => undefined);
       throw err;
     }
     if (kept === false) {
-      await this.to.destroy(id);
+      await removeIfStill(this.to, id, data);
       return false;
     }
     if (this.phase === 'new') await tolerated(this.from.destroy(id));
@@ -246,41 +273,38 @@ export class MigratingAdapter implements Adapter {
   /**
    * Copy-on-update without a lock, after the new store refused the update (it may hold a move
    * marker, which a copy must not replace): the old store's update first, as the check; the
-   * copy; then the old store asked again, since a destroy may have passed between the two.
+   * copy; then the old store asked again, since a destroy or sign-in may have passed between.
    */
   async #adoptUnlocked(id: string, data: string, ttl: number): Promise<boolean> {
     if ((await this.from.write(id, data, ttl, undefined, EXISTING)) === false) return false;
     await this.to.write(id, data, ttl);
-    if ((await this.from.read(id)) === null) {
-      await this.to.destroy(id);
+    const again = await this.from.read(id);
+    if (again === null || isMoveMarker(again)) {
+      await removeIfStill(this.to, id, data);
       return false;
     }
     if (this.phase === 'new') await tolerated(this.from.destroy(id));
     return true;
   }
-}
 
-/** `id`, or InvalidSessionId: no id outside the alphabet reaches either store. */
-function checked(id: string): string {
-  if (!isValidId(id)) throw new InvalidSessionId();
-  return id;
-}
-
-/** Refresh `id` in `store`: its `updateTimestamp`, else an update that rewrites the same data. */
-function touch(store: Adapter, id: string, data: string, ttl: number, lock: LockHandle | undefined): Promise<boolean | void> {
-  return store.updateTimestamp ? store.updateTimestamp(id, data, ttl, lock) : store.write(id, data, ttl, lock, EXISTING);
-}
-
-/** A live record (or marker) of `id` in `store`. */
-async function holds(store: Adapter, id: string): Promise<boolean> {
-  return store.validateId ? store.validateId(id) : (await store.read(id)) !== null;
-}
-
-/** Waits for `call`; an outage of the store ({@link isOutage}) is let pass, anything else thrown. */
-async function tolerated(call: Promise<unknown>): Promise<void> {
-  try {
-    await call;
-  } catch (err) {
-    if (!isOutage(err)) throw err;
+  /**
+   * `'new'`, a read without a lock (a read-only route) of a session only the old store holds: moved
+   * under a short lock, as a locked touch would (busy: a locked request moves it); best effort.
+   */
+  async #moveOnRead(id: string, old: string, ttl: number): Promise<string | null> {
+    let held: LockHandle;
+    try {
+      held = await this.lock!(id, MOVE_LOCK);
+    } catch {
+      return old;
+    }
+    try {
+      const now = await this.read(id, held, ttl);
+      if (now === null || isMoveMarker(now) || (held as MigratingLock).foundIn !== 'from') return now;
+      await this.#adopt(id, now, ttl, undefined, handleOf(held, 'to')).catch(() => false);
+      return now;
+    } finally {
+      await held.release().catch(() => undefined);
+    }
   }
 }

@@ -23,7 +23,7 @@ export function isOutage(err: unknown): boolean {
  * Released in the reverse order it was taken; idempotent.
  *
  * @example
- * const handle = await lockStores(id, { wait: 5 }, oldStore, newStore, true);
+ * const handle = await lockStores(id, { wait: 5 }, oldStore, newStore);
  * await newStore.write(id, data, ttl, handle.to);
  * await handle.release();
  */
@@ -63,30 +63,23 @@ export function handleOf(lock: LockHandle | undefined, pick: 'from' | 'to'): Loc
 
 /**
  * Take the lock of `id` in `first`, then in `second` (each when given and able to lock), within
- * one wait: the second gets what the first left of `options.wait`. With `firstOptional`, an
- * outage of `first` ({@link isOutage}) takes the second lock alone; a lock timeout never does.
- * Every process takes the locks in the same order (old store, then new), so two processes of
- * different phases cannot deadlock.
+ * one wait: the second gets what the first left of `options.wait`. A failure of either (an
+ * outage too) fails the lock: a process that skipped the old lock would run beside processes
+ * that hold only that one. Every process takes the locks in the same order (old store, then
+ * new), so two processes of different phases cannot deadlock.
  *
  * @example
- * const handle = await lockStores(id, options, phase === 'new' ? undefined : from, phase === 'copy' ? undefined : to, phase === 'both');
+ * const handle = await lockStores(id, options, phase === 'new' ? undefined : from, phase === 'copy' ? undefined : to);
  */
 export async function lockStores(
   id: string,
   options: Partial<LockOptions>,
   first: Adapter | undefined,
   second: Adapter | undefined,
-  firstOptional: boolean,
 ): Promise<MigratingLock> {
   const started = performance.now();
   let held: LockHandle | undefined;
-  if (first?.lock) {
-    try {
-      held = await first.lock(id, options);
-    } catch (err) {
-      if (!firstOptional || !isOutage(err)) throw err;
-    }
-  }
+  if (first?.lock) held = await first.lock(id, options);
   let next: LockHandle | undefined;
   if (second?.lock) {
     const left = options.wait === undefined || held === undefined ? options

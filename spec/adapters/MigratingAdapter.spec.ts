@@ -45,12 +45,15 @@ test('MigratingAdapter › options › closed and checked: unknown keys with a h
 
 test('MigratingAdapter › options › lock, lifetime and touchesOnRead follow the stores and the phase', (t) => {
   const noLock = { read: async () => null, write: async () => true, destroy: async () => null, gc: async () => 0 } as Adapter;
-  t.is(new MigratingAdapter({ from: noLock, to: new MemoryAdapter(), phase: 'copy' }).lock, undefined, "'copy' locks the old store");
-  t.is(typeof new MigratingAdapter({ from: noLock, to: new MemoryAdapter(), phase: 'both' }).lock, 'function');
-  t.is(new MigratingAdapter({ from: new MemoryAdapter(), to: noLock, phase: 'new' }).lock, undefined, "'new' locks the new store");
+  for (const phase of PHASES) {
+    t.is(typeof new MigratingAdapter({ from: new MemoryAdapter(), to: new MemoryAdapter(), phase }).lock, 'function', phase);
+    t.is(new MigratingAdapter({ from: noLock, to: { ...noLock }, phase }).lock, undefined, `${phase}: neither store locks`);
+    // One store locking and not the other: neighbouring phases would share no lock (review M5).
+    t.throws(() => new MigratingAdapter({ from: noLock, to: new MemoryAdapter(), phase }), INVALID_OPTION);
+  }
   const a = new MigratingAdapter({ from: { ...noLock, lifetime: 600 } as Adapter, to: { ...noLock, lifetime: 1800 } as Adapter, phase: 'both' });
   t.is(a.lifetime, 1800);
-  t.is(new MigratingAdapter({ from: noLock, to: new MemoryAdapter(), phase: 'both' }).lifetime, undefined);
+  t.is(new MigratingAdapter({ from: noLock, to: { ...noLock }, phase: 'both' }).lifetime, undefined);
   t.false(a.touchesOnRead);
 });
 
@@ -77,7 +80,7 @@ test('MigratingAdapter › fallback read: the new store first, the old one only 
   t.is(await a.read(id), 'the store', "'copy' reads the old store alone");
 });
 
-test('MigratingAdapter › the old store down: sessions the new store holds are still read, locked, written and touched', async (t) => {
+test("MigratingAdapter › the old store down: sessions the new store holds are still read, written and touched ('new': locked too)", async (t) => {
   for (const phase of ['both', 'new'] as const) {
     const from = new OutageAdapter();
     const to = new MemoryAdapter();
@@ -86,10 +89,12 @@ test('MigratingAdapter › the old store down: sessions the new store holds are 
     await a.write(moved, 'v1', 60);
     await from.inner.write(unmoved, 'only in the old store', 60);
     from.down = true;
-    const handle = await a.lock!(moved, LOCK);
+    // 'both' never skips the old lock: a 'copy' process beside it holds only that one (review M1).
+    if (phase === 'both') await t.throwsAsync(a.lock!(moved, LOCK), STORE_DOWN, "'both': no lock without the old store");
+    const handle = phase === 'new' ? await a.lock!(moved, LOCK) : undefined;
     t.is(await a.read(moved, handle, 60), 'v1', phase);
     t.true(await a.write(moved, 'v2', 60, handle, { existing: true }) !== false);
-    await handle.release();
+    await handle?.release();
     t.true(await a.updateTimestamp(moved, 'v2', 60) !== false);
     t.is(await to.read(moved), 'v2');
     // What cannot be answered without the old store fails loudly, never as "no session".
