@@ -1,12 +1,9 @@
-import test, { type ExecutionContext } from 'ava';
-import Koa from 'koa';
+import test from 'ava';
 import { isMoveMarker, type Adapter } from '../../lib/adapters/Adapter';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
 import { MigratingAdapter, type MigrationPhase } from '../../lib/adapters/MigratingAdapter';
-import { session } from '../../lib/koa/middleware';
-import { sessionPolicy } from '../../lib/koa/policy';
 import { newId } from '../helpers/adapterContract';
-import { listen, parseSetCookie } from '../helpers/http';
+import { migratingApp } from '../helpers/migratingApp';
 import { OutageAdapter, ReleasingAdapter, UnlockedAdapter } from '../helpers/outageAdapter';
 
 // The edges a review found (sign-in without a lock, lock-releasing stores, destroy order, lock skipping, read-only sessions, one lockable store, stale old copies); each test failed before its fix.
@@ -14,33 +11,13 @@ import { OutageAdapter, ReleasingAdapter, UnlockedAdapter } from '../helpers/out
 const LOCK = { wait: 2, expiry: 30 };
 const STORE_DOWN = { code: 'ERR_SESSION_STORE' };
 
-/** An app on `adapter`: /seed, /login (regenerateId), /whoami; `locking` and a `{ lock: false }` route. */
-async function app(t: ExecutionContext, adapter: Adapter, locking = true) {
-  const koa = new Koa();
-  koa.use(session({ adapter, gc: false, locking, start: 'lazy' }));
-  const [unlocked, locked] = [sessionPolicy({ lock: false }), sessionPolicy()];
-  koa.use(async (ctx, next) => (ctx.path.startsWith('/unlocked') ? unlocked : locked)(ctx, next));
-  koa.use(async (ctx) => {
-    if (ctx.path === '/seed') ctx.session.set('cart', ['book']);
-    if (ctx.path.endsWith('/login')) { await ctx.session.regenerateId(); ctx.session.set('userId', 7); }
-    ctx.body = { userId: ctx.session.get('userId') ?? null, cart: ctx.session.get('cart') ?? null };
-  });
-  const server = await listen(koa);
-  t.teardown(server.close);
-  return async (path: string, sid?: string) => {
-    const response = await fetch(server.url + path, { headers: sid ? { cookie: `sid=${sid}` } : {} });
-    const cookie = response.headers.getSetCookie().map(parseSetCookie).find((c) => c.name === 'sid');
-    return { status: response.status, body: await response.json().catch(() => null) as { userId: number | null; cart: string[] | null }, sid: cookie?.value };
-  };
-}
-
 for (const phase of ['both', 'new'] as const) {
   for (const how of ['locking: false', 'a { lock: false } route', 'stores without a lock'] as const) {
     test(`MigratingAdapter › ${phase}, ${how}: a sign-in without a lock keeps a session only the old store holds`, async (t) => {
       const plain = how === 'stores without a lock';
       const [from, to]: Adapter[] = plain ? [new UnlockedAdapter(), new UnlockedAdapter()] : [new MemoryAdapter(), new MemoryAdapter()];
-      const old = await app(t, from);
-      const send = await app(t, new MigratingAdapter({ from, to, phase }), how !== 'locking: false');
+      const old = await migratingApp(t, from);
+      const send = await migratingApp(t, new MigratingAdapter({ from, to, phase }), { locking: how !== 'locking: false' });
       const sid = (await old('/seed')).sid!;
       const signedIn = await send(how === 'a { lock: false } route' ? '/unlocked/login' : '/login', sid);
       t.deepEqual(signedIn.body, { userId: 7, cart: ['book'] });

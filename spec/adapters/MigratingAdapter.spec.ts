@@ -1,12 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
-import Koa from 'koa';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMoveMarker, MOVE_MARKER_PREFIX, type Adapter } from '../../lib/adapters/Adapter';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
 import { MigratingAdapter, type MigrationPhase } from '../../lib/adapters/MigratingAdapter';
-import { session } from '../../lib/koa/middleware';
 import { adapterContract, newId } from '../helpers/adapterContract';
-import { listen, parseSetCookie } from '../helpers/http';
+import { migratingApp } from '../helpers/migratingApp';
 import { OutageAdapter } from '../helpers/outageAdapter';
 
 const PHASES: MigrationPhase[] = ['copy', 'both', 'new'];
@@ -243,24 +241,8 @@ test('MigratingAdapter › neighbouring phases share a lock and take them in one
 
 // ---- markers and stale copies, through the middleware ----------------------------------------
 
-/** An app on `adapter` (locking on) with a 1.5 s lifetime: markers live as long. */
-async function app(t: ExecutionContext, adapter: Adapter) {
-  const koa = new Koa();
-  koa.use(session({ adapter, lifetime: 1.5, gc: false }));
-  koa.use(async (ctx) => {
-    if (ctx.path === '/seed') ctx.session.set('cart', ['book']);
-    if (ctx.path === '/login') { await ctx.session.regenerateId(); ctx.session.set('userId', 7); }
-    if (ctx.path === '/logout') await ctx.session.destroy();
-    ctx.body = { userId: ctx.session.get('userId') ?? null, cart: ctx.session.get('cart') ?? null };
-  });
-  const server = await listen(koa);
-  t.teardown(server.close);
-  return async (path: string, sid?: string) => {
-    const response = await fetch(server.url + path, { headers: sid ? { cookie: `sid=${sid}` } : {} });
-    const cookie = response.headers.getSetCookie().map(parseSetCookie).find((c) => c.name === 'sid');
-    return { body: await response.json() as { userId: number | null; cart: string[] | null }, sid: cookie?.value };
-  };
-}
+/** The app of these specs: locking on, a 1.5 s lifetime (markers live as long). */
+const app = (t: ExecutionContext, adapter: Adapter) => migratingApp(t, adapter, { lifetime: 1.5 });
 
 for (const phase of ['both', 'new'] as const) {
   test(`MigratingAdapter › markers (${phase}): a sign-in of a session only the old store held; the old id serves nothing, also after the marker`, async (t) => {

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { RedisAdapter } from '../../lib/redis/RedisAdapter';
 import { AdapterRuntimeError } from '../../lib/errors';
 import { newId } from './adapterContract';
-import type { RedisSentinelSet } from './redisSentinel';
+import { failoverHeardWhileConnecting, type RedisSentinelSet } from './redisSentinel';
 import { count, increment } from './sessionCounter';
 
 /** One request that failed during the failover. */
@@ -109,4 +109,20 @@ export async function killMasterUnderLoad(t: ExecutionContext, set: RedisSentine
   t.true(kept <= total + failures.length, 'no session counts more than was sent');
   t.true(total - kept <= 50, `${total - kept} acknowledged increments lost`);
   t.true((recoveredAt - killedAt) / 1000 < 15, 'served again within the failover and the 5 s lock expiry (15 s)');
+}
+
+/**
+ * The +switch-master race of ioredis (see lib/redis/sentinelConnector.ts): a failover announced
+ * while the client asks the sentinels must not end it. Checks that the client never ended, was
+ * served again within 3 s, and subscribed to the failover detector again; resolves the port of
+ * the promoted replica, for the caller's own checks.
+ */
+export async function checkFailoverWhileConnecting(t: ExecutionContext, set: RedisSentinelSet, a: RedisAdapter): Promise<number> {
+  const seen = await failoverHeardWhileConnecting(set, a.client as Redis, () => increment(a, newId()));
+  t.log(`served ${seen.servedAfterMs.toFixed(0)} ms after the sentinels answered again; detector subscriptions after: ${seen.subscribersAfter.join(', ')}`);
+  t.is(seen.ended, 0, 'ioredis never gave the client up (status end)');
+  t.false(Number.isNaN(seen.servedAfterMs), 'served again');
+  t.true(seen.servedAfterMs < 3_000, `served again after ${Math.round(seen.servedAfterMs)} ms`);
+  t.true(seen.subscribersAfter.every((n) => n > 0), 'the new connection subscribed to +switch-master again');
+  return seen.newMaster;
 }
