@@ -159,8 +159,8 @@ export class UserSessions {
    * Given the request, the request's own session is destroyed through it (its cookie is
    * cleared). Resolves how many stored sessions were ended.
    */
-  endAll(userOrCtx: string | number | Context): Promise<number> {
-    return this.#end(userOrCtx, () => true, true);
+  async endAll(userOrCtx: string | number | Context): Promise<number> {
+    return (await this.#end(userOrCtx, () => true, true)).count;
   }
 
   /**
@@ -170,15 +170,16 @@ export class UserSessions {
   async endOthers(ctx: Context): Promise<number> {
     const session = await started(ctx);
     const current = session.getId();
-    const ended = await this.#end(ctx, (sid) => sid !== current, true);
+    const { count, at } = await this.#end(ctx, (sid) => sid !== current, true);
+    // Kept through the end it just recorded (`at`, possibly the very millisecond of its binding).
     const bound = boundUser(session);
-    if (bound !== undefined) untyped(session).set(USER_SESSION_KEY, { ...bound, k: Date.now() });
-    return ended;
+    if (bound !== undefined) untyped(session).set(USER_SESSION_KEY, { ...bound, k: at });
+    return count;
   }
 
   /** End the session `handle` (from `list()`) of a user; resolves false when it was not theirs or is gone. */
   async end(userOrCtx: string | number | Context, handle: string): Promise<boolean> {
-    return (await this.#end(userOrCtx, (sid) => tagOf(sid) === handle, false)) > 0;
+    return (await this.#end(userOrCtx, (sid) => tagOf(sid) === handle, false)).count > 0;
   }
 
   #users(): UserIndex {
@@ -228,14 +229,16 @@ export class UserSessions {
     }
   }
 
-  async #end(userOrCtx: string | number | Context, which: (sid: string) => boolean, all: boolean): Promise<number> {
+  /** Ends the sessions `which` selects; with `all`, records when (`at`) in the index. */
+  async #end(userOrCtx: string | number | Context, which: (sid: string) => boolean, all: boolean): Promise<{ count: number; at: number }> {
     const { user, current, session } = await this.#who(userOrCtx);
-    if (user === null) return 0;
+    if (user === null) return { count: 0, at: Date.now() };
     const index = this.#users();
     // The request's own session ends through its Manager (which clears its cookie), indexed yet or not.
     const endCurrent = session !== null && current !== null && which(current);
+    let at = Date.now();
     const ended = await index.update(user, async (stored) => {
-      const now = Date.now();
+      const now = (at = Date.now());
       if (all) stored.e = now; // a sign-in bound before now and committing after is ended at its commit
       const live = new Set((await index.verify(user, stored.s, current)).map(({ sid }) => sid));
       let count = 0;
@@ -249,7 +252,7 @@ export class UserSessions {
       return count;
     });
     if (endCurrent) await session!.destroy();
-    return ended + (endCurrent ? 1 : 0);
+    return { count: ended + (endCurrent ? 1 : 0), at };
   }
 }
 

@@ -6,9 +6,16 @@ import { tagOf, type BoundUser, type IndexRecord, type UserIndex } from './UserI
 /** Read-only refreshes remembered per process (by session tag), at most this many. */
 const REFRESHED_MAX = 10_000;
 
-/** True when `e` ("log out everywhere" at) ended the session bound as `bound`, or its entry was ended. */
+/**
+ * True when `e` ("log out everywhere" at) ended the session bound as `bound`, or its entry was
+ * ended. A binding in the very millisecond of `e` counts as before it (a sign-in and a "log out
+ * everywhere" one millisecond apart cannot be ordered: the safe answer ends it); `k`, the end
+ * a session ran itself ("sign out other devices"), is that very `e` and keeps it.
+ */
 function endedBy(record: IndexRecord, id: string, bound: BoundUser): boolean {
-  return (record.e ?? 0) > Math.max(bound.b, bound.k ?? 0) || record.s[id]?.x === 1;
+  const e = record.e;
+  const ended = e !== undefined && e >= bound.b && !(bound.k !== undefined && bound.k >= e);
+  return ended || record.s[id]?.x === 1;
 }
 
 /**

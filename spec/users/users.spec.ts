@@ -245,6 +245,24 @@ for (const [name, make] of [['Redis', ADAPTERS.Redis!], ['PostgreSQL', ADAPTERS.
   });
 }
 
+test.serial('a sign-in bound in the very millisecond of "log out everywhere" counts as before it: it is ended at its commit', async (t) => {
+  const { browser, gate, account } = await serve(t, new MemoryAdapter());
+  const [a, b] = ['laptop', 'phone'].map(browser);
+  await a!.get('/login');
+  const realNow = Date.now;
+  const frozen = realNow();
+  Date.now = () => frozen; // the binding and the end get the same millisecond, as a fast loopback can
+  t.teardown(() => { Date.now = realNow; });
+  const held = gate();
+  const signingIn = b!.get('/login-slow');
+  await held.reached;
+  t.deepEqual((await a!.get('/everywhere')).body, { ended: 1 });
+  Date.now = realNow;
+  held.open();
+  t.deepEqual((await signingIn).body, { user: account });
+  t.deepEqual((await b!.get('/me')).body, { user: null });
+});
+
 test.serial('an adapter without locks is refused: concurrent sign-ins would overwrite index entries', (t) => {
   const memory = new MemoryAdapter();
   const unlocked: Adapter = { read: (id) => memory.read(id), write: (id, data, ttl) => memory.write(id, data, ttl), destroy: (id) => memory.destroy(id), gc: () => memory.gc() };
