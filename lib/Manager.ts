@@ -273,7 +273,7 @@ export class Manager {
       delete this.#data[this.#uniquePrefix + key];
       return;
     }
-    checkValue(key, value, serializerOf(this.#options));
+    checkValue(key, value, serializerOf(this.#options), this.#uniquePrefix + key);
     this.#data[this.#uniquePrefix + key] = value;
   }
 

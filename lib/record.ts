@@ -46,7 +46,10 @@ export function decodeRecord(serializer: Serializer, text: string): SessionRecor
   return record;
 }
 
-/** Encode a record (the inverse of {@link decodeRecord}). */
-export function encodeRecord(serializer: Serializer, record: SessionRecord): string {
-  return serializer.stringify(record);
+/**
+ * Encode a record (the inverse of {@link decodeRecord}); with `previous`, the text it replaces,
+ * through the serializer's `stringifyOver` when it has one.
+ */
+export function encodeRecord(serializer: Serializer, record: SessionRecord, previous?: string | null): string {
+  return previous != null && serializer.stringifyOver ? serializer.stringifyOver(record, previous) : serializer.stringify(record);
 }

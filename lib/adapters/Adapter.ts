@@ -1,3 +1,5 @@
+import type { Serializer } from '../serializers/Serializer';
+
 /**
  * The storage contract. An adapter is created once per application and shared by every
  * concurrent request: it must keep no per-request state on the instance. What belongs to one
@@ -41,6 +43,24 @@ export interface Adapter {
 
   /** Optional. The lifetime the adapter was configured with (Phalcon's `lifetime` option). */
   readonly lifetime?: number;
+
+  /**
+   * Optional. The format the records must have because another program reads this store too (a
+   * PHP app: the Redis and Memcached adapters' `php` mode). The `session()` middleware uses it;
+   * a Manager with another serializer refuses to start (`InvalidOption`) rather than write
+   * records that program cannot read.
+   */
+  readonly serializer?: Serializer;
+
+  /** Optional. The cookie name the store's other readers use (`PHPSESSID`): `session()`'s default `name`. */
+  readonly cookieName?: string;
+
+  /**
+   * Optional. False for an id the store cannot hold as a session because its key means
+   * something else there (Phalcon's lock keys `<id>-lock`): a cookie naming one is refused like
+   * an id outside the alphabet, and a fresh session is started.
+   */
+  acceptsId?(id: string): boolean;
 
   /**
    * Required. Store `data` under `id` for `ttl` seconds. With `lock`, the write is fenced: if

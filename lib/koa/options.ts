@@ -8,7 +8,7 @@ import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, SavePathUnavailable } from '../errors';
 import { checkFlashOptions, type FlashOptions } from '../Flash';
 import { isValidName } from '../id';
-import { DEFAULT_MAX_SIZE } from '../manager/ManagerOptions';
+import { DEFAULT_MAX_SIZE, checkSerializer } from '../manager/ManagerOptions';
 import type { Serializer } from '../serializers/Serializer';
 import { GC_HINTS, LOCKING_HINTS, SESSION_HINTS } from './hints';
 import { isCarrier, type SessionCarrier } from './carrier';
@@ -29,7 +29,10 @@ export interface SessionOptions {
    * @default a StreamAdapter in `<os tmpdir>/koa-session-manager-<uid>` (mode 0700)
    */
   adapter?: Adapter | SessionCarrier;
-  /** The cookie name (letters, digits, `_`, `-`; not digits only). @default 'sid' */
+  /**
+   * The cookie name (letters, digits, `_`, `-`; not digits only).
+   * @default the adapter's `cookieName` (`PHPSESSID` for a store shared with PHP), else 'sid'
+   */
   name?: string;
   /** Cookie attributes. */
   cookie?: CookieOptions;
@@ -46,7 +49,7 @@ export interface SessionOptions {
   lazyWrite?: boolean;
   /** Namespace for every key (`uniqueId#key`), for apps sharing one store and cookie. */
   uniqueId?: string;
-  /** @default JSON */
+  /** @default the adapter's `serializer` (a store shared with PHP: PHP's format), else JSON */
   serializer?: Serializer;
   /**
    * Serialize the requests of one session (when the adapter offers `lock()`): `wait` is the
@@ -192,7 +195,8 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   if (options.adapter !== undefined && !isAdapter(options.adapter) && !isCarrier(options.adapter)) {
     throw new InvalidOption('adapter', 'must implement read, write, destroy and gc');
   }
-  const name = options.name ?? 'sid';
+  const given = options.adapter as Partial<Adapter> | undefined;
+  const name = options.name ?? (typeof given?.cookieName === 'string' ? given.cookieName : 'sid');
   // Cookie names are RFC 6265 tokens: narrower than Phalcon's Unicode session names.
   if (!isValidName(name) || !/^[A-Za-z0-9_-]+$/.test(name)) {
     throw new InvalidOption('name', 'may hold only ASCII letters, digits, "_" and "-", and not only digits');
@@ -226,7 +230,8 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     if (!ok) throw new InvalidOption('gc', 'must be false, { probability: 0..1 } or { interval: seconds > 0 } (one of the two)');
   }
   if (options.uniqueId !== undefined && typeof options.uniqueId !== 'string') throw new InvalidOption('uniqueId', 'must be a string');
-  const serializer = options.serializer;
+  // A store another program reads (PHP) brings its format along; checkSerializer refuses another.
+  const serializer = options.serializer ?? (carrier ? undefined : adapter.serializer);
   if (serializer !== undefined && (typeof serializer?.parse !== 'function' || typeof serializer?.stringify !== 'function')) {
     throw new InvalidOption('serializer', 'must have parse() and stringify()');
   }
@@ -258,6 +263,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     events,
     maxSize,
   };
+  if (!carrier) checkSerializer(adapter, manager);
   const guards: SessionGuard<Manager>[] = [];
   if (options.fingerprint !== undefined) guards.push(fingerprintGuard(options.fingerprint, events));
   if (options.users !== undefined) {

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
-import type { LockOptions } from '../adapters/Adapter';
+import type { Adapter, LockOptions } from '../adapters/Adapter';
+import { InvalidOption } from '../errors';
 import type { Serializer } from '../serializers/Serializer';
 import { JsonSerializer } from '../serializers/JsonSerializer';
 
@@ -68,6 +69,23 @@ export function lockOptionsOf(options: ManagerOptions): Partial<LockOptions> | n
 
 export function serializerOf(options: ManagerOptions): Serializer {
   return options.serializer ?? JSON_SERIALIZER;
+}
+
+/**
+ * Refuses a serializer the adapter's other readers cannot read (see `Adapter.serializer`: a PHP
+ * app's store), and the absolute lifetime with a format that keeps no creation time.
+ *
+ * @example
+ * checkSerializer(adapter, { serializer: adapter.serializer });
+ */
+export function checkSerializer(adapter: Adapter | undefined, options: ManagerOptions): void {
+  const serializer = serializerOf(options);
+  if (adapter?.serializer !== undefined && serializer !== adapter.serializer) {
+    throw new InvalidOption('serializer', 'this adapter stores sessions in a format another program reads (a PHP app): use the adapter\'s own, { serializer: adapter.serializer } (the session() middleware does)');
+  }
+  if (serializer.storesCreationTime === false && absoluteLifetimeOf(options) > 0) {
+    throw new InvalidOption('absoluteLifetime', 'this serializer keeps no creation time (PHP\'s session formats have none): the absolute lifetime cannot be enforced with it');
+  }
 }
 
 /** Idle lifetime in seconds: the store TTL. */

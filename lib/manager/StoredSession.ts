@@ -5,7 +5,7 @@ import type { SessionEventName } from '../events';
 import { generateId, idTag, isValidId, RESERVED_ID_PREFIX } from '../id';
 import { emptyData, encodeMarker } from '../record';
 import type { EventPayload } from './emit';
-import { lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
+import { checkSerializer, lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
 import { cookieMaxAge, destroyFollowing, encodeSession, judgeRecord, storeFailure } from './storeCalls';
 import type { SessionTransport } from './SessionTransport';
 
@@ -46,14 +46,16 @@ export class StoredSession {
   #created = 0;
   /** The stored text as read or last written; null when the store holds nothing for this id. */
   #raw: string | null = null;
+  /** What the serializer writes over (PHP's bytes): #raw, kept across regenerateId(). */
+  #source: string | null = null;
   /** The raw cookie value the client sent, if any. */
   #sentCookie: string | undefined;
   /** After destroy(), a new start() begins a fresh session instead of reading the cookie again. */
   #cookieSpent = false;
   /**
-   * This request came with an id that `regenerateId()` (sign-in) moved away from while it was
-   * in flight. Its fresh session is never stored and sends no cookie, so a late response cannot
-   * replace the cookie of the signed-in session in the browser.
+   * This request came with an id that `regenerateId()` (sign-in) moved away from while in flight:
+   * its fresh session is never stored and sends no cookie (a late response must not replace the
+   * signed-in session's cookie).
    */
   #orphan = false;
   /** For an orphan: the id its cookie named and the id the marker there points to (never sent). */
@@ -88,6 +90,8 @@ export class StoredSession {
    * Resolves the stored data, or empty data under a new id (or the unknown id, adopted).
    */
   async open(adapter: Adapter | null, transport: SessionTransport | null, lock = true): Promise<Record<string, unknown>> {
+    if (!adapter) throw new InvalidSessionAdapter();
+    checkSerializer(adapter, this.#options);
     let id = this.id;
     if (id === '' && transport && !this.#cookieSpent) {
       let sent = transport.readId(this.#name());
@@ -95,13 +99,12 @@ export class StoredSession {
       // null: rejected and reported by the transport; '' is no id, so persist() clears it.
       this.#sentCookie = sent ?? (sent === null ? '' : undefined);
       if (typeof sent === 'string') {
-        if (isValidId(sent) && !sent.startsWith(RESERVED_ID_PREFIX)) id = sent;
+        if (isValidId(sent) && !sent.startsWith(RESERVED_ID_PREFIX) && adapter.acceptsId?.(sent) !== false) id = sent;
         else this.#emit('session:invalid', { reason: 'id' });
       }
     }
-    if (!adapter) throw new InvalidSessionAdapter();
     this.#created = Date.now();
-    this.#raw = null;
+    this.#raw = this.#source = null;
     this.#orphan = false;
     this.#orphanOf = null;
     this.#movedFrom = null;
@@ -164,7 +167,7 @@ export class StoredSession {
       return 'expired';
     }
     this.#created = record.c;
-    this.#raw = text;
+    this.#raw = this.#source = text;
     return record.d;
   }
 
@@ -214,19 +217,17 @@ export class StoredSession {
       const touched = await this.#store('touch', id, () => adapter.updateTimestamp!(id, text, ttl, lock));
       if (touched === false) return this.#discard(id);
     }
-    this.#raw = text;
+    this.#raw = this.#source = text;
     transport?.writeId(this.#name(), id, cookieMaxAge(this.#options, this.#created, ttl));
   }
 
   /** The record text of `data` (see {@link encodeSession}). */
-  #encode(data: Record<string, unknown>): string {
-    return encodeSession(this.#options, this.#created, data);
-  }
+  #encode = (data: Record<string, unknown>): string => encodeSession(this.#options, this.#created, data, this.#source);
 
   /** Another request destroyed or moved the session since this one read it: store nothing, send no cookie. */
   #discard(id: string): void {
     debug('session gone since it was read; changes dropped (%s)', idTag(id));
-    this.#raw = null;
+    this.#raw = this.#source = null;
     this.#orphan = true;
     this.#emit('session:discarded', { id, reason: 'gone' });
   }
@@ -267,7 +268,7 @@ export class StoredSession {
     } finally {
       await this.release();
     }
-    this.#raw = null;
+    this.#raw = this.#source = null;
     this.#orphan = false;
     this.#cookieSpent = true;
     return { id, followed };

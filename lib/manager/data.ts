@@ -67,15 +67,16 @@ export const untyped = (session: object): UntypedSession => session as UntypedSe
 
 /**
  * Refuses what `set(key, value)` must not store: a key that reading the session back would
- * drop (prototype pollution guard), a value the serializer cannot keep as it is.
+ * drop (prototype pollution guard), a value (or a key, stored as `storedKey`) the serializer
+ * cannot keep as it is.
  *
  * @example
  * checkValue('when', new Date(), new JsonSerializer()); // throws InvalidSessionValue
  */
-export function checkValue(key: string, value: unknown, serializer: Serializer): void {
+export function checkValue(key: string, value: unknown, serializer: Serializer, storedKey = key): void {
   if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
     throw new InvalidSessionValue(key, 'this key name is dropped when the session is read back (prototype pollution guard)');
   }
-  const refused = serializer.check?.(value);
+  const refused = serializer.check?.(value, storedKey);
   if (refused !== undefined) throw new InvalidSessionValue(key, refused);
 }

@@ -14,16 +14,17 @@ const MAX_MARKER_HOPS = 4;
 export type StoreCall = <T>(operation: string, id: string, call: () => Promise<T>) => Promise<T>;
 
 /**
- * The record text of `data` created at `created`; `SessionTooLarge` over `maxSize` (nothing is
+ * The record text of `data` created at `created`, written over `previous` (the session's stored
+ * text, for a serializer that keeps its unchanged bytes); `SessionTooLarge` over `maxSize` (nothing is
  * written), `InvalidSessionValue` for a value the serializer refuses (changed in place after set()).
  *
  * @example
  * const text = encodeSession(options, Date.now(), { userId: 7 });
  */
-export function encodeSession(options: ManagerOptions, created: number, data: Record<string, unknown>): string {
+export function encodeSession(options: ManagerOptions, created: number, data: Record<string, unknown>, previous?: string | null): string {
   let text: string;
   try {
-    text = encodeRecord(serializerOf(options), { c: created, d: data });
+    text = encodeRecord(serializerOf(options), { c: created, d: data }, previous);
   } catch (err) {
     throw new InvalidSessionValue('(session)', (err as Error)?.message ?? String(err));
   }

@@ -15,6 +15,8 @@ import {
 } from './options';
 import { Shard, type MemjsClient } from './Shard';
 import { requirePeer } from '../peer';
+import { resolvePhpStore } from '../php/store';
+import type { Serializer } from '../serializers/Serializer';
 
 // Loaded when this entry point is imported, never by the main one.
 const { Client, Server } = requirePeer<typeof memjs>('memjs', 'koa-session-manager/memcached');
@@ -58,12 +60,24 @@ export class MemcachedAdapter extends AbstractAdapter {
   readonly #lockDefaults: LockOptions;
   readonly #pollMs: number;
   readonly #mutex = new KeyedMutex();
+  /** With `php`: php-memcached's lock key, `<prefix>lock.<id>`. */
+  readonly #php: boolean;
+  /** With `php`: the format PHP reads (session() uses it). */
+  readonly serializer?: Serializer;
+  /** With `php`: PHP's `session.name`. */
+  readonly cookieName?: string;
 
   constructor(options: MemcachedAdapterOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidOption('MemcachedAdapter', 'takes an options object: new MemcachedAdapter({ servers: [{ host, port }] })');
     checkOptionKeys('MemcachedAdapter', options, OPTION_KEYS, OPTION_HINTS);
-    super(checkPrefix(options.prefix ?? 'sess-memc-'));
-    this.lifetime = positive('lifetime', options.lifetime, 3600);
+    const php = options.php === undefined ? undefined : resolvePhpStore(options.php, ['php-memcached']);
+    super(checkPrefix(options.prefix ?? php?.prefix ?? 'sess-memc-'));
+    this.lifetime = positive('lifetime', options.lifetime, php?.lifetime ?? 3600);
+    this.#php = php !== undefined;
+    if (php !== undefined) {
+      this.serializer = php.serializer;
+      this.cookieName = php.cookieName;
+    }
     const retries = positive('lockRetries', options.lockRetries, 100, true);
     const waitTime = positive('lockWaitTime', options.lockWaitTime, 50000, true);
     this.#lockDefaults = { wait: (retries * waitTime) / 1e6, expiry: positive('lockExpiry', options.lockExpiry, 30) };
@@ -79,16 +93,19 @@ export class MemcachedAdapter extends AbstractAdapter {
       for (const other of ['servers', 'client', 'saslAuthData'] as const) {
         if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with memjsClient: configure the client you pass');
       }
-      this.#shards = [new Shard(app, 'memjsClient', appClientTimeoutMs(app))];
+      this.#shards = [new Shard(app, 'memjsClient', appClientTimeoutMs(app), this.#php)];
     } else {
       const servers = resolveServers(options.servers);
+      if (php !== undefined && servers.length > 1) {
+        throw new InvalidOption('php', 'shares sessions on one memcached server: php-memcached spreads keys over several with libmemcached\'s hashing, which Node does not reproduce');
+      }
       const memjs = resolveClientOptions(options.client);
       const sasl = resolveSasl(options.saslAuthData);
       const timeoutMs = commandTimeoutMs(memjs);
       this.#shards = servers.map(({ host, port }) => {
         const client = new Client([new Server(host, port, sasl?.user, sasl?.pass, memjs)], memjs);
         this.#owned.push(client);
-        return new Shard(client, `${host}:${port}`, timeoutMs);
+        return new Shard(client, `${host}:${port}`, timeoutMs, this.#php);
       });
       if (servers.length > 1) this.#ring = new HashRing(servers);
     }
@@ -165,6 +182,11 @@ export class MemcachedAdapter extends AbstractAdapter {
     for (const client of this.#owned) client.close();
   }
 
+  /** The lock key of `id`: `<key>.lock`, or php-memcached's `<prefix>lock.<id>` (`.` is outside the id alphabet). */
+  #lockKey(id: string, dataKey: string): string {
+    return this.#php ? `${this.prefix}lock.${id}` : `${dataKey}.lock`;
+  }
+
   /** The key of `id` (checking the id) and the server it lives on. */
   #at(id: string): { key: string; shard: Shard } {
     const key = this.key(id);
@@ -174,7 +196,7 @@ export class MemcachedAdapter extends AbstractAdapter {
   async #lock(id: string, request: Partial<LockOptions>): Promise<LockHandle> {
     const options = lockOptions(request, this.#lockDefaults);
     const { key: dataKey, shard } = this.#at(id);
-    const lockKey = `${dataKey}.lock`;
+    const lockKey = this.#lockKey(id, dataKey);
     const started = performance.now();
     // In-process waiters queue in memory: only the head of the queue asks memcached. The
     // MemcachedLock, not the queue, expires a holder that does not renew.
@@ -184,7 +206,7 @@ export class MemcachedAdapter extends AbstractAdapter {
     let pause = 1;
     try {
       for (let attempt = 0; ; attempt++) {
-        const outcome = await this.#try(shard, dataKey, local.token, options.expiry);
+        const outcome = await this.#try(shard, dataKey, lockKey, local.token, options.expiry);
         if (outcome === 'locked') {
           const waited = attempt === 0 ? local.waitedMs : performance.now() - started;
           return new MemcachedLock(shard, local, dataKey, lockKey, waited, options);
@@ -208,11 +230,11 @@ export class MemcachedAdapter extends AbstractAdapter {
    * alive by each try): without it, a process with a queue of its own requests would take the
    * lock back after every release, before another process's waiter polls again.
    */
-  async #try(shard: Shard, dataKey: string, token: string, lockExpiry: number): Promise<Try> {
+  async #try(shard: Shard, dataKey: string, lockKey: string, token: string, lockExpiry: number): Promise<Try> {
     const claimKey = `${dataKey}.claim`;
     const claim = await shard.get(claimKey);
     const mine = claim === token;
-    if ((claim === null || mine) && (await this.#add(shard, `${dataKey}.lock`, token, lockExpiry))) {
+    if ((claim === null || mine) && (await this.#add(shard, lockKey, token, lockExpiry))) {
       // The lock is ours whatever happens to the claim, which expires by itself within seconds.
       if (mine) await shard.delete(claimKey).catch(() => undefined);
       return 'locked';

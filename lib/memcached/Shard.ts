@@ -1,3 +1,4 @@
+import { bytesOfText, textOfBytes } from '../php/bytes';
 import { AdapterRuntimeError } from '../errors';
 
 /**
@@ -6,9 +7,9 @@ import { AdapterRuntimeError } from '../errors';
  */
 export interface MemjsClient {
   get(key: string): Promise<{ value: Buffer | string | null }>;
-  set(key: string, value: string, options: { expires: number }): Promise<boolean | null>;
-  add(key: string, value: string, options: { expires: number }): Promise<boolean | null>;
-  replace(key: string, value: string, options: { expires: number }): Promise<boolean | null>;
+  set(key: string, value: string | Buffer, options: { expires: number }): Promise<boolean | null>;
+  add(key: string, value: string | Buffer, options: { expires: number }): Promise<boolean | null>;
+  replace(key: string, value: string | Buffer, options: { expires: number }): Promise<boolean | null>;
   touch(key: string, expires: number): Promise<boolean | null>;
   delete(key: string): Promise<boolean | null>;
 }
@@ -22,7 +23,11 @@ export interface MemjsClient {
 export class Shard {
   #closed = false;
 
-  constructor(readonly client: MemjsClient, readonly label: string, private readonly timeoutMs: number) {}
+  /**
+   * `binary`: values are bytes (a PHP app's sessions), moved as the adapter contract's strings
+   * by {@link textOfBytes} / {@link bytesOfText}.
+   */
+  constructor(readonly client: MemjsClient, readonly label: string, private readonly timeoutMs: number, private readonly binary = false) {}
 
   /** Refuse every later command (a lock still renewing after the adapter closed must not reconnect). */
   close(): void {
@@ -37,21 +42,25 @@ export class Shard {
   async get(key: string): Promise<string | null> {
     const { value } = await this.#run('get', () => this.client.get(key));
     if (value === null || value === undefined) return null;
-    return typeof value === 'string' ? value : value.toString('utf8');
+    if (typeof value === 'string') return value;
+    return this.binary ? textOfBytes(value) : value.toString('utf8');
   }
 
   async set(key: string, value: string, expires: number): Promise<void> {
-    await this.#run('set', () => this.client.set(key, value, { expires }));
+    const stored = this.binary ? bytesOfText(value) : value;
+    await this.#run('set', () => this.client.set(key, stored, { expires }));
   }
 
   /** Store only if `key` is absent (atomic in memcached); true when stored. */
   async add(key: string, value: string, expires: number): Promise<boolean> {
-    return (await this.#run('add', () => this.client.add(key, value, { expires }))) === true;
+    const stored = this.binary ? bytesOfText(value) : value;
+    return (await this.#run('add', () => this.client.add(key, stored, { expires }))) === true;
   }
 
   /** Store only if `key` exists (atomic in memcached); true when stored. */
   async replace(key: string, value: string, expires: number): Promise<boolean> {
-    return (await this.#run('replace', () => this.client.replace(key, value, { expires }))) === true;
+    const stored = this.binary ? bytesOfText(value) : value;
+    return (await this.#run('replace', () => this.client.replace(key, stored, { expires }))) === true;
   }
 
   /** A new expiry for an existing item, data unchanged; false when there is none. */

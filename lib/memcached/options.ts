@@ -3,6 +3,7 @@ import { InvalidOption } from '../errors';
 import { positive } from '../closedOptions';
 import type { RingNode } from './HashRing';
 import type { MemjsClient } from './Shard';
+import type { PhpStoreOptions } from '../php/store';
 
 const debug = logger('koa-session-manager:memcached');
 
@@ -74,6 +75,15 @@ export interface MemcachedAdapterOptions {
   lockRetries?: number;
   /** Microseconds; the longest pause between two tries for a lock held in another process. @default 50000 */
   lockWaitTime?: number;
+  /**
+   * Share the sessions with a PHP app using php-memcached's session handler (docs/php.md): its
+   * keys (`memc.sess.key.<id>`, lock `memc.sess.key.lock.<id>` taken with `add` as PHP does), its
+   * session format (`handler`), its TTL (1440 s) and cookie name (`PHPSESSID`), which `session()`
+   * takes from the adapter. What Node does not change is written back as PHP wrote it. `prefix`
+   * and `lifetime` override PHP's defaults as `memcached.sess_prefix` / `gc_maxlifetime` do. One
+   * server only.
+   */
+  php?: Omit<PhpStoreOptions, 'flavor' | 'envelope'>;
 }
 
 /**
@@ -84,7 +94,7 @@ export interface MemcachedAdapterOptions {
  */
 export const OPTION_KEYS: readonly (keyof MemcachedAdapterOptions)[] = [
   'servers', 'client', 'saslAuthData', 'persistentId', 'memjsClient', 'prefix', 'lifetime', 'lockingEnabled', 'lockExpiry',
-  'lockRetries', 'lockWaitTime',
+  'lockRetries', 'lockWaitTime', 'php',
 ];
 
 /**

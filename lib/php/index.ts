@@ -1,11 +1,18 @@
 /**
- * PHP's session formats, byte-accurate: a strict `serialize()` / `unserialize()` over Buffers
- * (PHP strings are bytes; every length is a byte count), and the session strings of the `php`
- * and `php_serialize` serialize handlers, optionally in Phalcon's `serialize()` envelope. A
- * building block of the PHP-compatible Redis and Memcached modes.
+ * `koa-session-manager/php`: PHP's session formats, byte-accurate (no peer dependency). A strict
+ * `serialize()` / `unserialize()` over Buffers (PHP strings are bytes; every length is a byte
+ * count), the session strings of the `php` and `php_serialize` serialize handlers, optionally in
+ * Phalcon's `serialize()` envelope, and {@link PhpSerializer}, the session format of the Redis
+ * and Memcached adapters' `php` mode (sessions shared with a PHP app: docs/php.md).
  *
  * @example
- * import { decodeSession, encodeSession } from './php';
+ * import { session } from 'koa-session-manager';
+ * import { RedisAdapter } from 'koa-session-manager/redis';
+ * // PHP: session.save_handler = redis, session.save_path = "tcp://127.0.0.1:6379"
+ * app.use(session({ adapter: new RedisAdapter({ url: 'redis://127.0.0.1:6379', php: { handler: 'php' } }) }));
+ *
+ * @example
+ * import { decodeSession, encodeSession } from 'koa-session-manager/php';
  * const stored = Buffer.from('user|s:3:"ada";total|d:3;');
  * const data = decodeSession(stored); // { user: 'ada', total: 3 }
  * data.cart = ['book'];
@@ -67,13 +74,15 @@
  * with {@link PhpSessionKeyError}. Under `php_serialize` a numeric key is written as `i:5;`, as
  * PHP writes `$_SESSION[5]`.
  *
- * @module
+ * @module koa-session-manager/php
  */
 export { serialize } from './serialize';
 export type { SerializeOptions } from './serialize';
 export { unserialize } from './unserialize';
 export type { UnserializeOptions } from './unserialize';
-export { decodeSession, encodeSession } from './session';
+export { decodeSession, encodeSession, whyNotSessionKey } from './session';
+export { PhpSerializer } from './PhpSerializer';
+export type { PhpStoreOptions } from './store';
 export type { PhpSessionFormat } from './sessionFormat';
 export { samePhpValue } from './equal';
 export { phpFloatText } from './float';

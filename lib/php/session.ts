@@ -64,10 +64,9 @@ export function encodeSession(data: Record<string, unknown>, format: PhpSessionF
   const writeKey = (key: string, keyBytes?: Buffer): void => {
     count++;
     if (keyBytes !== undefined) return handler === 'php' ? w.push(Buffer.concat([keyBytes, Buffer.from('|')])) : w.push(keyBytes);
-    if (handler === 'php' && key.includes('|')) throw new PhpSessionKeyError(key, 'PHP\'s php serialize handler cannot store a key with "|" (it would store the whole session as an empty string)');
-    if (LONE_SURROGATE.test(key)) throw new PhpSessionKeyError(key, 'a key with a lone surrogate has no UTF-8 form');
+    const refused = whyNotSessionKey(key, handler);
+    if (refused !== undefined) throw new PhpSessionKeyError(key, refused);
     if (handler === 'php_serialize' && isIntegerKey(key)) return w.push(`i:${key};`); // as PHP writes $_SESSION[5]
-    if (handler === 'php' && isIntegerKey(key)) throw new PhpSessionKeyError(key, 'PHP\'s php serialize handler does not store numeric top-level keys ("Skipping numeric key")');
     w.push(handler === 'php' ? `${key}|` : `s:${Buffer.byteLength(key)}:"${key}";`);
   };
   entries.forEach((entry, i) => {
@@ -95,6 +94,21 @@ export function encodeSession(data: Record<string, unknown>, format: PhpSessionF
   const body = w.result();
   const inner = handler === 'php' ? body : Buffer.concat([Buffer.from(`a:${count}:{`), body, Buffer.from('}')]);
   return wrap(inner, envelope);
+}
+
+/**
+ * Why PHP cannot store the top-level session key `key` under `handler`, or undefined when it
+ * can: with `php`, a key holding `|` (PHP would store the whole session as an empty string) or a
+ * numeric one (PHP skips it); with either, a key with a lone surrogate (no UTF-8 form).
+ *
+ * @example
+ * whyNotSessionKey('a|b', 'php'); // 'PHP\'s php serialize handler cannot store a key with "|" …'
+ */
+export function whyNotSessionKey(key: string, handler: 'php' | 'php_serialize'): string | undefined {
+  if (handler === 'php' && key.includes('|')) return 'PHP\'s php serialize handler cannot store a key with "|" (it would store the whole session as an empty string)';
+  if (LONE_SURROGATE.test(key)) return 'a key with a lone surrogate has no UTF-8 form';
+  if (handler === 'php' && isIntegerKey(key)) return 'PHP\'s php serialize handler does not store numeric top-level keys ("Skipping numeric key")';
+  return undefined;
 }
 
 /** The index of the entry holding 1-based slot `target`, or -1 for php_serialize's session array. */

@@ -21,7 +21,17 @@ export class Commands {
   #corked = false;
   #lastError: string | undefined;
 
-  constructor(private readonly client: Redis | Cluster, private readonly timeoutMs: number) {
+  /**
+   * `lockSuffix` names the lock key after the data key (`.lock`; PHP's `_LOCK` or `-lock`);
+   * `binary`: replies come as Buffers (PHP's sessions are bytes), which {@link eval} turns into
+   * the adapter contract's strings with `text`.
+   */
+  constructor(
+    private readonly client: Redis | Cluster,
+    private readonly timeoutMs: number,
+    private readonly lockSuffix = '.lock',
+    private readonly text?: (bytes: Buffer) => string,
+  ) {
     this.#corkable = !('isCluster' in client && client.isCluster) && client.options.enableAutoPipelining !== true;
   }
 
@@ -29,12 +39,13 @@ export class Commands {
    * Run a script on the data key and, as far as it uses them, the lock and claim keys: EVALSHA,
    * or EVAL after a NOSCRIPT. (Each argument costs ioredis CPU: only the keys used are sent.)
    */
-  async eval(script: Script, dataKey: string, args: Array<string | number>): Promise<unknown> {
+  async eval(script: Script, dataKey: string, args: Array<string | number | Buffer>): Promise<unknown> {
     if (this.client.status !== 'ready') await this.ready();
     this.coalesce();
     const keys = script.keys === 1 ? [dataKey]
-      : script.keys === 2 ? [dataKey, `${dataKey}.lock`]
-        : [dataKey, `${dataKey}.lock`, `${dataKey}.claim`];
+      : script.keys === 2 ? [dataKey, dataKey + this.lockSuffix]
+        : [dataKey, dataKey + this.lockSuffix, `${dataKey}.claim`];
+    if (this.text !== undefined) return this.#evalBytes(script, keys, args);
     try {
       return await this.client.evalsha(script.sha, script.keys, ...keys, ...args);
     } catch (err) {
@@ -42,6 +53,21 @@ export class Commands {
       this.coalesce();
       return this.client.eval(script.lua, script.keys, ...keys, ...args);
     }
+  }
+
+  /** {@link eval} with Buffer replies, each turned into text (also inside an array reply). */
+  async #evalBytes(script: Script, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
+    let reply: unknown;
+    try {
+      reply = await this.client.callBuffer('EVALSHA', script.sha, script.keys, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      this.coalesce();
+      reply = await this.client.callBuffer('EVAL', script.lua, script.keys, ...keys, ...args);
+    }
+    const text = this.text!;
+    if (Buffer.isBuffer(reply)) return text(reply);
+    return Array.isArray(reply) ? reply.map((item: unknown) => (Buffer.isBuffer(item) ? text(item) : item)) : reply;
   }
 
   /**

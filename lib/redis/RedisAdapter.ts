@@ -1,6 +1,6 @@
 import type * as ioredis from 'ioredis';
 import type { Cluster, Redis } from 'ioredis';
-import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
+import { InvalidOption, InvalidSessionId, SessionLockLost, SessionLockTimeout } from '../errors';
 import { checkOptionKeys } from '../closedOptions';
 import { redactId } from '../id';
 import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
@@ -14,6 +14,9 @@ import { StoreLock, type LockOwner } from '../adapters/StoreLock';
 import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_UNLOCK } from './scripts';
 import { Wakeups } from './Wakeups';
 import { requirePeer } from '../peer';
+import { bytesOfText, textOfBytes } from '../php/bytes';
+import { resolvePhpStore } from '../php/store';
+import type { Serializer } from '../serializers/Serializer';
 
 // Loaded when this entry point is imported, never by the main one.
 const { Redis: RedisClient, SentinelConnector } = requirePeer<typeof ioredis>('ioredis', 'koa-session-manager/redis');
@@ -60,13 +63,25 @@ export class RedisAdapter extends AbstractAdapter {
   readonly #mutex = new KeyedMutex();
   readonly #wakeups: Wakeups;
   readonly #commands: Commands;
+  /** With `php`: PHP's keys (no hash tag), PHP's lock key, bytes. */
+  readonly #php: 'phpredis' | 'phalcon' | undefined;
+  /** With `php`: the format PHP reads (session() uses it). */
+  readonly serializer?: Serializer;
+  /** With `php`: PHP's `session.name`. */
+  readonly cookieName?: string;
 
   constructor(options: RedisAdapterOptions = {}) {
     if (typeof options === 'string') throw new InvalidOption('RedisAdapter', "takes an options object: new RedisAdapter({ url: 'redis://…' })");
     if (typeof options !== 'object' || options === null) throw new InvalidOption('RedisAdapter', 'takes an options object');
     checkOptionKeys('RedisAdapter', options, OPTION_KEYS, OPTION_HINTS);
-    super(options.prefix ?? 'sess-reds-');
-    this.lifetime = positive('lifetime', options.lifetime, 3600);
+    const php = options.php === undefined ? undefined : resolvePhpStore(options.php, ['phpredis', 'phalcon']);
+    super(options.prefix ?? php?.prefix ?? 'sess-reds-');
+    this.lifetime = positive('lifetime', options.lifetime, php?.lifetime ?? 3600);
+    this.#php = php?.flavor as 'phpredis' | 'phalcon' | undefined;
+    if (php !== undefined) {
+      this.serializer = php.serializer;
+      this.cookieName = php.cookieName;
+    }
     const timeoutMs = ms(positive('readTimeout', options.readTimeout, 1));
     const retries = positive('lockRetries', options.lockRetries, 100, true);
     const waitTime = positive('lockWaitTime', options.lockWaitTime, 50000, true);
@@ -86,7 +101,11 @@ export class RedisAdapter extends AbstractAdapter {
       this.client = url !== undefined ? new RedisClient(url, own) : new RedisClient(own);
       this.#owned = true;
     }
-    this.#commands = new Commands(this.client, timeoutMs);
+    if (php !== undefined && 'isCluster' in this.client && this.client.isCluster) {
+      throw new InvalidOption('php', 'works with one Redis (or Sentinel), not a Cluster: PHP\'s session and lock keys carry no hash tag, so they may live in different slots');
+    }
+    this.#commands = php === undefined ? new Commands(this.client, timeoutMs)
+      : new Commands(this.client, timeoutMs, php.flavor === 'phalcon' ? '-lock' : '_LOCK', textOfBytes);
     // The last connection error (a refused port, an untrusted certificate) names the cause of a
     // "not reachable" error; an app's own client keeps its error listeners to itself.
     if (this.#owned) {
@@ -114,8 +133,9 @@ export class RedisAdapter extends AbstractAdapter {
     return (await this.#commands.eval(READ, key, [ttl ? ms(ttl) : 0])) as string | null;
   }
 
-  async write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
+  async write(id: string, text: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
     const key = this.key(id);
+    const data = this.#php === undefined ? text : bytesOfText(text);
     ttlMs(ttl); // refuses a TTL that is not a positive number (it would reach Redis as 1 ms or NaN)
     const px = ms(ttl);
     const update = options?.existing === true ? '1' : '0';
@@ -175,16 +195,26 @@ export class RedisAdapter extends AbstractAdapter {
     }, REVIVE_MS).unref();
   }
 
-  /** `<prefix>{<id>}`: the braces make the data and lock keys one Cluster slot. */
+  /**
+   * `<prefix>{<id>}`: the braces make the data and lock keys one Cluster slot. With `php`,
+   * PHP's `<prefix><id>` (no Cluster).
+   */
   protected override key(id: string): string {
-    super.key(id); // validates the id
-    return `${this.prefix}{${id}}`;
+    const key = super.key(id); // validates the id
+    if (this.#php === undefined) return `${this.prefix}{${id}}`;
+    if (!this.acceptsId(id)) throw new InvalidSessionId('The session id names a Phalcon lock key');
+    return key;
+  }
+
+  /** False for an id whose key is another session's lock (Phalcon's `<id>-lock`). */
+  acceptsId(id: string): boolean {
+    return this.#php !== 'phalcon' || !id.endsWith('-lock');
   }
 
   async #lock(id: string, request: Partial<LockOptions>): Promise<LockHandle> {
     const options = lockOptions(request, this.#lockDefaults);
     const dataKey = this.key(id);
-    const lockKey = `${dataKey}.lock`;
+    const lockKey = dataKey + (this.#php === undefined ? '.lock' : this.#php === 'phalcon' ? '-lock' : '_LOCK');
     const started = performance.now();
     const local = this.#mutex.tryLock(dataKey, options) ?? await this.#mutex.lock(dataKey, options);
     const deadline = started + options.wait * 1000;

@@ -1,6 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { InvalidOption } from '../errors';
 import { positive } from '../closedOptions';
+import type { PhpStoreOptions } from '../php/store';
 
 /** Options of {@link RedisAdapter}: Phalcon's names and defaults, times in seconds unless named. */
 export interface RedisAdapterOptions {
@@ -76,6 +77,14 @@ export interface RedisAdapterOptions {
    * unless it pipelines by itself or is a Cluster. @default false
    */
   autoPipelining?: boolean;
+  /**
+   * Share the sessions with a PHP app (docs/php.md): PHP's keys (`PHPREDIS_SESSION:<id>`, or
+   * Phalcon's `sess-reds-<id>`), its lock key and protocol, its session format (`handler`), its
+   * TTL (1440 s, Phalcon 3600 s) and cookie name (`PHPSESSID`), which `session()` takes from the
+   * adapter. What Node does not change is written back as PHP wrote it. `prefix`, `index` and
+   * `lifetime` override PHP's defaults as its `save_path` / `gc_maxlifetime` do. Not with a Cluster.
+   */
+  php?: PhpStoreOptions;
 }
 
 /** The `tls` and `sentinelTls` options: PEM text or Buffers, as Node's `tls.connect()` takes them. */
@@ -101,7 +110,7 @@ export interface RedisTlsOptions {
 export const OPTION_KEYS: readonly (keyof RedisAdapterOptions)[] = [
   'client', 'url', 'host', 'port', 'socket', 'index', 'auth', 'persistent', 'prefix', 'lifetime', 'timeout', 'readTimeout',
   'lockingEnabled', 'lockExpiry', 'lockRetries', 'lockWaitTime', 'autoPipelining', 'tls', 'sentinels', 'name', 'sentinelAuth',
-  'sentinelTls',
+  'sentinelTls', 'php',
 ];
 
 /**

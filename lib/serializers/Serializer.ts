@@ -15,7 +15,21 @@ export interface Serializer {
   /**
    * Optional: why `value` would not come back as it is after `stringify` and `parse` (a
    * sentence), or undefined when it would. `set()` refuses such a value with
-   * `InvalidSessionValue`, so nothing changes type or vanishes silently.
+   * `InvalidSessionValue`, so nothing changes type or vanishes silently. `key` is the top-level
+   * key the value is stored under (with the `uniqueId` prefix), for a format that cannot store
+   * every key.
    */
-  check?(value: unknown): string | undefined;
+  check?(value: unknown, key?: string): string | undefined;
+  /**
+   * Optional: `stringify(value)` written where `previous` (this session's stored text, as last
+   * read or written) was: a format shared with another program keeps the bytes of what did not
+   * change (PHP's `3.0`, objects of classes Node does not know). Called instead of `stringify`
+   * when the session has stored text.
+   */
+  stringifyOver?(value: unknown, previous: string): string;
+  /**
+   * `false` when the format has no room for the session's creation time (PHP's): the absolute
+   * lifetime, which needs it, is refused with such a serializer. @default true
+   */
+  readonly storesCreationTime?: boolean;
 }

@@ -121,6 +121,21 @@ export const tooLarge: number = new TokenTooLarge(5000, 4093, 'cookie').maxSize;
 // @ts-expect-error: 'none' is no algorithm a TokenStore makes
 export const none = new TokenStore({ algorithm: 'none', keys: [] });
 `,
+  'php.ts': `
+import { session } from 'koa-session-manager';
+import { RedisAdapter } from 'koa-session-manager/redis';
+import { MemcachedAdapter } from 'koa-session-manager/memcached';
+import { PhpSerializer, decodeSession, PhpFloat, type PhpSessionFormat } from 'koa-session-manager/php';
+
+const format: PhpSessionFormat = { handler: 'php_serialize' };
+export const mw = session({ adapter: new RedisAdapter({ url: 'redis://cache:6379/3', php: { flavor: 'phalcon', ...format } }) });
+export const mc = session({ adapter: new MemcachedAdapter({ php: { handler: 'php' } }) });
+export const serializer = new PhpSerializer(format);
+export const data: Record<string, unknown> = decodeSession(Buffer.from('n|d:3;'));
+export const float = new PhpFloat(3);
+// @ts-expect-error: PHP's Redis handlers are phpredis and Phalcon
+export const bad = new RedisAdapter({ php: { flavor: 'predis' } });
+`,
   'file.ts': `
 import { session } from 'koa-session-manager';
 import { StreamAdapter, type StreamAdapterOptions } from 'koa-session-manager/file';

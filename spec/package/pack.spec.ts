@@ -68,7 +68,7 @@ test.after.always(() => {
 });
 
 test.serial('the tarball holds the built library, its typings, LICENSE and README, and nothing that points at files it lacks', (t) => {
-  for (const entry of ['', 'redis/', 'memcached/', 'postgres/', 'mysql/', 'token/', 'file/', 'decorators/']) {
+  for (const entry of ['', 'redis/', 'memcached/', 'postgres/', 'mysql/', 'token/', 'file/', 'decorators/', 'php/']) {
     t.true(packed.includes(`dist/${entry}index.js`), `dist/${entry}index.js`);
     t.true(packed.includes(`dist/${entry}index.d.ts`), `dist/${entry}index.d.ts`);
   }
@@ -165,7 +165,7 @@ test.serial('with its peer installed each entry point loads, from CommonJS and f
     console.log([session, Manager, RedisAdapter, MemcachedAdapter, PostgresAdapter, MysqlAdapter, TokenStore, StreamAdapter, Session].map((x) => typeof x).join());`;
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', esm], { cwd: consumer });
   t.is(stdout.trim(), Array(9).fill('function').join());
-  const cjs = `for (const e of ['', '/redis', '/memcached', '/postgres', '/mysql', '/token', '/file', '/decorators']) require('koa-session-manager' + e); console.log('ok');`;
+  const cjs = `for (const e of ['', '/redis', '/memcached', '/postgres', '/mysql', '/token', '/file', '/decorators', '/php']) require('koa-session-manager' + e); console.log('ok');`;
   t.is((await run(process.execPath, ['-e', cjs], { cwd: consumer })).stdout.trim(), 'ok');
 });
 
