@@ -49,6 +49,10 @@ const ADAPTERS: Record<string, Make> = {
   Postgres: async (t) => withTable(t, new PostgresAdapter({ url: postgres().url, max: 3 })),
   MySQL: async (t) => withTable(t, new MysqlAdapter({ url: mariadb().url, max: 3 })),
   'Encrypted Redis': async (t) => closing(t, new EncryptedAdapter(new RedisAdapter({ port: redis().port }), { keys: [{ id: 'race', key: EncryptedAdapter.generateKey() }] })),
+  // Shared with PHP (the `php` mode: PHP's keys, lock keys and format; the cookie named as here).
+  'Redis (PHP, phpredis)': async (t) => closing(t, new RedisAdapter({ port: redis().port, php: { name: 'sid' } })),
+  'Redis (PHP, Phalcon)': async (t) => closing(t, new RedisAdapter({ port: redis().port, php: { flavor: 'phalcon', handler: 'php_serialize', name: 'sid' } })),
+  'Memcached (PHP)': async (t) => closing(t, new MemcachedAdapter({ servers: [{ host: '127.0.0.1', port: memcached().port }], php: { name: 'sid' } })),
   // Mid-move (MigratingAdapter, phase 'both'): read from PostgreSQL first, written to both, locked in both.
   'Migrating Redis → Postgres': async (t) => new MigratingAdapter({
     from: closing(t, new RedisAdapter({ port: redis().port })),

@@ -56,6 +56,19 @@ adapterContract(contractTest, 'MemcachedAdapter', async () => {
   },
 });
 
+// The `php` mode: php-memcached's keys (`memc.sess.key.<id>`, lock `memc.sess.key.lock.<id>`), bytes.
+adapterContract(contractTest, 'MemcachedAdapter (php)', async () => {
+  const a = new MemcachedAdapter({ servers: [at(memcached())], php: {} });
+  return { adapter: a, cleanup: () => a.close() };
+}, {
+  locking: true,
+  persistent: true,
+  lockLoss: {
+    lose: async (_adapter, id) => void (await memcached().command(`delete memc.sess.key.lock.${id}`)),
+    twin: async () => new MemcachedAdapter({ servers: [at(memcached())], php: {} }),
+  },
+});
+
 test('MemcachedAdapter › options › Phalcon defaults: prefix sess-memc-, lifetime 3600, one server at 127.0.0.1:11211, locking on unless lockingEnabled is false', (t) => {
   const a = new MemcachedAdapter({ persistentId: 'ph-mcid-' });
   t.teardown(() => a.close());

@@ -31,6 +31,21 @@ adapterContract(test, 'RedisAdapter', async () => {
   },
 });
 
+// The `php` mode: PHP's keys without hash tags, PHP's lock keys, bytes.
+for (const [flavor, lockKey] of [['phpredis', (id: string) => `PHPREDIS_SESSION:${id}_LOCK`], ['phalcon', (id: string) => `sess-reds-${id}-lock`]] as const) {
+  adapterContract(test, `RedisAdapter (php, ${flavor})`, async () => {
+    const a = new RedisAdapter({ port: redis().port, php: { flavor } });
+    return { adapter: a, cleanup: () => a.close() };
+  }, {
+    locking: true,
+    persistent: true,
+    lockLoss: {
+      lose: async (_adapter, id) => void (await cli('DEL', lockKey(id))),
+      twin: async () => new RedisAdapter({ port: redis().port, php: { flavor } }),
+    },
+  });
+}
+
 test('RedisAdapter › options › Phalcon defaults: prefix sess-reds-, lifetime 3600, locking on unless lockingEnabled is false', (t) => {
   const a = adapter(t);
   t.is(a.prefix, 'sess-reds-');
