@@ -15,7 +15,7 @@ import {
 } from './options';
 import { Shard, type MemjsClient } from './Shard';
 import { requirePeer } from '../peer';
-import { resolvePhpStore } from '../php/store';
+import { phpKey, resolvePhpStore } from '../php/store';
 import type { Serializer } from '../serializers/Serializer';
 
 // Loaded when this entry point is imported, never by the main one.
@@ -184,12 +184,12 @@ export class MemcachedAdapter extends AbstractAdapter {
 
   /** The lock key of `id`: `<key>.lock`, or php-memcached's `<prefix>lock.<id>` (`.` is outside the id alphabet). */
   #lockKey(id: string, dataKey: string): string {
-    return this.#php ? `${this.prefix}lock.${id}` : `${dataKey}.lock`;
+    return this.#php ? `${this.prefix}lock.${phpKey('', id, id)}` : `${dataKey}.lock`;
   }
 
   /** The key of `id` (checking the id) and the server it lives on. */
   #at(id: string): { key: string; shard: Shard } {
-    const key = this.key(id);
+    const key = this.#php ? phpKey(this.prefix, id, this.key(id)) : this.key(id);
     return { key, shard: this.#ring ? this.#shards[this.#ring.locate(id)] : this.#shards[0] };
   }
 

@@ -1,6 +1,6 @@
 import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption } from '../errors';
-import { isValidName } from '../id';
+import { isValidName, RESERVED_ID_PREFIX } from '../id';
 import { PhpSerializer } from './PhpSerializer';
 import type { PhpSessionFormat } from './sessionFormat';
 
@@ -66,4 +66,17 @@ export function resolvePhpStore(options: PhpStoreOptions, flavors: readonly PhpS
     prefix: defaults.prefix,
     lifetime: defaults.lifetime,
   };
+}
+
+/**
+ * The key of `id` in a store shared with PHP: `key` (`<prefix><id>`), except for the library's
+ * own records (ids beginning `ksm-`, the per-user index of `UserSessions`), which go under
+ * `<prefix>ksm:…`: `:` is outside PHP's session id alphabet, so no PHP request can read (and,
+ * failing to decode, destroy) them.
+ *
+ * @example
+ * phpKey('PHPREDIS_SESSION:', 'ksm-user-ab12', 'PHPREDIS_SESSION:ksm-user-ab12'); // 'PHPREDIS_SESSION:ksm:user-ab12'
+ */
+export function phpKey(prefix: string, id: string, key: string): string {
+  return id.startsWith(RESERVED_ID_PREFIX) ? `${prefix}ksm:${id.slice(RESERVED_ID_PREFIX.length)}` : key;
 }

@@ -15,7 +15,7 @@ import { DESTROY, LOCK_READ, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_U
 import { Wakeups } from './Wakeups';
 import { requirePeer } from '../peer';
 import { bytesOfText, textOfBytes } from '../php/bytes';
-import { resolvePhpStore } from '../php/store';
+import { phpKey, resolvePhpStore } from '../php/store';
 import type { Serializer } from '../serializers/Serializer';
 
 // Loaded when this entry point is imported, never by the main one.
@@ -197,13 +197,13 @@ export class RedisAdapter extends AbstractAdapter {
 
   /**
    * `<prefix>{<id>}`: the braces make the data and lock keys one Cluster slot. With `php`,
-   * PHP's `<prefix><id>` (no Cluster).
+   * PHP's `<prefix><id>` (no Cluster), or a key PHP cannot name for the library's own records.
    */
   protected override key(id: string): string {
     const key = super.key(id); // validates the id
     if (this.#php === undefined) return `${this.prefix}{${id}}`;
     if (!this.acceptsId(id)) throw new InvalidSessionId('The session id names a Phalcon lock key');
-    return key;
+    return phpKey(this.prefix, id, key);
   }
 
   /** False for an id whose key is another session's lock (Phalcon's `<id>-lock`). */

@@ -112,3 +112,15 @@ test('php › interop › php-memcached › options: PHP\'s prefix, TTL and cook
   t.throws(() => new MemcachedAdapter({ servers: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }], php: {} }), { code: 'ERR_SESSION_INVALID_OPTION', message: /one memcached server/ });
   t.throws(() => new MemcachedAdapter({ php: { flavor: 'phalcon' } as never }), { code: 'ERR_SESSION_INVALID_OPTION', message: /php\.flavor/ });
 });
+
+test.serial('php › interop › php-memcached › the library\'s own records (a user\'s session index) live under a key PHP cannot name', async (t) => {
+  const a = adapter(t, { handler: 'php' });
+  const { phpJson, browser } = await sharedApps(t, a, phpMemcached('php'));
+  await a.write('ksm-user-abc123', '\u0000users:{"s":[]}', 60);
+  t.true(await exists('memc.sess.key.ksm:user-abc123'));
+  t.false(await exists('memc.sess.key.ksm-user-abc123'));
+  browser.php.jar.set('PHPSESSID', 'ksm-user-abc123');
+  const shown = await phpJson('/show');
+  t.deepEqual([shown.errors, shown.session], [[], []]);
+  t.is(await a.read('ksm-user-abc123'), '\u0000users:{"s":[]}');
+});

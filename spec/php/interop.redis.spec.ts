@@ -232,3 +232,15 @@ test.serial('php › interop › Phalcon › a cookie naming a lock key (<id>-lo
   t.is(await cli('GET', `sess-reds-${victim}-lock`), 'token-of-a-php-request');
   t.is(await cli('EXISTS', `sess-reds-${victim}-lock-lock`), '0');
 });
+
+test.serial('php › interop › the library\'s own records (a user\'s session index) live under a key PHP cannot name, so PHP never reads or destroys them', async (t) => {
+  const a = adapter(t, { handler: 'php' });
+  const { phpJson, browser } = await sharedApps(t, a, phpredis('php'));
+  await a.write('ksm-user-abc123', '\u0000users:{"s":[]}', 60);
+  t.is(await cli('EXISTS', 'PHPREDIS_SESSION:ksm:user-abc123'), '1');
+  t.is(await cli('EXISTS', 'PHPREDIS_SESSION:ksm-user-abc123'), '0');
+  browser.php.jar.set('PHPSESSID', 'ksm-user-abc123');
+  const shown = await phpJson('/show');
+  t.deepEqual([shown.errors, shown.session], [[], []], 'PHP found no session under that id');
+  t.is(await a.read('ksm-user-abc123'), '\u0000users:{"s":[]}');
+});
