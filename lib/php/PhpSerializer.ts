@@ -44,7 +44,7 @@ export class PhpSerializer implements Serializer {
   }
 
   /** The session record of a stored PHP session; throws for data PHP did not write. */
-  parse(text: string): SessionRecord {
+  parse(text: string): { c: number; d: Record<string, unknown> } {
     return { c: Date.now(), d: decodeSession(bytesOfText(text), this.format) };
   }
 

@@ -84,7 +84,7 @@ export { decodeSession, encodeSession, whyNotSessionKey } from './session';
 export { PhpSerializer } from './PhpSerializer';
 export type { PhpStoreOptions } from './store';
 export type { PhpSessionFormat } from './sessionFormat';
-export { samePhpValue } from './equal';
+export { samePhpValue, SameMemo } from './equal';
 export { phpFloatText } from './float';
 export { PHP_CLASS, PHP_ENUM, PHP_SERIALIZED, PhpFloat, PhpRaw, isIntegerKey } from './values';
 export { PhpSerializeError, PhpValueError, PhpSessionKeyError, PhpSessionReferenceError } from './errors';

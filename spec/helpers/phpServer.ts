@@ -12,7 +12,7 @@ const STOP_WAIT_MS = 5_000;
 /** The extensions Debian's php-redis and php-memcached need, in load order (php -n loads no php.ini). */
 const EXTENSIONS = ['igbinary', 'msgpack', 'redis', 'memcached'];
 
-/** A `php -S` serving spec/php/fixtures/www/router.php, started by a spec and stopped by its PID. */
+/** A `php -S` serving a router script (spec/php/fixtures/www/router.php), started by a spec and stopped by its PID. */
 export interface PhpServer {
   readonly url: string;
   /** What PHP printed (the built-in server's request log, startup errors). */
@@ -21,17 +21,23 @@ export interface PhpServer {
 }
 
 /**
- * Start PHP's built-in server on a free 127.0.0.1 port without any php.ini (`-n`), with the
+ * Start PHP's built-in server on a free 127.0.0.1 port in `root` with `router` (the spec
+ * fixtures' by default), without any php.ini (`-n`), with the
  * session extensions and `ini` as `-d` settings, and `env` (KSM_PHALCON for the Phalcon
  * adapter's protocol); resolves once it answers. Stopped when the test (or `t`'s file) ends.
  * A missing `php` rejects with the fix: CI installs php-cli, php-redis and php-memcached.
  */
-export async function startPhp(t: ExecutionContext | null, ini: Record<string, string | number>, env: Record<string, string> = {}): Promise<PhpServer> {
+export async function startPhp(
+  t: ExecutionContext | null,
+  ini: Record<string, string | number>,
+  env: Record<string, string> = {},
+  { root = WWW, router = 'router.php' }: { root?: string; router?: string } = {},
+): Promise<PhpServer> {
   const port = await freePort();
   const args = ['-n', ...EXTENSIONS.flatMap((e) => ['-d', `extension=${e}`]), '-d', 'display_errors=0', '-d', 'log_errors=1', '-d', 'error_log=/dev/stderr'];
   for (const [key, value] of Object.entries(ini)) args.push('-d', `${key}=${value}`);
-  args.push('-S', `${HOST}:${port}`, 'router.php');
-  const child: ChildProcess = spawn('php', args, { cwd: WWW, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  args.push('-S', `${HOST}:${port}`, router);
+  const child: ChildProcess = spawn('php', args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output = tail(output + chunk)));
   child.stderr!.on('data', (chunk) => (output = tail(output + chunk)));
