@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import { session } from '../../lib';
 import { RedisAdapter } from '../../lib/redis';
+import './types';
 
 /**
  * The store of the Koa half: the Redis PHP's `session.save_path` names, in the RedisAdapter's
@@ -24,14 +25,14 @@ export function createApp(adapter: RedisAdapter): Koa {
   app.use(session({ adapter }));
   app.use(async (ctx) => {
     const s = ctx.session;
-    if (ctx.method === 'POST' && ctx.path === '/api/cart') {
+    if (ctx.method === 'POST' && ctx.path === '/api/basket') {
       // Written back for PHP; PHP's own keys (the user, its floats and objects) keep their bytes.
-      s.set('cart', [...(s.get<string[]>('cart') ?? []), String(ctx.query.item ?? 'book')]);
+      s.set('basket', [...(s.get('basket') ?? []), String(ctx.query.item ?? 'book')]);
     } else if (ctx.path !== '/api/me') {
       ctx.status = 404;
       return;
     }
-    ctx.body = { user: s.get<string>('user') ?? null, cart: s.get<string[]>('cart') ?? [] };
+    ctx.body = { user: s.get('user') ?? null, basket: s.get('basket') ?? [] };
   });
   return app;
 }

@@ -9,7 +9,7 @@ import { useRedis } from '../helpers/redisServer';
 const redis = useRedis(test);
 const PUBLIC = resolve(__dirname, '..', '..', '..', 'examples', 'php', 'public');
 
-test('examples › php › PHP signs in, Koa sees the user and fills the cart, PHP shows the cart; PHP signs out, Koa sees nobody', async (t) => {
+test('examples › php › PHP signs in, Koa sees the user and fills the basket, PHP shows it; PHP signs out, Koa sees nobody', async (t) => {
   const php = await startPhp(t, {
     'session.save_handler': 'redis',
     'session.save_path': `tcp://127.0.0.1:${redis().port}`,
@@ -22,12 +22,12 @@ test('examples › php › PHP signs in, Koa sees the user and fills the cart, P
   t.teardown(koa.close);
   const browser = sharedJar(php.url, koa.url);
   t.regex(await browser.php.text('/?login=ada'), /<b id="user">ada<\/b>/);
-  t.deepEqual(await browser.koa.json('/api/me'), { user: 'ada', cart: [] });
-  t.deepEqual(await browser.koa.json('/api/cart?item=book', { method: 'POST' }), { user: 'ada', cart: ['book'] });
+  t.deepEqual(await browser.koa.json('/api/me'), { user: 'ada', basket: [] });
+  t.deepEqual(await browser.koa.json('/api/basket?item=book', { method: 'POST' }), { user: 'ada', basket: ['book'] });
   const page = await browser.php.text('/');
-  t.regex(page, /<span id="cart">book<\/span>/);
+  t.regex(page, /<span id="basket">book<\/span>/);
   const stored = (await redis().cli('GET', `PHPREDIS_SESSION:${browser.php.jar.get('PHPSESSID')}`)).trim();
   t.regex(stored, /since\|d:3;/, 'PHP\'s float is still a float after Koa wrote the session');
   await browser.php.text('/?logout=1');
-  t.deepEqual(await browser.koa.json('/api/me'), { user: null, cart: [] });
+  t.deepEqual(await browser.koa.json('/api/me'), { user: null, basket: [] });
 });

@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
+import { Cluster } from 'ioredis';
 import { JsonSerializer } from '../../lib/serializers/JsonSerializer';
 import { session } from '../../lib/koa/middleware';
 import { RedisAdapter, type RedisAdapterOptions } from '../../lib/redis/RedisAdapter';
@@ -243,4 +244,22 @@ test.serial('php › interop › the library\'s own records (a user\'s session i
   const shown = await phpJson('/show');
   t.deepEqual([shown.errors, shown.session], [[], []], 'PHP found no session under that id');
   t.is(await a.read('ksm-user-abc123'), '\u0000users:{"s":[]}');
+});
+
+test.serial('php › interop › phpredis save_path with ?database=3&prefix=…: the adapter\'s index and prefix meet PHP there', async (t) => {
+  const a = adapter(t, { handler: 'php' }, { index: 3, prefix: 'myapp_sess:' });
+  const ini = { ...phpredis('php'), 'session.save_path': `"tcp://127.0.0.1:${redis().port}?database=3&prefix=myapp_sess:"` }; // quoted for the ini parser
+  const { phpJson, koaJson } = await sharedApps(t, a, ini);
+  const signedIn = await phpJson('/signin?user=ada');
+  t.like((await koaJson('/whoami')).body, { user: 'ada' });
+  await koaJson('/cart?item=pen');
+  t.like((await phpJson('/show')).session, { cart: ['pen'] });
+  t.is(await cli('-n', '3', 'EXISTS', `myapp_sess:${signedIn.id}`), '1');
+  t.is(await cli('EXISTS', `myapp_sess:${signedIn.id}`), '0', 'not in database 0');
+});
+
+test('php › interop › options › a Redis Cluster is refused in the php mode (PHP\'s keys carry no hash tag)', (t) => {
+  const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true });
+  t.teardown(() => cluster.disconnect());
+  t.throws(() => new RedisAdapter({ client: cluster, php: {} }), { code: 'ERR_SESSION_INVALID_OPTION', message: /Cluster/ });
 });

@@ -13,8 +13,8 @@ if (isset($_GET['login'])) {
     $_SESSION = [];
 }
 $user = htmlspecialchars($_SESSION['user'] ?? 'nobody');
-$cart = htmlspecialchars(implode(', ', $_SESSION['cart'] ?? []));
+$basket = htmlspecialchars(implode(', ', $_SESSION['basket'] ?? []));
 echo "<!doctype html><title>PHP half</title>\n";
 echo "<p>Signed in (by PHP) as <b id=\"user\">$user</b>.</p>\n";
-echo "<p>Cart (filled by Koa): <span id=\"cart\">$cart</span></p>\n";
+echo "<p>Basket (filled by Koa): <span id=\"basket\">$basket</span></p>\n";
 echo "<p><a href=\"?login=ada\">Sign in as ada</a> · <a href=\"?logout=1\">Sign out</a></p>\n";
