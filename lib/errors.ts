@@ -145,6 +145,19 @@ export class SessionNotMounted extends SessionError {
 }
 
 /**
+ * `currentSession()`, `currentBag()`, `currentFlash()` or a `SessionService` called where no
+ * request's session is current: the middleware was made without `context: true`, or the code runs
+ * outside a request (at start-up, in a job started outside one). Never another request's session.
+ */
+export class SessionContextMissing extends SessionError {
+  constructor(enabled = false) {
+    super(enabled
+      ? 'There is no current session here: this code runs outside a request that session({ context: true }) handles (at start-up, in a timer or job started outside a request, or before session() in the middleware chain); pass the session in, or in a unit test wrap the call in runInSession(fn)'
+      : 'There is no current session: currentSession(), currentBag(), currentFlash() and SessionService need session({ context: true }), mounted before the routes (and before useKoaServer()); in a unit test wrap the call in runInSession(fn)', 'ERR_SESSION_CONTEXT_MISSING');
+  }
+}
+
+/**
  * The serialized session is larger than `maxSize`: nothing was written (the stored session is
  * unchanged) and the lock was released. Raise `maxSize`, or keep large data elsewhere.
  */

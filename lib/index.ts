@@ -22,7 +22,7 @@ export {
   SessionError, InvalidSessionAdapter, InvalidSessionId, InvalidSessionName, SessionAlreadyStarted,
   SessionModificationDenied, AdapterRuntimeError, SessionLockTimeout, SessionLockLost, InvalidSavePath,
   SavePathUnavailable, InvalidOption, FlashMessageNotStringOrArray, SessionNotStarted, SessionPolicyConflict,
-  SessionNotMounted, SessionTooLarge, InvalidSessionValue, PeerDependencyMissing,
+  SessionNotMounted, SessionTooLarge, InvalidSessionValue, PeerDependencyMissing, SessionContextMissing,
 } from './errors';
 export { generateId, isValidId, isValidName, idTag } from './id';
 export type { SessionEventDetails, SessionEventName } from './events';
@@ -52,6 +52,10 @@ export type { UserSessionsOptions, UserSession } from './users/UserSessions';
 export { session } from './koa/middleware';
 export { sessionPolicy } from './koa/policy';
 export { sessionBag } from './koa/state';
+export { currentSession, currentBag, currentFlash } from './context/current';
+export { SessionService } from './context/SessionService';
+export { runInSession } from './context/runInSession';
+export type { RunInSessionOptions } from './context/runInSession';
 export type { SessionMiddleware } from './koa/middleware';
 export type { SessionOptions } from './koa/options';
 export type { SessionCarrier, CarrierRequest, SessionOptionsSeen } from './koa/carrier';

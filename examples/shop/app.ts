@@ -2,8 +2,9 @@ import 'reflect-metadata';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import Router from 'koa-router';
-import { useKoaServer } from 'routing-controllers';
-import { session, type SessionOptions } from '../../lib';
+import { useContainer, useKoaServer } from 'routing-controllers';
+import { Container } from 'typedi';
+import { session, SessionService, type SessionOptions } from '../../lib';
 import type { StoreName } from '../shared/serve';
 import { AccountController } from './controllers/AccountController';
 import { CartController } from './controllers/CartController';
@@ -44,7 +45,7 @@ export interface ShopOptions {
 
 /**
  * The example shop (not listening): routing-controllers controllers (account, cart, checkout
- * wizard) and koa-router routes (home, preferences, parallel requests) over one session
+ * wizard) made by typedi, a cart service that reaches the session by itself, and koa-router routes (home, preferences, parallel requests) over one session
  * middleware. Session events go to the app (`app.on('session:started', …)`); the parallel API
  * reads `session:lockWaited` there.
  *
@@ -59,8 +60,9 @@ export function createShop(options: ShopOptions = {}): Koa {
   // read-only route can run beside a writer of the same session.
   // `locking` left to session() unless given: on with a store, none with a TokenStore.
   // Sessions indexed by account ("your devices", "sign out everywhere"), over a store only.
+  // `context: true`: services reach the request's session without being handed it (CartService).
   const users = userSessionsFor(options.adapter);
-  app.use(session({ adapter: options.adapter, locking: options.locking, start: 'lazy', events: app, users }));
+  app.use(session({ adapter: options.adapter, locking: options.locking, start: 'lazy', events: app, users, context: true }));
   app.use(provideUsers(users));
   // Inside it: every other error page is read from the session (read-only unless the route started it).
   app.use(errorPages);
@@ -75,6 +77,10 @@ export function createShop(options: ShopOptions = {}): Koa {
   parallel(router, { events: app, work: options.work, store: options.store, locking: options.locking });
   app.use(router.routes()).use(router.allowedMethods());
 
+  // typedi makes the controllers and their services (singletons); the SessionService they take
+  // resolves to the current request's session.
+  useContainer(Container);
+  Container.set(SessionService, new SessionService());
   useKoaServer(app, {
     controllers: [AccountController, CartController, WizardController],
     authorizationChecker,

@@ -21,8 +21,8 @@ export function money(cents: number): string {
 }
 
 /**
- * The cart: product id → quantity, a Bag under the session key `cart` (the one
- * `@SessionBag('cart')` gives the cart's actions); read here by pages that only show it.
+ * The cart: product id → quantity, a Bag under the session key `cart` (the one `CartService`
+ * keeps, services/CartService.ts); read here by the page shell, which is handed the session.
  *
  * @example
  * const items = [...cartBag(session)].reduce((sum, [, n]) => sum + Number(n), 0);

@@ -10,7 +10,8 @@ import { FOR_REQUEST, isCarrier, type CarrierRequest, type SessionCarrier } from
 import { emit } from '../manager/emit';
 import type { SessionEventDetails, SessionEventName } from '../events';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
-import { installAccessors, requestState, setRequestState } from './state';
+import { installAccessors, requestState, setRequestState, type RequestState } from './state';
+import { offerContext, runWithState } from '../context/current';
 import './context';
 
 const debug = logger('koa-session-manager:koa');
@@ -32,7 +33,8 @@ export interface SessionMiddleware<A extends Adapter | SessionCarrier = Adapter 
  * sent, also when the handler throws. `ctx.persistent` (a Bag) and `ctx.flash` are made on
  * first use. With `start: 'lazy'` the route starts the session instead, under its own policy
  * (`sessionPolicy()`, the decorators, or `await ctx.session.start()`); a request that never
- * starts it costs no store call.
+ * starts it costs no store call. With `context: true` the routes' code reaches the session
+ * without `ctx` too: `currentSession()`, `currentBag()`, `currentFlash()`, `SessionService`.
  *
  * @example
  * const app = new Koa();
@@ -46,6 +48,8 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
   const collect = garbageCollector(resolved);
   const carrier = isCarrier(adapter) ? adapter : null;
   const guards = resolved.guards.length > 0 ? resolved.guards : null;
+  // One AsyncLocalStorage.run per request, around the rest of the app; null when off (no cost).
+  const inContext = resolved.context ? (offerContext(), runWithState) : null;
 
   const middleware = async function session(ctx: Context, next: Next): Promise<void> {
     // A second session() on one request would wait for the first one's lock until it times out.
@@ -64,11 +68,12 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
       raw.setTransport(carried.transport);
     }
     ctx.session = manager;
-    setRequestState(ctx, { manager, raw, options: resolved });
+    const state: RequestState = { manager, raw, options: resolved };
+    setRequestState(ctx, state);
     if (lazy) raw[REQUIRE_START]();
     else await raw.start();
     try {
-      await next();
+      await (inContext === null ? next() : inContext(state, next));
     } catch (err) {
       try {
         await raw.writeClose();

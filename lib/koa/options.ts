@@ -108,6 +108,13 @@ export interface SessionOptions {
    * @default off
    */
   users?: UserSessions;
+  /**
+   * Keep each request's session in an `AsyncLocalStorage` around the middlewares and routes
+   * after this one, so that `currentSession()`, `currentBag()`, `currentFlash()` and a
+   * `SessionService` reach it from any function the request calls (docs/context.md). Off, the
+   * middleware does no extra work. @default false
+   */
+  context?: boolean;
 }
 
 /** Everything the per-request path needs, computed once. */
@@ -124,6 +131,8 @@ export interface ResolvedOptions {
   start: 'eager' | 'lazy';
   /** The guards every request's Manager gets (fingerprint binding, per-user sessions). */
   guards: SessionGuard<Manager>[];
+  /** Run the rest of the app inside the request's async context (`currentSession()`). */
+  context: boolean;
 }
 
 /** 400 days: browsers cap a cookie's lifetime there (RFC 6265bis), so no session outlives it. */
@@ -178,7 +187,7 @@ function isAdapter(value: unknown): value is Adapter {
 const SESSION_KEYS: readonly (keyof SessionOptions)[] = [
   'adapter', 'name', 'cookie', 'lifetime', 'absoluteLifetime', 'strict', 'lazyWrite', 'uniqueId', 'serializer',
   'locking', 'gc', 'events', 'flash', 'persistentName', 'start', 'maxSize', 'cacheLimiter', 'cacheExpire',
-  'fingerprint', 'users',
+  'fingerprint', 'users', 'context',
 ];
 
 
@@ -275,6 +284,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   return {
     start,
     guards,
+    context: flag('context', options.context, false),
     adapter,
     name,
     manager,

@@ -1,8 +1,8 @@
 import type { Context } from 'koa';
 import { Authorized, Body, ContentType, Controller, Ctx, Get, Post, QueryParam, Redirect } from 'routing-controllers';
+import { Service } from 'typedi';
 import type { Flash, Manager } from '../../../lib';
 import { CsrfProtected, FlashSession, Session } from '../../../lib/decorators';
-import { cartBag, CATALOG } from '../catalog';
 import { csrfField } from '../csrf';
 import { field, localPath } from '../form';
 import { html } from '../html';
@@ -10,6 +10,7 @@ import { HTML, view, type Demo } from '../layout';
 import { preferencesOf } from '../preferences';
 import { DEMO_USERS, verify } from '../users';
 import { deviceName, usersOf } from '../devices';
+import { CartService } from '../services/CartService';
 
 const SOURCE = 'examples/shop/controllers/AccountController.ts';
 const SIGN_IN: Demo = {
@@ -30,9 +31,12 @@ const ADMIN: Demo = {
  * and the cookie are gone), and two guarded pages: `@Authorized()` for any signed-in user,
  * `@Authorized('admin')` for the role admin (see `authorizationChecker` in users.ts).
  */
+@Service() // typedi makes it, with the one CartService
 @Controller('/account')
 @CsrfProtected() // every POST (sign-in, sign-out) needs the session's token: no login or logout CSRF
 export class AccountController {
+  constructor(private readonly cart: CartService) {}
+
   @Get('/signin')
   @ContentType(HTML)
   signInForm(@QueryParam('next') next: string, @Session() session: Manager, @FlashSession() flash: Flash): string {
@@ -101,7 +105,7 @@ ${DEMO_USERS.map((u) => html`<tr><td>${u.name}</td><td><code>${u.password}</code
   @ContentType(HTML)
   async profile(@Ctx() ctx: Context, @Session() session: Manager, @FlashSession() flash: Flash): Promise<string> {
     const account = session.account!;
-    const cart = [...cartBag(session)];
+    const cart = this.cart.lines();
     const { theme, language } = preferencesOf(session);
     const users = usersOf(ctx);
     const devices = users ? await users.list(ctx) : [];
@@ -115,7 +119,7 @@ ${devices.map((d) => html`<tr><td>${String((d.info as { device?: string } | null
     return view(session, flash, 'Your profile', PROFILE, html`${devicesPart}<dl id="profile">
 <dt>User</dt><dd id="profile-name">${account.name}</dd>
 <dt>Role</dt><dd id="profile-role">${account.role}</dd>
-<dt>Cart</dt><dd>${cart.map(([id, n]) => html`${n} × ${CATALOG[id]?.name ?? id}; `)}</dd>
+<dt>Cart</dt><dd>${cart.map((l) => html`${l.n} × ${l.name}; `)}</dd>
 <dt>Preferences</dt><dd>${theme}, ${language}</dd>
 </dl>
 <p>The role comes from the session, stored at sign-in; <a href="/account/admin">the admin page</a> needs <code>admin</code>.</p>`);

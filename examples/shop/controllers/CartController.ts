@@ -1,32 +1,35 @@
 import { Body, ContentType, Controller, Get, Post, Redirect } from 'routing-controllers';
-import type { Bag, Flash, Manager } from '../../../lib';
-import { CsrfProtected, FlashSession, Session, SessionBag } from '../../../lib/decorators';
-import { CATALOG, isProduct, MAX_QUANTITY, money } from '../catalog';
+import { Service } from 'typedi';
+import type { Flash, Manager } from '../../../lib';
+import { CsrfProtected, FlashSession, Session, SessionPolicy } from '../../../lib/decorators';
+import { CATALOG, money } from '../catalog';
 import { csrfField } from '../csrf';
 import { field } from '../form';
 import { html } from '../html';
 import { HTML, view, type Demo } from '../layout';
-
-/** Product id → quantity. */
-type Cart = Bag<Record<string, number>>;
+import { CartService } from '../services/CartService';
 
 const DEMO: Demo = {
-  api: html`<code>@SessionBag('cart')</code> (a <code>Bag</code> under the session key <code>cart</code>) and <code>@FlashSession()</code>: a message after every change, shown once after the redirect`,
-  source: 'examples/shop/controllers/CartController.ts',
+  api: html`a singleton <code>CartService</code> that reads the cart through the injected <code>SessionService</code> (<code>this.session.bag('cart')</code>: this request's Bag, no session passed in), and <code>@FlashSession()</code>: a message after every change, shown once after the redirect`,
+  source: ['examples/shop/controllers/CartController.ts', 'examples/shop/services/CartService.ts'],
 };
 
 /**
- * `/cart`: a Bag under the session key `cart` (`@SessionBag('cart')`). Every change is a POST
- * that redirects back, with a flash message shown once on the next page.
+ * `/cart`: the cart is a `CartService` that typedi gives the controller (and the same instance to
+ * every request); the controller never hands it the session. Every change is a POST that
+ * redirects back, with a flash message shown once on the next page.
  */
+@Service()
 @Controller('/cart')
+@SessionPolicy() // starts the session before each action: the service reads it
 @CsrfProtected()
 export class CartController {
+  constructor(private readonly cart: CartService) {}
+
   @Get('/')
   @ContentType(HTML)
-  show(@Session() session: Manager, @SessionBag('cart') cart: Cart, @FlashSession() flash: Flash): string {
-    const lines = [...cart].filter(([id]) => isProduct(id)).map(([id, n]) => ({ id, n: Number(n), ...CATALOG[id]! }));
-    const total = lines.reduce((sum, l) => sum + l.n * l.cents, 0);
+  show(@Session() session: Manager, @FlashSession() flash: Flash): string {
+    const lines = this.cart.lines();
     const token = csrfField(session); // one masked token per page: each form gets the same bytes
     return view(session, flash, 'Cart', DEMO, html`<h2>Products</h2>
 <table>${Object.entries(CATALOG).map(([id, p]) => html`<tr><td>${p.name}</td><td>${money(p.cents)}</td><td>
@@ -36,37 +39,32 @@ export class CartController {
 ${lines.length === 0 ? html`<p id="cart-empty">Your cart is empty.</p>` : html`<table id="cart">
 ${lines.map((l) => html`<tr><td>${l.n} × ${l.name}</td><td>${money(l.n * l.cents)}</td><td>
 <form method="post" action="/cart/remove">${token}<input type="hidden" name="product" value="${l.id}"><button>Remove</button></form></td></tr>`)}
-<tr><th>Total</th><th id="cart-total">${money(total)}</th><td></td></tr></table>
+<tr><th>Total</th><th id="cart-total">${money(this.cart.total())}</th><td></td></tr></table>
 <form method="post" action="/cart/clear">${token}<button>Empty the cart</button></form>`}`);
   }
 
   @Post('/add')
   @Redirect('/cart')
-  add(@Body() body: unknown, @SessionBag('cart') cart: Cart, @FlashSession() flash: Flash): void {
+  add(@Body() body: unknown, @FlashSession() flash: Flash): void {
     const id = field(body, 'product', 20);
     const quantity = Number(field(body, 'quantity', 3) || 1);
-    if (!isProduct(id)) return void flash.error('There is no such product.');
-    if (!Number.isInteger(quantity) || quantity < 1 || quantity > MAX_QUANTITY) {
-      return void flash.error(`The quantity is a whole number from 1 to ${MAX_QUANTITY}.`);
-    }
-    const now = Math.min((cart.get(id) ?? 0) + quantity, MAX_QUANTITY);
-    cart.set(id, now);
+    const added = this.cart.add(id, quantity);
+    if ('refused' in added) return void flash.error(added.refused);
     flash.success(`Added ${quantity} × ${CATALOG[id]!.name} to your cart.`);
   }
 
   @Post('/remove')
   @Redirect('/cart')
-  remove(@Body() body: unknown, @SessionBag('cart') cart: Cart, @FlashSession() flash: Flash): void {
+  remove(@Body() body: unknown, @FlashSession() flash: Flash): void {
     const id = field(body, 'product', 20);
-    if (!cart.has(id)) return void flash.warning('That product was not in your cart.');
-    cart.remove(id);
+    if (!this.cart.remove(id)) return void flash.warning('That product was not in your cart.');
     flash.notice(`Removed ${CATALOG[id]?.name ?? id} from your cart.`);
   }
 
   @Post('/clear')
   @Redirect('/cart')
-  clear(@SessionBag('cart') cart: Cart, @FlashSession() flash: Flash): void {
-    cart.clear(); // removes the session key `cart`
+  clear(@FlashSession() flash: Flash): void {
+    this.cart.clear();
     flash.notice('Your cart is empty.');
   }
 }

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { Body, ContentType, Controller, Ctx, Get, NotFoundError, Param, Post, Redirect } from 'routing-controllers';
+import { Service } from 'typedi';
 import type { Bag, Flash, Manager } from '../../../lib';
 import { CsrfProtected, FlashSession, Persistent, Session } from '../../../lib/decorators';
 import { csrfField } from '../csrf';
@@ -39,6 +40,7 @@ function input(f: WizardField, value: string) {
  * a check refuses it, so the form comes back filled in after the redirect, with the errors as
  * flash messages; a later step opens only once the earlier ones were accepted.
  */
+@Service()
 @Controller('/wizard')
 @CsrfProtected()
 export class WizardController {
