@@ -43,6 +43,7 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'express-session', label: 'express 5 + express-session 1.19 + connect-redis 9 (node-redis 5)', redis: true, ours: false },
   { name: 'fastify-session', label: 'fastify 5 + @fastify/session 11 + connect-redis 9 store (node-redis 5)', redis: true, ours: false },
   { name: 'ours-file', label: 'ours, StreamAdapter (files), locking on', redis: false, ours: true },
+  { name: 'express-file-store', label: 'express 5 + express-session 1.19 + session-file-store 1.5 (files), no lock', redis: false, ours: false },
   { name: 'ours-redis', label: 'ours, RedisAdapter, locking off', redis: true, ours: true },
   { name: OURS_LOCKED, label: 'ours, RedisAdapter, locking on', redis: true, ours: true },
   { name: PG_RIVAL, label: 'express 5 + express-session 1.19 + connect-pg-simple 10 (pg 8, pool of 10)', redis: false, postgres: true, ours: false },

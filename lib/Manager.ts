@@ -202,6 +202,8 @@ export class Manager {
         if (this.#guards !== null) for (const guard of this.#guards) await guard.committing?.(this.#self, this.#transport?.context);
         // (a guard may have destroyed the session: nothing to store then)
         if (this.#status === CLOSED) await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
+      } else {
+        this.#stored.refreshCookie(this.#transport);
       }
     } finally {
       await this.#stored.release();

@@ -64,7 +64,10 @@ export function generateId(): string {
     }
     id += pool.toString('base64url', poolOffset, (poolOffset += DRAW)).replaceAll('_', '');
   }
-  return id.length === ID_LENGTH ? id : id.slice(0, ID_LENGTH);
+  id = id.length === ID_LENGTH ? id : id.slice(0, ID_LENGTH);
+  // Never an id a cookie could not bring back (reserved) nor one that names a lock key in a store
+  // shared with Phalcon (`<id>-lock`): about one draw in ten million, drawn again.
+  return id.startsWith(RESERVED_ID_PREFIX) || id.endsWith('-lock') ? generateId() : id;
 }
 
 /** True when `id` is a string of 1 to 128 characters from `[a-zA-Z0-9,-]`. */

@@ -9,6 +9,8 @@ export interface SessionRecord {
   d: Record<string, unknown>;
   /** Set on a move marker written by an earlier version (before markers named their target). */
   r?: 1;
+  /** When the session cookie was last sent, ms since the epoch (see manager/storeCalls.ts, the cookie rule). */
+  s?: number;
 }
 
 /** The move marker left under an id that `regenerateId()` moved away from: it names the new id. */
@@ -38,11 +40,12 @@ export function decodeRecord(serializer: Serializer, text: string): SessionRecor
     return null;
   }
   if (typeof value !== 'object' || value === null) return null;
-  const { c, d, r } = value as Partial<SessionRecord>;
+  const { c, d, r, s } = value as Partial<SessionRecord>;
   if (typeof c !== 'number' || !Number.isFinite(c)) return null;
   if (typeof d !== 'object' || d === null || Array.isArray(d)) return null;
   const record: SessionRecord = { c, d: Object.assign(emptyData(), d) };
   if (r === 1) record.r = 1;
+  if (typeof s === 'number' && Number.isFinite(s)) record.s = s;
   return record;
 }
 

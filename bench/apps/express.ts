@@ -28,7 +28,11 @@ const connectPgSimple = () => require('connect-pg-simple') as PgSimple;
 /** connect-pg-simple's default table (ours uses `sessions`). */
 export const PG_SIMPLE_TABLE = 'session';
 
-export type ExpressStore = 'redis' | 'pg' | 'none';
+export type ExpressStore = 'redis' | 'pg' | 'file' | 'none';
+
+/** The part of session-file-store 1.5 used here (it ships no types). */
+type FileStoreFactory = (session: typeof expressSession) => new (options: { path: string; ttl: number; logFn?: () => void }) => expressSession.Store;
+const sessionFileStore = () => require('session-file-store') as FileStoreFactory;
 
 function listenExpress(app: express.Express, notes: string[], close: () => Promise<void>): Promise<RunningApp> {
   return new Promise((resolve, reject) => {
@@ -46,7 +50,16 @@ function listenExpress(app: express.Express, notes: string[], close: () => Promi
   });
 }
 
-async function storeOf(env: AppEnv, kind: 'redis' | 'pg'): Promise<{ store: expressSession.Store; close: () => Promise<void>; notes: string[] }> {
+async function storeOf(env: AppEnv, kind: 'redis' | 'pg' | 'file'): Promise<{ store: expressSession.Store; close: () => Promise<void>; notes: string[] }> {
+  if (kind === 'file') {
+    // What Express users run for files: one JSON file per session, written with write-file-atomic.
+    const FileStore = sessionFileStore()(expressSession);
+    return {
+      store: new FileStore({ path: env.dataDir, ttl: LIFETIME_S, logFn: () => undefined }),
+      close: async () => undefined,
+      notes: ['session-file-store({ path, ttl: 3600 }); resave: false, saveUninitialized: false: /read reads the file and touches it; no lock'],
+    };
+  }
   if (kind === 'redis') {
     const client = await redisClient().redisClient(env);
     return {

@@ -30,6 +30,7 @@ export const APPS: Record<string, () => AppFactory> = {
   'ours-redis-lock': () => (env) => ours().oursApp(env, 'redis-lock'),
   'ours-postgres-lock': () => (env) => ours().oursApp(env, 'postgres-lock'),
   'express-pg-simple': () => (env) => express().expressApp(env, 'pg'),
+  'express-file-store': () => (env) => express().expressApp(env, 'file'),
   'ours-token-signed': () => (env) => ours().oursApp(env, 'token-signed'),
   'ours-token-encrypted': () => (env) => ours().oursApp(env, 'token-encrypted'),
   'ours-token-signed-nocache': () => (env) => ours().oursApp(env, 'token-signed-nocache'),

@@ -1,10 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { execFileSync } from 'node:child_process';
-import { IncomingMessage, ServerResponse } from 'node:http';
-import { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import Koa from 'koa';
 import type { SessionService } from '../../lib';
+import { flag, median, option, request } from './inprocess';
 
 // What `session({ context: true })` (issue #19) adds to one request: CPU per request of a Koa app
 // with the session middleware over a MemoryAdapter (no I/O, so what is left is Node, Koa and us),
@@ -33,18 +33,8 @@ const VARIANTS = ['off', 'on', 'service', 'koa-als', 'hooks', 'on+hooks', 'basel
 type Variant = (typeof VARIANTS)[number];
 type Lib = typeof import('../../lib');
 
-function option(name: string): string | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  return at < 0 ? undefined : process.argv[at + 1];
-}
 const ROUTES = ['/inc', '/read'] as const;
 
-function flag(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  const value = at < 0 ? fallback : Number(process.argv[at + 1]);
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number`);
-  return value;
-}
 
 /** A singleton service as an app would write one: it never sees ctx. */
 class CounterService {
@@ -77,17 +67,6 @@ function appOf(variant: Variant, lib: Lib): Koa {
   return app;
 }
 
-/** One request through the app, as Node's HTTP server would hand it over; resolves its Set-Cookie. */
-async function request(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>, path: string, cookie?: string): Promise<ServerResponse> {
-  const req = new IncomingMessage(new Socket());
-  req.method = 'GET';
-  req.url = path;
-  req.headers = cookie === undefined ? { host: 'bench' } : { host: 'bench', cookie };
-  const res = new ServerResponse(req);
-  await handle(req, res);
-  if (res.statusCode !== 200) throw new Error(`${path}: status ${res.statusCode}`);
-  return res;
-}
 
 async function child(variant: Variant, ops: number, lib: Lib): Promise<void> {
   // Another library's storage, entered once: from here on Node runs its promise hooks for every promise.
@@ -106,11 +85,6 @@ async function child(variant: Variant, ops: number, lib: Lib): Promise<void> {
   process.stdout.write(JSON.stringify(result));
 }
 
-const median = (xs: number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 function parent(rounds: number, ops: number, baseline: string | undefined): void {
   const variants = VARIANTS.filter((v) => v !== 'baseline' || baseline !== undefined);

@@ -45,15 +45,10 @@ export interface Adapter {
   readonly lifetime?: number;
 
   /**
-   * Optional. The format the records must have because another program reads this store too (a
-   * PHP app: the Redis and Memcached adapters' `php` mode). The `session()` middleware uses it;
-   * a Manager with another serializer refuses to start (`InvalidOption`) rather than write
-   * records that program cannot read.
+   * Optional. Set when another program reads this store too (a PHP app: the Redis and Memcached
+   * adapters' `php` mode): see {@link SharedFormat}.
    */
-  readonly serializer?: Serializer;
-
-  /** Optional. The cookie name the store's other readers use (`PHPSESSID`): `session()`'s default `name`. */
-  readonly cookieName?: string;
+  readonly sharedFormat?: SharedFormat;
 
   /**
    * Optional. False for an id the store cannot hold as a session because its key means
@@ -127,9 +122,30 @@ export interface WriteOptions {
  */
 export const MOVE_MARKER_PREFIX = '\u0000moved:';
 
+/**
+ * How a stored PHP session travels as the string the adapter contract moves: PHP strings are
+ * bytes, and a session may hold bytes that are no UTF-8 (a binary string, a Latin-1 name). Text
+ * that is UTF-8 travels as itself; other bytes as this prefix followed by one character per byte
+ * (Latin-1). No PHP session string begins with a NUL byte (a key or `a:` comes first), so the
+ * prefix is never ambiguous; like a move marker, it never reaches a store.
+ */
+export const BYTES_PREFIX = '\u0000bytes:';
+
 /** True when stored `data` is a move marker (see {@link MOVE_MARKER_PREFIX}). */
 export function isMoveMarker(data: string | null | undefined): boolean {
   return typeof data === 'string' && data.startsWith(MOVE_MARKER_PREFIX);
+}
+
+/**
+ * What a store shared with another program (a PHP app) requires of the sessions in it.
+ * `session()` takes both as its defaults; a Manager with another serializer refuses to start
+ * (`InvalidOption`) rather than write records that program cannot read.
+ */
+export interface SharedFormat {
+  /** The format the records must have (a `PhpSerializer`). */
+  readonly serializer: Serializer;
+  /** The cookie name the other program uses (`PHPSESSID`): `session()`'s default `name`. */
+  readonly cookieName: string;
 }
 
 /** How a session lock is taken. */

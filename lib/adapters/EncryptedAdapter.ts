@@ -116,6 +116,7 @@ export class EncryptedAdapter implements Adapter {
       throw new InvalidSessionAdapter('EncryptedAdapter wraps an adapter: it must implement read, write, destroy and gc');
     }
     if (typeof options !== 'object' || options === null) throw new InvalidOption('EncryptedAdapter', 'needs options { keys }');
+    if (inner.sharedFormat !== undefined) throw new InvalidOption('EncryptedAdapter', 'cannot wrap a store shared with another program (a PHP app): it could not read the sealed records');
     checkOptionKeys('EncryptedAdapter', options, OPTIONS, { key: 'use `keys: [{ id, key }]`', secret: 'use `keys: [{ id, key }]`' });
     if (options.acceptPlaintext !== undefined && typeof options.acceptPlaintext !== 'boolean') {
       throw new InvalidOption('acceptPlaintext', 'must be a boolean');

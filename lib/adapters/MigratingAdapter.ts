@@ -106,6 +106,7 @@ export class MigratingAdapter implements Adapter {
       }
     }
     if (options.from === options.to) throw new InvalidOption('to', 'must be another adapter than `from`: a move needs two stores');
+    if (options.from?.sharedFormat !== undefined || options.to?.sharedFormat !== undefined) throw new InvalidOption('from', 'cannot move sessions a PHP app shares (their format is PHP\'s, not the other store\'s)');
     if (!PHASES.includes(options.phase)) throw new InvalidOption('phase', `must be 'copy', 'both' or 'new', got ${JSON.stringify(options.phase)}`);
     const { from, to, phase } = options;
     if (Boolean(from.lock) !== Boolean(to.lock)) {

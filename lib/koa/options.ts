@@ -31,7 +31,7 @@ export interface SessionOptions {
   adapter?: Adapter | SessionCarrier;
   /**
    * The cookie name (letters, digits, `_`, `-`; not digits only).
-   * @default the adapter's `cookieName` (`PHPSESSID` for a store shared with PHP), else 'sid'
+   * @default the adapter's `sharedFormat.cookieName` (`PHPSESSID` for a store shared with PHP), else 'sid'
    */
   name?: string;
   /** Cookie attributes. */
@@ -49,7 +49,7 @@ export interface SessionOptions {
   lazyWrite?: boolean;
   /** Namespace for every key (`uniqueId#key`), for apps sharing one store and cookie. */
   uniqueId?: string;
-  /** @default the adapter's `serializer` (a store shared with PHP: PHP's format), else JSON */
+  /** @default the adapter's `sharedFormat.serializer` (a store shared with PHP: PHP's format), else JSON */
   serializer?: Serializer;
   /**
    * Serialize the requests of one session (when the adapter offers `lock()`): `wait` is the
@@ -204,8 +204,8 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   if (options.adapter !== undefined && !isAdapter(options.adapter) && !isCarrier(options.adapter)) {
     throw new InvalidOption('adapter', 'must implement read, write, destroy and gc');
   }
-  const given = options.adapter as Partial<Adapter> | undefined;
-  const name = options.name ?? (typeof given?.cookieName === 'string' ? given.cookieName : 'sid');
+  const shared = (options.adapter as Partial<Adapter> | undefined)?.sharedFormat;
+  const name = options.name ?? shared?.cookieName ?? 'sid';
   // Cookie names are RFC 6265 tokens: narrower than Phalcon's Unicode session names.
   if (!isValidName(name) || !/^[A-Za-z0-9_-]+$/.test(name)) {
     throw new InvalidOption('name', 'may hold only ASCII letters, digits, "_" and "-", and not only digits');
@@ -240,7 +240,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   }
   if (options.uniqueId !== undefined && typeof options.uniqueId !== 'string') throw new InvalidOption('uniqueId', 'must be a string');
   // A store another program reads (PHP) brings its format along; checkSerializer refuses another.
-  const serializer = options.serializer ?? (carrier ? undefined : adapter.serializer);
+  const serializer = options.serializer ?? shared?.serializer;
   if (serializer !== undefined && (typeof serializer?.parse !== 'function' || typeof serializer?.stringify !== 'function')) {
     throw new InvalidOption('serializer', 'must have parse() and stringify()');
   }

@@ -72,16 +72,17 @@ export function serializerOf(options: ManagerOptions): Serializer {
 }
 
 /**
- * Refuses a serializer the adapter's other readers cannot read (see `Adapter.serializer`: a PHP
- * app's store), and the absolute lifetime with a format that keeps no creation time.
+ * Refuses a serializer the adapter's other readers cannot read (see `Adapter.sharedFormat`: a
+ * PHP app's store), and the absolute lifetime with a format that keeps no creation time.
  *
  * @example
- * checkSerializer(adapter, { serializer: adapter.serializer });
+ * checkSerializer(adapter, { serializer: adapter.sharedFormat?.serializer });
  */
 export function checkSerializer(adapter: Adapter | undefined, options: ManagerOptions): void {
   const serializer = serializerOf(options);
-  if (adapter?.serializer !== undefined && serializer !== adapter.serializer) {
-    throw new InvalidOption('serializer', 'this adapter stores sessions in a format another program reads (a PHP app): use the adapter\'s own, { serializer: adapter.serializer } (the session() middleware does)');
+  const shared = adapter?.sharedFormat?.serializer;
+  if (shared !== undefined && serializer !== shared) {
+    throw new InvalidOption('serializer', 'this adapter stores sessions in a format another program reads (a PHP app): use the adapter\'s own, { serializer: adapter.sharedFormat.serializer } (the session() middleware does)');
   }
   if (serializer.storesCreationTime === false && absoluteLifetimeOf(options) > 0) {
     throw new InvalidOption('absoluteLifetime', 'this serializer keeps no creation time (PHP\'s session formats have none): the absolute lifetime cannot be enforced with it');

@@ -13,6 +13,11 @@ export interface SessionTransport {
   clearId(name: string): void;
   /** True once the response headers are out (a session cannot start any more). */
   headersSent(): boolean;
+  /**
+   * True when `writeId` must follow every write and touch (a token that carries the session and
+   * its expiry): the cookie is then not spared when unchanged (the cookie rule, `lib/manager/storeCalls.ts`).
+   */
+  readonly everyWrite?: boolean;
   /** Passed along in events, e.g. the Koa context. */
   readonly context?: unknown;
 }

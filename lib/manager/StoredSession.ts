@@ -5,8 +5,8 @@ import type { SessionEventName } from '../events';
 import { generateId, idTag, isValidId, RESERVED_ID_PREFIX } from '../id';
 import { emptyData, encodeMarker } from '../record';
 import type { EventPayload } from './emit';
-import { checkSerializer, lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
-import { cookieMaxAge, destroyFollowing, encodeSession, judgeRecord, storeFailure } from './storeCalls';
+import { checkSerializer, lockOptionsOf, serializerOf, ttlOf, type ManagerOptions } from './ManagerOptions';
+import { cookieDue, cookieMaxAge, cookieRuled, cookieSlack, destroyFollowing, encodeSession, judgeRecord, storeFailure } from './storeCalls';
 import type { SessionTransport } from './SessionTransport';
 
 const debug = logger('koa-session-manager:manager');
@@ -25,18 +25,13 @@ export type Emit = <E extends SessionEventName>(event: E, payload: EventPayload<
 
 /**
  * The storage side of one request's session, internal to its Manager: the id, the cookie the
- * client sent, the record in the store and the lock on it. The Manager keeps the data.
- *
- * @example
- * const data = await stored.open(adapter, transport);   // stored.id is now set
- * await stored.persist(adapter, transport, data);
- * await stored.release();
+ * client sent, the record in the store and the lock on it. The Manager keeps the data; it calls
+ * `open()` at start, `persist()` (or `refreshCookie()`, read-only) at commit, then `release()`.
  */
 export class StoredSession {
   /** The session id: set by setId() or start(), '' before and after destroy(). */
   id = '';
-  /** The Manager's cookie name, read when a cookie is read or sent. */
-  readonly #name: () => string;
+  readonly #name: () => string; // the Manager's cookie name, read when a cookie is read or sent
   readonly #emit: Emit;
   /** The Manager's options (the same copy), set through configure(). */
   #options!: ManagerOptions;
@@ -48,23 +43,19 @@ export class StoredSession {
   #raw: string | null = null;
   /** What the serializer writes over (PHP's bytes): #raw, kept across regenerateId(). */
   #source: string | null = null;
+  /** When the cookie was last sent (ms, the record's `s`; 0 unknown): see the cookie rule in storeCalls.ts. */
+  #cookieAt = 0;
   /** The raw cookie value the client sent, if any. */
   #sentCookie: string | undefined;
   /** After destroy(), a new start() begins a fresh session instead of reading the cookie again. */
   #cookieSpent = false;
-  /**
-   * This request came with an id that `regenerateId()` (sign-in) moved away from while in flight:
-   * its fresh session is never stored and sends no cookie (a late response must not replace the
-   * signed-in session's cookie).
-   */
+  /** The request's id was moved away from (sign-in) while in flight: nothing stored, no cookie sent. */
   #orphan = false;
   /** For an orphan: the id its cookie named and the id the marker there points to (never sent). */
   #orphanOf: { id: string; movedTo: string } | null = null;
   /**
-   * Set by regenerateId(): the stored id the data moves away from. The move happens at commit:
-   * the new record first, then the old id's marker (or `copy`, the record as it was when
-   * regenerateId(false) was called) under the old lock, so a store failure in between leaves
-   * the old session whole.
+   * Set by regenerateId(): the stored id the data moves away from, at commit: the new record,
+   * then under the old lock the old id's marker (or `copy`, for regenerateId(false)).
    */
   #movedFrom: { id: string; copy: string | null } | null = null;
 
@@ -105,10 +96,12 @@ export class StoredSession {
     }
     this.#created = Date.now();
     this.#raw = this.#source = null;
+    this.#cookieAt = 0;
     this.#orphan = false;
     this.#orphanOf = null;
     this.#movedFrom = null;
     const loaded = id === '' ? 'missing' : await this.#load(adapter, id, lock);
+    if (loaded === 'invalid' && adapter.sharedFormat !== undefined) this.#orphan = true; // PHP's, unreadable: kept, and its cookie
     if (typeof loaded !== 'object') {
       // Non-strict mode adopts an unknown id (PHP use_strict_mode=0); invalid or expired data
       // always gets a new id, so the old record is never overwritten by an empty session.
@@ -168,6 +161,7 @@ export class StoredSession {
     }
     this.#created = record.c;
     this.#raw = this.#source = text;
+    this.#cookieAt = record.s ?? 0;
     return record.d;
   }
 
@@ -189,8 +183,11 @@ export class StoredSession {
       if (this.#sentCookie !== undefined && this.#sentCookie !== id) transport?.clearId(this.#name());
       return;
     }
-    const text = this.#encode(data);
     const ttl = ttlOf(this.#options);
+    const ruled = this.#ruled(transport);
+    const sendCookie = cookieDue(ruled, this.#sentCookie, id, this.#cookieAt, ttl, Date.now());
+    if (sendCookie && ruled) this.#cookieAt = Date.now(); // stored with the record: the next requests spare it
+    const text = this.#encode(data);
     const lock = this.#lock ?? undefined;
     if (moved !== null) {
       await this.#store('write', id, () => adapter.write(id, text, ttl));
@@ -218,11 +215,21 @@ export class StoredSession {
       if (touched === false) return this.#discard(id);
     }
     this.#raw = this.#source = text;
-    transport?.writeId(this.#name(), id, cookieMaxAge(this.#options, this.#created, ttl));
+    if (sendCookie) transport?.writeId(this.#name(), id, cookieMaxAge(this.#options, this.#created, ruled ? ttl + cookieSlack(ttl) : ttl));
   }
 
+  /** A read-only request stores nothing, but sends the cookie when due (the store may have refreshed its TTL on read). */
+  refreshCookie(transport: SessionTransport | null): void {
+    const ttl = ttlOf(this.#options);
+    if (this.#raw === null || this.#orphan || !this.#ruled(transport) || !cookieDue(true, this.#sentCookie, this.id, this.#cookieAt, ttl, Date.now())) return;
+    transport!.writeId(this.#name(), this.id, cookieMaxAge(this.#options, this.#created, ttl + cookieSlack(ttl)));
+  }
+
+  /** Whether the cookie rule applies (storeCalls.ts, the cookie rule): a transport that sends ids, a format with metadata. */
+  #ruled = (t: SessionTransport | null): boolean => cookieRuled(t, serializerOf(this.#options).storesCreationTime !== false);
+
   /** The record text of `data` (see {@link encodeSession}). */
-  #encode = (data: Record<string, unknown>): string => encodeSession(this.#options, this.#created, data, this.#source);
+  #encode = (data: Record<string, unknown>): string => encodeSession(this.#options, this.#created, data, this.#source, this.#cookieAt);
 
   /** Another request destroyed or moved the session since this one read it: store nothing, send no cookie. */
   #discard(id: string): void {
@@ -278,16 +285,8 @@ export class StoredSession {
     const lock = this.#lock;
     if (lock === null) return DONE;
     this.#lock = null;
-    return this.#release(lock);
-  }
-
-  async #release(lock: LockHandle): Promise<void> {
-    try {
-      await lock.release();
-    } catch (err) {
-      // The record is already written; an expiring lock cannot lose data, so report and go on.
-      this.#emit('session:storeError', { id: lock.id, operation: 'unlock', error: err });
-    }
+    // The record is already written; an expiring lock cannot lose data, so report and go on.
+    return lock.release().catch((err: unknown) => this.#emit('session:storeError', { id: lock.id, operation: 'unlock', error: err }));
   }
 
   /** Run one adapter call; a failure is reported as {@link #failure} says. */

@@ -1,9 +1,10 @@
 import { logger } from '../log';
-import type { Adapter } from '../adapters/Adapter';
+import { BYTES_PREFIX, type Adapter } from '../adapters/Adapter';
 import { AdapterRuntimeError, InvalidSessionValue, SessionError, SessionTooLarge } from '../errors';
 import { idTag, isValidId } from '../id';
 import { decodeRecord, encodeRecord, markerTarget, type SessionRecord } from '../record';
 import { absoluteLifetimeOf, maxSizeOf, serializerOf, type ManagerOptions } from './ManagerOptions';
+import type { SessionTransport } from './SessionTransport';
 
 const debug = logger('koa-session-manager:manager');
 
@@ -15,23 +16,25 @@ export type StoreCall = <T>(operation: string, id: string, call: () => Promise<T
 
 /**
  * The record text of `data` created at `created`, written over `previous` (the session's stored
- * text, for a serializer that keeps its unchanged bytes); `SessionTooLarge` over `maxSize` (nothing is
+ * text, for a serializer that keeps its unchanged bytes), with when the cookie was last sent
+ * (`cookieAt`, ms; 0 for none); `SessionTooLarge` over `maxSize` (nothing is
  * written), `InvalidSessionValue` for a value the serializer refuses (changed in place after set()).
  *
  * @example
  * const text = encodeSession(options, Date.now(), { userId: 7 });
  */
-export function encodeSession(options: ManagerOptions, created: number, data: Record<string, unknown>, previous?: string | null): string {
+export function encodeSession(options: ManagerOptions, created: number, data: Record<string, unknown>, previous?: string | null, cookieAt = 0): string {
   let text: string;
   try {
-    text = encodeRecord(serializerOf(options), { c: created, d: data }, previous);
+    text = encodeRecord(serializerOf(options), cookieAt > 0 ? { c: created, d: data, s: cookieAt } : { c: created, d: data }, previous);
   } catch (err) {
     throw new InvalidSessionValue('(session)', (err as Error)?.message ?? String(err));
   }
   const max = maxSizeOf(options);
-  // A UTF-16 unit is at most 3 UTF-8 bytes: count exactly only when it may matter.
-  if (text.length * 3 > max) {
-    const size = Buffer.byteLength(text);
+  // What is stored already is not refused (a PHP app has no such limit); a UTF-16 unit is at most
+  // 3 UTF-8 bytes: count exactly only when it may matter (bytes that are no UTF-8, one per unit).
+  if (text !== previous && text.length * 3 > max) {
+    const size = text.startsWith(BYTES_PREFIX) ? text.length - BYTES_PREFIX.length : Buffer.byteLength(text);
     if (size > max) throw new SessionTooLarge(size, max);
   }
   return text;
@@ -102,4 +105,41 @@ export async function destroyFollowing(adapter: Adapter, id: string, movedTo: st
     next = markerTarget(typeof removed === 'string' ? removed : '');
   }
   return followed;
+}
+
+/**
+ * When the session cookie is sent again (issue #17: re-sending it after every write cost a few
+ * µs of every request, and every read-only request sent none, so a reader's cookie could expire
+ * before its session).
+ *
+ * The rule: the cookie is sent with `Max-Age = lifetime + slack` (slack = a tenth of the
+ * lifetime, at least a second), and sent again only when the id changed or the last send (kept
+ * in the record, `s`) is a slack or more ago. At every request `t` that does not send it, the
+ * browser's cookie lives until at least `s + lifetime + slack > t + lifetime`, past the store's
+ * expiry (`t + lifetime` at the latest): no idle lifetime is shortened, and the cookie outlives
+ * the session by at most the slack (the id then names nothing; a new session starts). A request
+ * that re-sends it on an unchanged session writes the record once (the new `s`): at most once
+ * per slack. Read-only requests re-send it when due too, without storing anything.
+ *
+ * Formats that keep no metadata (PHP's) and transports that must answer every write (a token
+ * carrying the session) send it every time, with `Max-Age = lifetime`.
+ */
+export function cookieSlack(ttl: number): number {
+  return Math.max(1, Math.ceil(ttl / 10));
+}
+
+/**
+ * Whether the cookie naming `id` is due at `now` (ms), given what the client sent and when it
+ * was last sent (`sentAt`, ms; 0 unknown). `ruled` false: always (see {@link cookieSlack}).
+ *
+ * @example
+ * cookieDue(true, 'abc', 'abc', Date.now() - 1000, 3600, Date.now()); // false: sent a second ago
+ */
+export function cookieDue(ruled: boolean, sentCookie: string | undefined, id: string, sentAt: number, ttl: number, now: number): boolean {
+  return !ruled || sentCookie !== id || now - sentAt >= cookieSlack(ttl) * 1000;
+}
+
+/** Whether the rule applies to this request: a transport that sends ids (not tokens), a format with metadata. */
+export function cookieRuled(transport: SessionTransport | null, storesMetadata: boolean): boolean {
+  return storesMetadata && transport !== null && transport.everyWrite !== true;
 }

@@ -3,7 +3,7 @@ import type * as memjs from 'memjs';
 import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
 import { checkOptionKeys } from '../closedOptions';
 import { redactId } from '../id';
-import { isMoveMarker, type LockHandle, type LockOptions, type WriteOptions } from '../adapters/Adapter';
+import { isMoveMarker, type LockHandle, type LockOptions, type SharedFormat, type WriteOptions } from '../adapters/Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
 import { KeyedMutex } from '../adapters/KeyedMutex';
 import { expiry } from './expiry';
@@ -16,7 +16,6 @@ import {
 import { Shard, type MemjsClient } from './Shard';
 import { requirePeer } from '../peer';
 import { phpKey, resolvePhpStore } from '../php/store';
-import type { Serializer } from '../serializers/Serializer';
 
 // Loaded when this entry point is imported, never by the main one.
 const { Client, Server } = requirePeer<typeof memjs>('memjs', 'koa-session-manager/memcached');
@@ -62,21 +61,19 @@ export class MemcachedAdapter extends AbstractAdapter {
   readonly #mutex = new KeyedMutex();
   /** With `php`: php-memcached's lock key, `<prefix>lock.<id>`. */
   readonly #php: boolean;
-  /** With `php`: the format PHP reads (session() uses it). */
-  readonly serializer?: Serializer;
-  /** With `php`: PHP's `session.name`. */
-  readonly cookieName?: string;
+  /** With `php`: PHP's format and cookie name (session() uses them). */
+  readonly sharedFormat?: SharedFormat;
 
   constructor(options: MemcachedAdapterOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidOption('MemcachedAdapter', 'takes an options object: new MemcachedAdapter({ servers: [{ host, port }] })');
     checkOptionKeys('MemcachedAdapter', options, OPTION_KEYS, OPTION_HINTS);
     const php = options.php === undefined ? undefined : resolvePhpStore(options.php, ['php-memcached']);
     super(checkPrefix(options.prefix ?? php?.prefix ?? 'sess-memc-'));
+    if (php !== undefined && this.prefix === '') throw new InvalidOption('prefix', 'cannot be empty with `php`: every key of the server would be a session a cookie can name');
     this.lifetime = positive('lifetime', options.lifetime, php?.lifetime ?? 3600);
     this.#php = php !== undefined;
     if (php !== undefined) {
-      this.serializer = php.serializer;
-      this.cookieName = php.cookieName;
+      this.sharedFormat = { serializer: php.serializer, cookieName: php.cookieName };
     }
     const retries = positive('lockRetries', options.lockRetries, 100, true);
     const waitTime = positive('lockWaitTime', options.lockWaitTime, 50000, true);
@@ -92,6 +89,9 @@ export class MemcachedAdapter extends AbstractAdapter {
       }
       for (const other of ['servers', 'client', 'saslAuthData'] as const) {
         if (options[other] !== undefined) throw new InvalidOption(other, 'cannot be combined with memjsClient: configure the client you pass');
+      }
+      if (php !== undefined && ((app as { servers?: unknown[] }).servers?.length ?? 1) > 1) {
+        throw new InvalidOption('php', 'shares sessions on one memcached server: a memjsClient of several spreads keys with its own hashing, not php-memcached\'s');
       }
       this.#shards = [new Shard(app, 'memjsClient', appClientTimeoutMs(app), this.#php)];
     } else {

@@ -14,7 +14,7 @@ const FORMAT_KEYS: readonly (keyof PhpSessionFormat)[] = ['handler', 'envelope',
  * The session record as a PHP app stores `$_SESSION`: the `php` or `php_serialize` serialize
  * handler's string, optionally in Phalcon's envelope (see {@link PhpSessionFormat}). The Redis
  * and Memcached adapters' `php` mode make one and hand it to `session()`; a Manager without the
- * middleware passes `{ serializer: adapter.serializer }`.
+ * middleware passes `{ serializer: adapter.sharedFormat.serializer }`.
  *
  * - Reading: PHP values come as the plain data the `koa-session-manager/php` module notes list
  *   (a float `3.0` as `3`, an object of a PHP class as a plain object with

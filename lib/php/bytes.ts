@@ -1,13 +1,7 @@
 import { isUtf8 } from 'node:buffer';
+import { BYTES_PREFIX } from '../adapters/Adapter';
 
-/**
- * How a stored PHP session travels as the string the adapter contract moves: PHP strings are
- * bytes, and a session may hold bytes that are no UTF-8 (a binary string, a Latin-1 name). Text
- * that is UTF-8 travels as itself; other bytes as this prefix followed by one character per byte
- * (Latin-1). No PHP session string begins with a NUL byte (a key or `a:` comes first), so the
- * prefix is never ambiguous; like a move marker, it never reaches a store.
- */
-export const BYTES_PREFIX = '\u0000bytes:';
+export { BYTES_PREFIX };
 
 /**
  * The string the adapter contract moves for stored bytes (see {@link BYTES_PREFIX}).

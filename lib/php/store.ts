@@ -61,7 +61,7 @@ export function resolvePhpStore(options: PhpStoreOptions, flavors: readonly PhpS
   const defaults = FLAVORS[flavor];
   return {
     flavor,
-    serializer: new PhpSerializer({ envelope: defaults.envelope, ...format }),
+    serializer: new PhpSerializer({ ...format, envelope: format.envelope ?? defaults.envelope }),
     cookieName: name,
     prefix: defaults.prefix,
     lifetime: defaults.lifetime,

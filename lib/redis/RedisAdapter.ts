@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { InvalidOption, InvalidSessionId, SessionLockLost, SessionLockTimeout } from '../errors';
 import { checkOptionKeys } from '../closedOptions';
 import { redactId } from '../id';
-import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
+import type { LockHandle, LockOptions, SharedFormat, WriteOptions } from '../adapters/Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
 import { KeyedMutex } from '../adapters/KeyedMutex';
 import { Commands } from './Commands';
@@ -16,7 +16,6 @@ import { Wakeups } from './Wakeups';
 import { requirePeer } from '../peer';
 import { bytesOfText, textOfBytes } from '../php/bytes';
 import { phpKey, resolvePhpStore } from '../php/store';
-import type { Serializer } from '../serializers/Serializer';
 
 // Loaded when this entry point is imported, never by the main one.
 const { Redis: RedisClient, SentinelConnector } = requirePeer<typeof ioredis>('ioredis', 'koa-session-manager/redis');
@@ -65,10 +64,8 @@ export class RedisAdapter extends AbstractAdapter {
   readonly #commands: Commands;
   /** With `php`: PHP's keys (no hash tag), PHP's lock key, bytes. */
   readonly #php: 'phpredis' | 'phalcon' | undefined;
-  /** With `php`: the format PHP reads (session() uses it). */
-  readonly serializer?: Serializer;
-  /** With `php`: PHP's `session.name`. */
-  readonly cookieName?: string;
+  /** With `php`: PHP's format and cookie name (session() uses them). */
+  readonly sharedFormat?: SharedFormat;
 
   constructor(options: RedisAdapterOptions = {}) {
     if (typeof options === 'string') throw new InvalidOption('RedisAdapter', "takes an options object: new RedisAdapter({ url: 'redis://…' })");
@@ -76,11 +73,11 @@ export class RedisAdapter extends AbstractAdapter {
     checkOptionKeys('RedisAdapter', options, OPTION_KEYS, OPTION_HINTS);
     const php = options.php === undefined ? undefined : resolvePhpStore(options.php, ['phpredis', 'phalcon']);
     super(options.prefix ?? php?.prefix ?? 'sess-reds-');
+    if (php !== undefined && this.prefix === '') throw new InvalidOption('prefix', 'cannot be empty with `php`: every key of the database would be a session a cookie can name');
     this.lifetime = positive('lifetime', options.lifetime, php?.lifetime ?? 3600);
     this.#php = php?.flavor as 'phpredis' | 'phalcon' | undefined;
     if (php !== undefined) {
-      this.serializer = php.serializer;
-      this.cookieName = php.cookieName;
+      this.sharedFormat = { serializer: php.serializer, cookieName: php.cookieName };
     }
     const timeoutMs = ms(positive('readTimeout', options.readTimeout, 1));
     const retries = positive('lockRetries', options.lockRetries, 100, true);
@@ -101,6 +98,7 @@ export class RedisAdapter extends AbstractAdapter {
       this.client = url !== undefined ? new RedisClient(url, own) : new RedisClient(own);
       this.#owned = true;
     }
+    if (php !== undefined && this.client.options.keyPrefix) throw new InvalidOption('php', 'cannot use a client with keyPrefix: PHP\'s keys are the adapter\'s prefix and the id, nothing before');
     if (php !== undefined && 'isCluster' in this.client && this.client.isCluster) {
       throw new InvalidOption('php', 'works with one Redis (or Sentinel), not a Cluster: PHP\'s session and lock keys carry no hash tag, so they may live in different slots');
     }

@@ -6,7 +6,7 @@ import { BodyParam, Get, JsonController, Param, Post, useContainer, useKoaServer
 import { Container, Service } from 'typedi';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
 import type { Bag } from '../../lib/Bag';
-import { SessionService } from '../../lib/context/SessionService';
+import { SessionService } from '../../lib/context/current';
 import { Session, SessionBag } from '../../lib/decorators';
 import { SessionContextMissing } from '../../lib/errors';
 import { session } from '../../lib/koa/middleware';

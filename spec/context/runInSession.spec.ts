@@ -2,8 +2,7 @@ import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
 import { currentBag, currentFlash, currentSession } from '../../lib/context/current';
-import { runInSession } from '../../lib/context/runInSession';
-import { SessionService } from '../../lib/context/SessionService';
+import { runInSession, SessionService } from '../../lib/context/current';
 import { InvalidOption, SessionContextMissing, SessionModificationDenied } from '../../lib/errors';
 
 /** A service as an app writes one: it gets the session from its constructor, never from a caller. */

@@ -6,6 +6,11 @@ import { BYTES_PREFIX, bytesOfText, textOfBytes } from '../../lib/php/bytes';
 import { PhpSerializer } from '../../lib/php/PhpSerializer';
 import { PhpFloat } from '../../lib/php/values';
 import { FakeTransport } from '../helpers/doubles';
+import { EncryptedAdapter } from '../../lib/adapters/EncryptedAdapter';
+import { MigratingAdapter } from '../../lib/adapters/MigratingAdapter';
+import { session } from '../../lib/koa/middleware';
+import { resolvePhpStore } from '../../lib/php/store';
+import { JsonSerializer } from '../../lib/serializers/JsonSerializer';
 
 const ID = 'a'.repeat(32);
 
@@ -89,11 +94,86 @@ test('php › Manager with PhpSerializer › an unchanged session is written bac
 
 test('php › Manager › an adapter that names its format refuses a Manager with another serializer, at start', async (t) => {
   const serializer = new PhpSerializer();
-  const adapter = Object.assign(new MemoryAdapter(), { serializer });
+  const adapter = Object.assign(new MemoryAdapter(), { sharedFormat: { serializer, cookieName: 'PHPSESSID' } });
   const json = new Manager().setAdapter(adapter).setTransport(new FakeTransport());
   await t.throwsAsync(json.start(), { code: 'ERR_SESSION_INVALID_OPTION', message: /serializer/ });
   const php = new Manager({ serializer }).setAdapter(adapter).setTransport(new FakeTransport());
   t.true(await php.start());
   const absolute = new Manager({ serializer, absoluteLifetime: 60 }).setAdapter(adapter).setTransport(new FakeTransport());
   await t.throwsAsync(absolute.start(), { code: 'ERR_SESSION_INVALID_OPTION', message: /absoluteLifetime/ });
+});
+
+/** A MemoryAdapter shared with PHP (its `sharedFormat`), counting writes and touches. */
+class SharedStore extends MemoryAdapter {
+  readonly sharedFormat = { serializer: new PhpSerializer(), cookieName: 'PHPSESSID' };
+  writes = 0;
+  touches = 0;
+  override write(...args: Parameters<MemoryAdapter['write']>): Promise<boolean> {
+    this.writes++;
+    return super.write(...args);
+  }
+  override updateTimestamp(...args: Parameters<MemoryAdapter['updateTimestamp']>): Promise<boolean> {
+    this.touches++;
+    return super.updateTimestamp(...args);
+  }
+}
+
+test('php › Manager › an unchanged PHP session is not written, only its TTL refreshed', async (t) => {
+  const adapter = new SharedStore();
+  await adapter.write(ID, 'obj|O:3:"Foo":0:{}t|d:3;', 60);
+  adapter.writes = 0;
+  const session = new Manager({ serializer: adapter.sharedFormat.serializer }).setAdapter(adapter).setTransport(new FakeTransport(ID));
+  await session.start();
+  t.is(session.get('t'), 3);
+  await session.writeClose();
+  t.deepEqual([adapter.writes, adapter.touches], [0, 1]);
+});
+
+test('php › Manager › a PHP record Node cannot read is kept, and so is the user\'s cookie: nothing stored, nothing sent', async (t) => {
+  const adapter = new SharedStore();
+  const latin1 = textOfBytes(Buffer.from('caf\u00e9|s:1:"x";', 'latin1')); // a key PHP wrote in Latin-1: not UTF-8, no JS key
+  await adapter.write(ID, latin1, 60);
+  const transport = new FakeTransport(ID);
+  const session = new Manager({ serializer: adapter.sharedFormat.serializer }).setAdapter(adapter).setTransport(transport);
+  await session.start();
+  session.set('n', 1);
+  await session.writeClose();
+  t.deepEqual([transport.written, transport.cleared], [[], []], 'PHP\'s cookie is neither replaced nor cleared');
+  t.is(await adapter.read(ID), latin1);
+  t.is(await adapter.read(session.getId()), null, 'no other session was made for it either');
+});
+
+test('php › Manager › an unchanged PHP session over maxSize still works (PHP has no such limit); bytes that are no UTF-8 are counted once', async (t) => {
+  const adapter = new MemoryAdapter();
+  const serializer = new PhpSerializer();
+  const big = `big|s:2000:"${'x'.repeat(2000)}";`;
+  await adapter.write(ID, big, 60);
+  const session = new Manager({ serializer, maxSize: 1000 }).setAdapter(adapter).setTransport(new FakeTransport(ID));
+  await session.start();
+  await t.notThrowsAsync(session.writeClose());
+  const binary = textOfBytes(Buffer.concat([Buffer.from('b|s:900:"'), Buffer.alloc(900, 0xff), Buffer.from('";')]));
+  await adapter.write('c'.repeat(32), binary, 60);
+  const other = new Manager({ serializer, maxSize: 1000 }).setAdapter(adapter).setTransport(new FakeTransport('c'.repeat(32)));
+  await other.start();
+  other.set('n', 1); // 917 bytes: under 1000, though its text has 1836 UTF-8 bytes
+  await t.notThrowsAsync(other.writeClose());
+});
+
+test('php › options › an explicit envelope: undefined keeps Phalcon\'s envelope', (t) => {
+  const serializer = resolvePhpStore({ flavor: 'phalcon', envelope: undefined }, ['phpredis', 'phalcon']).serializer;
+  t.is(serializer.stringify({ c: 0, d: { user: 'ada' } }), 's:15:"user|s:3:"ada";";');
+});
+
+test('php › options › wrappers that would hide PHP\'s format from session() refuse a shared store', (t) => {
+  const shared = new SharedStore();
+  t.throws(() => new EncryptedAdapter(shared, { keys: [{ id: 'k', key: EncryptedAdapter.generateKey() }] }), { code: 'ERR_SESSION_INVALID_OPTION', message: /PHP app/ });
+  t.throws(() => new MigratingAdapter({ from: new MemoryAdapter(), to: shared, phase: 'copy' }), { code: 'ERR_SESSION_INVALID_OPTION', message: /PHP app/ });
+});
+
+test('php › options › an adapter with a serializer field of its own (the connect-redis pattern) is not taken for a shared store', async (t) => {
+  const own = Object.assign(new MemoryAdapter(), { serializer: JSON, cookieName: 'x' });
+  const app = session({ adapter: own, serializer: new JsonSerializer() });
+  t.is(typeof app, 'function');
+  const manager = new Manager().setAdapter(own).setTransport(new FakeTransport());
+  t.true(await manager.start());
 });

@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
+import { Client, Server } from 'memjs';
 import { MemcachedAdapter, type MemcachedAdapterOptions } from '../../lib/memcached/MemcachedAdapter';
 import { encoded, sharedApps, until } from '../helpers/phpInterop';
 import { useMemcached } from '../helpers/memcachedServer';
@@ -62,13 +63,13 @@ for (const handler of ['php', 'php_serialize'] as const) {
     const { phpJson, koaJson } = await sharedApps(t, adapter(t, { handler }), phpMemcached(handler));
     const first = await phpJson('/bump');
     const lockKey = `memc.sess.key.lock.${first.id}`;
-    const slowPhp = phpJson('/bump?sleep=1000');
+    const slowPhp = phpJson('/bump?sleep=1500');
     await until(() => exists(lockKey));
     let started = Date.now();
     t.deepEqual((await koaJson('/inc')).body, { counter: 3 }, 'Node read what PHP wrote');
     t.true(Date.now() - started >= 700, `Node waited ${Date.now() - started} ms`);
     t.is((await slowPhp).counter, 2);
-    const slowNode = koaJson('/inc?sleep=1000');
+    const slowNode = koaJson('/inc?sleep=1500');
     await until(() => exists(lockKey));
     started = Date.now();
     const php = await phpJson('/bump');
@@ -108,9 +109,12 @@ test.serial('php › interop › php-memcached › a Node write whose lock PHP t
 
 test('php › interop › php-memcached › options: PHP\'s prefix, TTL and cookie; one server only', (t) => {
   const a = adapter(t, {});
-  t.deepEqual([a.prefix, a.lifetime, a.cookieName], ['memc.sess.key.', 1440, 'PHPSESSID']);
+  t.deepEqual([a.prefix, a.lifetime, a.sharedFormat?.cookieName], ['memc.sess.key.', 1440, 'PHPSESSID']);
   t.throws(() => new MemcachedAdapter({ servers: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }], php: {} }), { code: 'ERR_SESSION_INVALID_OPTION', message: /one memcached server/ });
   t.throws(() => new MemcachedAdapter({ php: { flavor: 'phalcon' } as never }), { code: 'ERR_SESSION_INVALID_OPTION', message: /php\.flavor/ });
+  t.throws(() => new MemcachedAdapter({ php: {}, prefix: '' }), { code: 'ERR_SESSION_INVALID_OPTION', message: /prefix.*cannot be empty/ });
+  const several = new Client([new Server('127.0.0.1', 1), new Server('127.0.0.1', 2)], {});
+  t.throws(() => new MemcachedAdapter({ memjsClient: several, php: {} }), { code: 'ERR_SESSION_INVALID_OPTION', message: /one memcached server/ });
 });
 
 test.serial('php › interop › php-memcached › the library\'s own records (a user\'s session index) live under a key PHP cannot name', async (t) => {
