@@ -1,3 +1,4 @@
+import { statSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { lockError } from './storeError';
 
@@ -13,13 +14,14 @@ const CLAIM_MS = 100;
 export class Claim {
   #mine = false;
 
-  constructor(readonly path: string, private readonly token: string, private readonly id: string) {}
+  /** `sync` (StreamAdapter `io: 'sync'`): the common check, that nobody claims, without the thread pool. */
+  constructor(readonly path: string, private readonly token: string, private readonly id: string, private readonly sync = false) {}
 
   /** True while another waiter's fresh claim says the next turn is theirs. */
   async otherHasTurn(): Promise<boolean> {
     if (this.#mine) return false;
     try {
-      const { mtimeMs } = await stat(this.path);
+      const { mtimeMs } = this.sync ? statSync(this.path) : await stat(this.path);
       if (Date.now() - mtimeMs <= CLAIM_MS) return (await readFile(this.path, 'utf8')) !== this.token;
       await unlink(this.path);
     } catch (err) {
@@ -32,11 +34,17 @@ export class Claim {
   async take(): Promise<void> {
     if (this.#mine) {
       const now = new Date();
-      await utimes(this.path, now, now).catch(() => undefined);
+      try {
+        if (this.sync) utimesSync(this.path, now, now);
+        else await utimes(this.path, now, now);
+      } catch {
+        // gone: the next try claims again
+      }
       return;
     }
     try {
-      await writeFile(this.path, this.token, { flag: 'wx', mode: 0o600 });
+      if (this.sync) writeFileSync(this.path, this.token, { flag: 'wx', mode: 0o600 });
+      else await writeFile(this.path, this.token, { flag: 'wx', mode: 0o600 });
       this.#mine = true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(this.path, err, this.id);

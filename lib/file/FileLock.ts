@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionLockTimeout } from '../errors';
@@ -44,6 +45,8 @@ export class FileLock implements LockHandle {
     options: LockOptions,
     private readonly content: string,
     stamp: Stamp,
+    /** StreamAdapter `io: 'sync'`: the checks and the release without the thread pool. */
+    private readonly sync: boolean,
   ) {
     this.#stamp = stamp;
     if (options.renew !== false) {
@@ -57,23 +60,25 @@ export class FileLock implements LockHandle {
   }
 
   /** Take the file lock at `path` for a request that already holds `local`. */
-  static async acquire(local: LocalLock, path: string, options: LockOptions, started: number): Promise<FileLock> {
+  static async acquire(local: LocalLock, path: string, options: LockOptions, started: number, sync = false): Promise<FileLock> {
     const deadline = started + options.wait * 1000;
     // Waiters in other processes judge this lock by the holder's expiry, not by their own.
     const content = lockContent(local.token, options.expiry);
-    const claim = new Claim(path.replace(/\.lock$/, '.claim'), local.token, local.id);
+    const claim = new Claim(path.replace(/\.lock$/, '.claim'), local.token, local.id, sync);
     let delay = 1;
     try {
       for (let attempt = 0; ; attempt++) {
         if (!(await claim.otherHasTurn())) {
-          const stamp = await create(path, content, local.id);
+          const stamp = sync ? createSync(path, content, local.id) : await create(path, content, local.id);
           if (stamp !== undefined) {
             await claim.drop();
             const waitedMs = attempt === 0 ? local.waitedMs : performance.now() - started;
-            return new FileLock(local, path, waitedMs, options, content, stamp);
+            return new FileLock(local, path, waitedMs, options, content, stamp, sync);
           }
-          if (await abandoned(path, options.expiry, local.id)) continue;
+          // Claim the next turn first, then judge the holder: the claim stops other requests of
+          // the holder's process from retaking the lock while the judging waits on the disk.
           await claim.take();
+          if (await abandoned(path, options.expiry, local.id)) continue;
         }
         if (performance.now() + delay > deadline) throw new SessionLockTimeout(redactId(path, local.id), performance.now() - started);
         await sleep(delay);
@@ -94,7 +99,7 @@ export class FileLock implements LockHandle {
 
   async #matches(): Promise<boolean> {
     try {
-      const { ino, mtimeMs } = await stat(this.path);
+      const { ino, mtimeMs } = this.sync ? statSync(this.path) : await stat(this.path);
       return ino === this.#stamp.ino && mtimeMs === this.#stamp.mtimeMs;
     } catch {
       return false;
@@ -105,7 +110,10 @@ export class FileLock implements LockHandle {
     if (this.#released) return;
     clearInterval(this.#renewal);
     try {
-      if (await this.held()) await unlink(this.path);
+      if (await this.held()) {
+        if (this.sync) unlinkSync(this.path);
+        else await unlink(this.path);
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw lockError(this.path, err, this.id);
     } finally {
@@ -174,6 +182,30 @@ async function create(path: string, content: string, id: string): Promise<Stamp 
     throw lockError(path, err, id);
   } finally {
     await handle.close();
+  }
+}
+
+/** {@link create}, synchronously (StreamAdapter `io: 'sync'`): the same stamp from the descriptor. */
+function createSync(path: string, content: string, id: string): Stamp | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+    throw lockError(path, err, id);
+  }
+  try {
+    writeSync(fd, content);
+    const { ino, mtimeMs } = fstatSync(fd);
+    return { ino, mtimeMs };
+  } catch (err) {
+    // Not a lock anyone holds: remove it, and only it.
+    let info;
+    try { info = fstatSync(fd); } catch { info = undefined; }
+    if (info) void removeJudged(path, info).catch(() => undefined);
+    throw lockError(path, err, id);
+  } finally {
+    closeSync(fd);
   }
 }
 

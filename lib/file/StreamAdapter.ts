@@ -1,3 +1,4 @@
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SessionLockLost, SessionLockTimeout } from '../errors';
@@ -5,8 +6,8 @@ import { redactId } from '../id';
 import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
 import type * as collect from './collect';
-import { dataOf, isLiveSession, sessionContent, storedTtl, tempName } from './format';
-import { openOwn, readAll, type OwnFile } from './openOwn';
+import { dataOf, HEAD_BYTES, isLiveSession, sessionContent, storedTtl, tempName } from './format';
+import { openOwn, readAll, readOwnSync, type OwnFile } from './openOwn';
 import { checkStreamOptions, type StreamAdapterOptions } from './options';
 import { checkSavePath } from './savePath';
 import { storeError } from './storeError';
@@ -36,16 +37,27 @@ export type { StreamAdapterOptions };
 export class StreamAdapter extends AbstractAdapter {
   readonly savePath: string;
   readonly #mutex = new KeyedMutex();
+  /** `io: 'sync'`: reads and writes without the thread pool (see the option). */
+  readonly #sync: boolean;
 
   constructor(options: StreamAdapterOptions) {
-    const { savePath, prefix } = checkStreamOptions(options);
+    const { savePath, prefix, sync } = checkStreamOptions(options);
     super(prefix);
+    this.#sync = sync;
     checkSavePath(savePath);
     this.savePath = resolve(savePath);
   }
 
   async read(id: string): Promise<string | null> {
     const path = this.#file(id);
+    if (this.#sync) {
+      try {
+        const file = readOwnSync(path);
+        return file === null ? null : dataOf(file.text, file.info.mtimeMs);
+      } catch (err) {
+        throw storeError('read', path, err, id);
+      }
+    }
     let file: OwnFile | null = null;
     try {
       file = await openOwn(path);
@@ -72,7 +84,8 @@ export class StreamAdapter extends AbstractAdapter {
     const temp = tempName(path);
     let held = true;
     try {
-      await writeFile(temp, sessionContent(ttl, data), { flag: 'wx', mode: 0o600 });
+      if (this.#sync) writeFileSync(temp, sessionContent(ttl, data), { flag: 'wx', mode: 0o600 });
+      else await writeFile(temp, sessionContent(ttl, data), { flag: 'wx', mode: 0o600 });
       // Both checks right before the rename, side by side: the fence (one stat) and the update's
       // check (one open, then its fstat and first bytes at once) take the time of one, and leave
       // the least time for the lock to be lost or the session destroyed before the rename.
@@ -82,16 +95,27 @@ export class StreamAdapter extends AbstractAdapter {
         options?.existing === true ? this.#isLive(path) : true,
       ]);
       if (held && live) {
-        await rename(temp, path);
+        if (this.#sync) renameSync(temp, path);
+        else await rename(temp, path);
         return true;
       }
     } catch (err) {
-      await unlink(temp).catch(() => undefined);
+      await this.#drop(temp);
       throw storeError('write', path, err, id);
     }
-    await unlink(temp).catch(() => undefined); // refused; a temp file left behind is gc's
+    await this.#drop(temp); // refused; a temp file left behind is gc's
     if (!held) throw new SessionLockLost(redactId((lock as FileLock).path, id));
     return false;
+  }
+
+  /** Remove a temp file of a write that failed or was refused; one left behind is gc's. */
+  async #drop(temp: string): Promise<void> {
+    try {
+      if (this.#sync) unlinkSync(temp);
+      else await unlink(temp);
+    } catch {
+      // gc removes it
+    }
   }
 
   /**
@@ -170,7 +194,7 @@ export class StreamAdapter extends AbstractAdapter {
       throw err;
     }
     try {
-      return await FileLock.acquire(local, path, options, started);
+      return await FileLock.acquire(local, path, options, started, this.#sync);
     } catch (err) {
       await local.release();
       throw err;
@@ -191,6 +215,10 @@ export class StreamAdapter extends AbstractAdapter {
 
   /** True when a live session file of this user that is not a move marker is at `path`. */
   async #isLive(path: string): Promise<boolean> {
+    if (this.#sync) {
+      const file = readOwnSync(path, HEAD_BYTES);
+      return file !== null && isLiveSession(file.text, file.info.mtimeMs);
+    }
     const file = await openOwn(path, { head: true });
     if (file === null) return false;
     try {

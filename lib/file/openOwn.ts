@@ -1,4 +1,4 @@
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { HEAD_BYTES } from './format';
 
@@ -70,4 +70,35 @@ export async function readAll(file: OwnFile): Promise<string> {
   const buffer = Buffer.allocUnsafe(size);
   const { bytesRead } = await file.handle.read(buffer, 0, size, 0);
   return buffer.toString('utf8', 0, bytesRead);
+}
+
+/**
+ * {@link openOwn} and {@link readAll} at once, synchronously (StreamAdapter `io: 'sync'`): the
+ * content of `path` as UTF-8 (with `head`, its first `head` bytes as latin1) and its fstat, or
+ * null for nothing there, a symlink or a file of another user; anything else that is not a
+ * regular file throws.
+ */
+export function readOwnSync(path: string, head?: number): { text: string; info: Stats } | null {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') return null;
+    throw err;
+  }
+  try {
+    const info = fstatSync(fd);
+    const uid = process.getuid?.();
+    if (uid !== undefined && info.uid !== uid) return null;
+    if (!info.isFile()) throw new Error('not a regular file');
+    // A session file is replaced by rename, never changed in place: fstat's size is the file's.
+    const size = head === undefined ? info.size : Math.min(head, info.size);
+    if (size === 0) return { text: '', info };
+    const buffer = Buffer.allocUnsafe(size);
+    const read = readSync(fd, buffer, 0, size, 0);
+    return { text: buffer.toString(head === undefined ? 'utf8' : 'latin1', 0, read), info };
+  } finally {
+    closeSync(fd);
+  }
 }

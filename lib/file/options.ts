@@ -16,6 +16,16 @@ export interface StreamAdapterOptions {
    * @default 'sess_'
    */
   prefix?: string;
+  /**
+   * How a session file is read and written: `'sync'` (open, fstat, read, close; write, rename)
+   * blocks the event loop for those few system calls, about 10 µs for a session file in the page
+   * cache, where `'async'` hands each to libuv's thread pool: about 200 µs of CPU for the same
+   * read here (docs/benchmarks.md), and queued behind DNS lookups and other file work in the pool.
+   * PHP's files handler is synchronous too. Use `'async'` for a save path on a network file
+   * system, where one call can take milliseconds. Locks, touches and gc stay asynchronous.
+   * @default 'sync'
+   */
+  io?: 'sync' | 'async';
 }
 
 const SAFE_PREFIX = /^[A-Za-z0-9_.-]*$/;
@@ -26,16 +36,18 @@ const SAFE_PREFIX = /^[A-Za-z0-9_.-]*$/;
  * directory itself is `checkSavePath`'s to check.
  *
  * @example
- * checkStreamOptions({ savePath: '/var/lib/myapp/sessions' }); // { savePath: '/var/lib/myapp/sessions', prefix: 'sess_' }
+ * checkStreamOptions({ savePath: '/var/lib/myapp/sessions' }); // { savePath: '/var/lib/myapp/sessions', prefix: 'sess_', sync: true }
  * checkStreamOptions({ savePath: '/tmp/s', prefix: '../' }); // throws InvalidOption
  */
-export function checkStreamOptions(options: StreamAdapterOptions): { savePath: string; prefix: string } {
+export function checkStreamOptions(options: StreamAdapterOptions): { savePath: string; prefix: string; sync: boolean } {
   if (typeof options === 'object' && options !== null) {
-    checkOptionKeys('StreamAdapter', options, ['savePath', 'prefix'], { path: 'use `savePath`', save_path: 'use `savePath`' });
+    checkOptionKeys('StreamAdapter', options, ['savePath', 'prefix', 'io'], { path: 'use `savePath`', save_path: 'use `savePath`' });
   }
   const savePath = options?.savePath;
   if (savePath === undefined || savePath === null || savePath === '') throw new InvalidSavePath();
   const prefix = options.prefix ?? 'sess_';
   if (!SAFE_PREFIX.test(prefix)) throw new InvalidOption('prefix', 'may hold only letters, digits, "_", "-" and "."');
-  return { savePath, prefix };
+  const io = options.io ?? 'sync';
+  if (io !== 'sync' && io !== 'async') throw new InvalidOption('io', "must be 'sync' or 'async'");
+  return { savePath, prefix, sync: io === 'sync' };
 }

@@ -19,9 +19,22 @@ const LOCK_TIMEOUT = { code: 'ERR_SESSION_LOCK_TIMEOUT' };
 const LOCK_LOST = { code: 'ERR_SESSION_LOCK_LOST' };
 const WORKER = join(__dirname, '..', 'helpers', 'lock-worker.js');
 
-async function twoAdapters(t: ExecutionContext) {
+async function twoAdapters(t: ExecutionContext, io: 'sync' | 'async' = 'sync') {
   const savePath = await tempDir(t, 'filelock');
-  return { savePath, a: new StreamAdapter({ savePath, prefix: 'sess_' }), b: new StreamAdapter({ savePath, prefix: 'sess_' }) };
+  return { savePath, a: new StreamAdapter({ savePath, prefix: 'sess_', io }), b: new StreamAdapter({ savePath, prefix: 'sess_', io }) };
+}
+
+/**
+ * Wraps `name` of node:fs/promises (io 'async') or its synchronous twin of node:fs (io 'sync')
+ * for this test: the adapter calls them through the module objects, so the wrapper sees its calls.
+ */
+function wrapFs(t: ExecutionContext, io: 'sync' | 'async', name: 'stat' | 'readFile' | 'open', wrap: (original: (...args: unknown[]) => unknown) => (...args: unknown[]) => unknown): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const module = (io === 'async' ? require('node:fs/promises') : require('node:fs')) as Record<string, (...args: unknown[]) => unknown>;
+  const key = io === 'async' ? name : `${name}Sync`;
+  const original = module[key]!;
+  module[key] = wrap(original);
+  t.teardown(() => { module[key] = original; });
 }
 
 /** `adapter.lock()` whose handle is released when the test ends. */
@@ -118,57 +131,72 @@ test('FileLock › fencing: taken over because its mtime looked stale to another
   await t.throwsAsync(() => a.lock('abc', { wait: 0.2, expiry: 30 }), LOCK_TIMEOUT);
 });
 
-// Serial (ava runs serial tests before the others): it counts this module's fs calls.
-test.serial('FileLock › a locked write and its release check the lock file with one stat each, never a read', async (t) => {
-  const { savePath, a } = await twoAdapters(t);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fsp = require('node:fs/promises') as Record<'readFile' | 'stat', (...args: unknown[]) => Promise<unknown>>;
-  const calls: string[] = [];
-  for (const name of ['readFile', 'stat'] as const) {
-    const original = fsp[name];
-    fsp[name] = (...args: unknown[]) => {
-      if (String(args[0]).endsWith('.lock')) calls.push(name);
-      return original(...args);
-    };
-    t.teardown(() => { fsp[name] = original; });
-  }
-  const handle = await a.lock('abc', { wait: 1, expiry: 30 });
-  t.deepEqual(calls, [], 'taking the lock: its stamp is the fstat of the descriptor that wrote it');
-  await a.write('abc', 'data', 60, handle);
-  await handle.release();
-  t.deepEqual(calls, ['stat', 'stat'], 'the write and the release: one stat each');
-  t.deepEqual((await readdir(savePath)).sort(), ['sess_abc'], 'the lock file is removed');
-});
+for (const io of ['sync', 'async'] as const) {
+  // Serial (ava runs serial tests before the others): it counts this module's fs calls.
+  test.serial(`FileLock › io ${io} › a locked write and its release check the lock file with one stat each, never a read`, async (t) => {
+    const { savePath, a } = await twoAdapters(t, io);
+    const calls: string[] = [];
+    for (const name of ['readFile', 'stat'] as const) {
+      wrapFs(t, io, name, (original) => (...args: unknown[]) => {
+        if (String(args[0]).endsWith('.lock')) calls.push(name);
+        return original(...args);
+      });
+    }
+    const handle = await a.lock('abc', { wait: 1, expiry: 30 });
+    t.deepEqual(calls, [], 'taking the lock: its stamp is the fstat of the descriptor that wrote it');
+    await a.write('abc', 'data', 60, handle);
+    await handle.release();
+    t.deepEqual(calls, ['stat', 'stat'], 'the write and the release: one stat each');
+    t.deepEqual((await readdir(savePath)).sort(), ['sess_abc'], 'the lock file is removed');
+  });
 
-// Serial: it wraps open() of node:fs/promises for this test file's process.
-test.serial('FileLock › a new lock is stamped from the descriptor it was written through, not from whatever is at the path', async (t) => {
-  const { savePath, a } = await twoAdapters(t);
-  const lockPath = join(savePath, 'sess_abc.lock');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fsp = require('node:fs/promises') as { open: (...args: unknown[]) => Promise<FileHandle> };
-  const original = fsp.open;
-  let swapped = false;
-  fsp.open = async (...args: unknown[]) => {
-    const handle = await original(...args);
-    if (args[0] !== lockPath || args[1] !== 'wx' || swapped) return handle;
-    const write = handle.writeFile.bind(handle);
-    handle.writeFile = (async (...data: Parameters<FileHandle['writeFile']>) => {
-      await write(...data);
-      // A waiter that judged an older lock stale moves this brand-new one away to check it;
-      // meanwhile another waiter creates its own lock at the path.
+  // Serial: it wraps open() of node:fs/promises (writeSync of node:fs) for this test file's process.
+  test.serial(`FileLock › io ${io} › a new lock is stamped from the descriptor it was written through, not from whatever is at the path`, async (t) => {
+    const { savePath, a } = await twoAdapters(t, io);
+    const lockPath = join(savePath, 'sess_abc.lock');
+    let swapped = false;
+    // A waiter that judged an older lock stale moves this brand-new one away to check it, right
+    // after it was written; meanwhile another waiter creates its own lock at the path.
+    const swap = () => {
       swapped = true;
       renameSync(lockPath, `${lockPath}.0123456789ab.tmp`);
       writeFileSync(lockPath, 'token-of-another-process', { flag: 'wx' });
-    }) as FileHandle['writeFile'];
-    return handle;
-  };
-  t.teardown(() => { fsp.open = original; });
-  const handle = await hold(t, a, 'abc', { wait: 1, expiry: 30 });
-  t.true(swapped);
-  await t.throwsAsync(() => a.write('abc', 'mine', 60, handle), LOCK_LOST, 'the other lock is not this one: fenced');
-  await handle.release();
-  t.is(await readFile(lockPath, 'utf8'), 'token-of-another-process', 'and its release leaves the other lock alone');
-});
+    };
+    if (io === 'async') {
+      wrapFs(t, io, 'open', (original) => async (...args: unknown[]) => {
+        const handle = await (original(...args) as Promise<FileHandle>);
+        if (args[0] !== lockPath || args[1] !== 'wx' || swapped) return handle;
+        const write = handle.writeFile.bind(handle);
+        handle.writeFile = (async (...data: Parameters<FileHandle['writeFile']>) => {
+          await write(...data);
+          swap();
+        }) as FileHandle['writeFile'];
+        return handle;
+      });
+    } else {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const fs = require('node:fs') as { openSync: (...args: unknown[]) => number; writeSync: (...args: unknown[]) => number };
+      const { openSync, writeSync } = fs;
+      let lockFd = -1;
+      fs.openSync = (...args: unknown[]) => {
+        const fd = openSync(...args);
+        if (args[0] === lockPath && args[1] === 'wx' && !swapped) lockFd = fd;
+        return fd;
+      };
+      fs.writeSync = (...args: unknown[]) => {
+        const written = writeSync(...args);
+        if (args[0] === lockFd && !swapped) swap();
+        return written;
+      };
+      t.teardown(() => { fs.openSync = openSync; fs.writeSync = writeSync; });
+    }
+    const handle = await hold(t, a, 'abc', { wait: 1, expiry: 30 });
+    t.true(swapped);
+    await t.throwsAsync(() => a.write('abc', 'mine', 60, handle), LOCK_LOST, 'the other lock is not this one: fenced');
+    await handle.release();
+    t.is(await readFile(lockPath, 'utf8'), 'token-of-another-process', 'and its release leaves the other lock alone');
+  });
+}
 
 // Timing-sensitive: the renewal timer must run every expiry / 3 while the test waits.
 test.serial('FileLock › renewal keeps a long-held lock from being taken over by another process', async (t) => {

@@ -7,19 +7,20 @@ import { StreamAdapter } from '../../lib/file/StreamAdapter';
 import { adapterContract, HOSTILE_IDS, newId } from '../helpers/adapterContract';
 import { makeTempDir, tempDir } from '../helpers/tmp';
 
-adapterContract(
+// Both ways of reading and writing the files: io 'sync' (the default) and 'async'.
+for (const io of ['sync', 'async'] as const) adapterContract(
   test,
-  'StreamAdapter',
+  io === 'sync' ? 'StreamAdapter' : 'StreamAdapter (io: async)',
   async () => {
     const dir = await makeTempDir('stream');
-    return { adapter: new StreamAdapter({ savePath: dir.path }), cleanup: dir.remove };
+    return { adapter: new StreamAdapter({ savePath: dir.path, io }), cleanup: dir.remove };
   },
   {
     locking: true,
     persistent: true,
     lockLoss: {
       lose: (adapter, id) => unlink(join((adapter as StreamAdapter).savePath, `sess_${id}.lock`)),
-      twin: async (adapter) => new StreamAdapter({ savePath: (adapter as StreamAdapter).savePath }),
+      twin: async (adapter) => new StreamAdapter({ savePath: (adapter as StreamAdapter).savePath, io }),
     },
   },
 );
@@ -207,4 +208,9 @@ test('StreamAdapter › write › rejects a TTL that is not a positive number an
     await t.throwsAsync(() => a.write(newId(), 'x', ttl), { code: 'ERR_SESSION_INVALID_OPTION' }, String(ttl));
   }
   t.deepEqual(await readdir(dir), []);
+});
+
+test('StreamAdapter › options › io must be \'sync\' or \'async\'', (t) => {
+  const err = t.throws(() => new StreamAdapter({ savePath: '/tmp', io: 'threads' as 'sync' }), { code: 'ERR_SESSION_INVALID_OPTION' });
+  t.is((err as Error & { option: string }).option, 'io');
 });

@@ -72,23 +72,28 @@ test('StreamAdapter › update › a fenced update whose lock was lost is refuse
   t.is(await a.read('abc'), 'old');
 });
 
-// Serial: it wraps open() of node:fs/promises for this test file's process.
-test.serial('StreamAdapter › update › checks the existing file with one open of its path, a plain write with none', async (t) => {
-  const { a, file } = await setup(t);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fsp = require('node:fs/promises') as { open: (...args: unknown[]) => Promise<unknown> };
-  const original = fsp.open;
-  let opens = 0;
-  fsp.open = (...args: unknown[]) => {
-    if (args[0] === file('abc')) opens++;
-    return original(...args);
-  };
-  t.teardown(() => { fsp.open = original; });
-  await a.write('abc', 'old', 60);
-  t.is(opens, 0);
-  t.true(await a.write('abc', 'new', 60, undefined, EXISTING));
-  t.is(opens, 1);
-});
+for (const io of ['sync', 'async'] as const) {
+  // Serial: it wraps open() of node:fs/promises (openSync of node:fs) for this test file's process.
+  test.serial(`StreamAdapter › update › io ${io} › checks the existing file with one open of its path, a plain write with none`, async (t) => {
+    const { dir } = await setup(t);
+    const a = new StreamAdapter({ savePath: dir, io });
+    const path = join(dir, 'sess_abc');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const module = (io === 'async' ? require('node:fs/promises') : require('node:fs')) as Record<string, (...args: unknown[]) => unknown>;
+    const key = io === 'async' ? 'open' : 'openSync';
+    const original = module[key]!;
+    let opens = 0;
+    module[key] = (...args: unknown[]) => {
+      if (args[0] === path) opens++;
+      return original(...args);
+    };
+    t.teardown(() => { module[key] = original; });
+    await a.write('abc', 'old', 60);
+    t.is(opens, 0);
+    t.true(await a.write('abc', 'new', 60, undefined, EXISTING));
+    t.is(opens, 1);
+  });
+}
 
 test('StreamAdapter › destroy › resolves the data it removed, as read() served it', async (t) => {
   const { dir, a } = await setup(t);
