@@ -20,6 +20,10 @@ export interface Contender {
 
 export const BARE = 'bare-koa';
 export const OURS_LOCKED = 'ours-redis-lock';
+/** Issue #17: the Redis limit (a Koa route with a plain ioredis client, no session layer), the files and their rival. */
+export const RAW_LIMIT = 'raw-ioredis-nopipe';
+export const OURS_FILE = 'ours-file';
+export const FILE_RIVAL = 'express-file-store';
 export const STRONGEST_RIVAL = 'koa-session-ioredis-ap';
 /** Issue #13: ours on PostgreSQL with locking, against express-session + connect-pg-simple. */
 export const OURS_PG_LOCKED = 'ours-postgres-lock';

@@ -1,4 +1,4 @@
-import { BARE, COOKIE_RIVAL, OURS_ENCRYPTED, OURS_ENCRYPTED_JOSE5, OURS_LOCKED, OURS_PG_LOCKED, OURS_SIGNED, OURS_SIGNED_JOSE5, OURS_SIGNED_NOCACHE, PG_RIVAL, STRONGEST_RIVAL, ROUTES, type Contender, type Route } from './contenders';
+import { BARE, COOKIE_RIVAL, FILE_RIVAL, OURS_FILE, RAW_LIMIT, OURS_ENCRYPTED, OURS_ENCRYPTED_JOSE5, OURS_LOCKED, OURS_PG_LOCKED, OURS_SIGNED, OURS_SIGNED_JOSE5, OURS_SIGNED_NOCACHE, PG_RIVAL, STRONGEST_RIVAL, ROUTES, type Contender, type Route } from './contenders';
 import type { GcResult } from './extras/gc';
 import type { HandoffResult } from './extras/handoff';
 import type { Contended, Sample } from './measure';
@@ -120,6 +120,41 @@ function targets(r: Results): string[] {
     '| target | measured | by server CPU | verdict |',
     '| --- | --- | --- | --- |',
     ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ];
+}
+
+/** `/inc` req/s of ours-file over bare Koa in the README's table when issue #17 was filed (2 768 / 43 171). */
+const FILE_INC_RATIO_BEFORE = 0.064;
+
+/**
+ * Issue #17: ours against the physical limits, each ratio per round: Redis against a Koa route
+ * doing nothing but ioredis GET (+SET) on a plain client, the files against bare Koa and against
+ * express-session + session-file-store.
+ */
+function limitTargets(r: Results): string[] {
+  const has = (name: string) => r.contenders.some((c) => c.name === name);
+  const row = (contender: string, base: string, route: Route, target: number, label: string): string[] => {
+    if (!has(contender) || !has(base)) return [label, '–', '', `not measured (${has(contender) ? base : contender} was not run)`];
+    const values = ratios(r, contender, base, route);
+    return [label, listRatio(values), listRatio(cpuRatios(r, contender, base, route)), verdict(values, (v) => v >= target)];
+  };
+  const fileTarget = 2 * FILE_INC_RATIO_BEFORE;
+  const rows = [
+    row(OURS_LOCKED, RAW_LIMIT, '/inc', 0.75, `${OURS_LOCKED} /inc ≥ 0.75 × ${RAW_LIMIT}`),
+    row(OURS_LOCKED, RAW_LIMIT, '/read', 0.9, `${OURS_LOCKED} /read ≥ 0.9 × ${RAW_LIMIT}`),
+    row(OURS_FILE, BARE, '/inc', fileTarget, `${OURS_FILE} /inc ≥ ${f(fileTarget, 3)} × ${BARE} (2 × the ${FILE_INC_RATIO_BEFORE} of the issue)`),
+    row(OURS_FILE, FILE_RIVAL, '/inc', 1, `${OURS_FILE} /inc ahead of ${FILE_RIVAL}`),
+    row(OURS_FILE, FILE_RIVAL, '/read', 1, `${OURS_FILE} /read ahead of ${FILE_RIVAL}`),
+    row(OURS_FILE, BARE, '/read', 0.4, `${OURS_FILE} /read ≥ 0.4 × ${BARE}`),
+  ];
+  return [
+    'Targets of issue #17 (ratios per round: median and range; "met" = in every round). The CPU column is the same ratio from server CPU per request. ' +
+      'What bounds the ones not met: docs/benchmarks.md, "Issue #17".',
+    '',
+    '| target | measured | by server CPU | verdict |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((cells) => `| ${cells.join(' | ')} |`),
+    '',
   ];
 }
 
@@ -261,6 +296,7 @@ export function renderReport(r: Results): string {
     '',
     ...targets(r),
     '',
+    ...limitTargets(r),
     ...postgresTargets(r),
     ...statelessSection(r),
     ...extras(r),
