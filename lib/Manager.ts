@@ -203,7 +203,7 @@ export class Manager {
         // (a guard may have destroyed the session: nothing to store then)
         if (this.#status === CLOSED) await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
       } else {
-        this.#stored.refreshCookie(this.#transport);
+        this.#stored.refreshCookie(this.#adapter, this.#transport);
       }
     } finally {
       await this.#stored.release();

@@ -9,7 +9,7 @@ export interface SessionRecord {
   d: Record<string, unknown>;
   /** Set on a move marker written by an earlier version (before markers named their target). */
   r?: 1;
-  /** When the session cookie was last sent, ms since the epoch (see manager/storeCalls.ts, the cookie rule). */
+  /** When the session cookie the client holds expires, ms since the epoch (the cookie rule, manager/storeCalls.ts). */
   s?: number;
 }
 

@@ -8,7 +8,7 @@ import { flag, median, option, request, type Handle } from './inprocess';
 // driven in-process (no socket, no HTTP parsing), one session, requests one after another, on
 // two routes under the default policy: `/inc` changes the session (a write), `/touch` reads it
 // (unchanged: a timestamp refresh). Variants, each (variant, round) in a fresh process:
-// - rule:   this tree's library: the cookie is sent again only when due (a tenth of the lifetime);
+// - rule:   this tree's library: the cookie is sent again only when due (see the cookie rule);
 // - every:  `--baseline DIR`, the library before the rule (`git archive <commit> lib`, compiled):
 //           Set-Cookie (and the cache headers) on every response.
 // The difference is the cookie's cost per request. Not part of `npm run bench`. After compiling

@@ -37,10 +37,10 @@ export class Claim {
       try {
         if (this.sync) utimesSync(this.path, now, now);
         else await utimes(this.path, now, now);
+        return;
       } catch {
-        // gone: the next try claims again
+        this.#mine = false; // removed as stale meanwhile: claim it again below
       }
-      return;
     }
     try {
       if (this.sync) writeFileSync(this.path, this.token, { flag: 'wx', mode: 0o600 });

@@ -195,7 +195,8 @@ function createSync(path: string, content: string, id: string): Stamp | undefine
     throw lockError(path, err, id);
   }
   try {
-    writeSync(fd, content);
+    const bytes = Buffer.from(content);
+    for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
     const { ino, mtimeMs } = fstatSync(fd);
     return { ino, mtimeMs };
   } catch (err) {

@@ -37,13 +37,15 @@ export type { StreamAdapterOptions };
 export class StreamAdapter extends AbstractAdapter {
   readonly savePath: string;
   readonly #mutex = new KeyedMutex();
-  /** `io: 'sync'`: reads and writes without the thread pool (see the option). */
+  /** How the files are read and written (the `io` option, or what the save path's file system called for). */
+  readonly io: 'sync' | 'async';
   readonly #sync: boolean;
 
   constructor(options: StreamAdapterOptions) {
     const { savePath, prefix, sync } = checkStreamOptions(options);
     super(prefix);
     this.#sync = sync;
+    this.io = sync ? 'sync' : 'async';
     checkSavePath(savePath);
     this.savePath = resolve(savePath);
   }

@@ -140,7 +140,30 @@ function expiresIn(seconds: number): string {
  * carries a session cookie, whatever Cache-Control the route set).
  */
 export class KoaTransport implements SessionTransport {
+  /** Set when the response may lose its headers (an error that cannot carry them): nothing is spared then. */
+  #unreliable = false;
+
   constructor(readonly context: Context, private readonly settings: CookieSettings) {}
+
+  /** The cookie rule may spare a fresh cookie while the headers can still go out and will be kept. */
+  get sparesCookie(): boolean {
+    return !this.#unreliable && !this.context.headerSent;
+  }
+
+  /** The response may not carry the headers set from now on (an error Koa answers without them). */
+  unreliable(): void {
+    this.#unreliable = true;
+  }
+
+  /**
+   * The response shows a session's data (a write or a touch that sent no cookie): the cache
+   * headers of `cacheLimiter`, as PHP sends them with every session, not only with the cookie.
+   */
+  keepPrivate(): void {
+    const headers = this.settings.cacheHeaders;
+    if (this.context.headerSent) return;
+    for (let i = 0; i < headers.length; i += 2) this.context.response.set(headers[i], headers[i + 1]);
+  }
 
   readId(name: string): string | undefined {
     return readCookie(this.context.request.header.cookie, name);

@@ -57,11 +57,12 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
     installAccessors(ctx);
     const manager = new Manager(managerOptions);
     const raw = unwrap(manager); // the middleware's calls skip the property-access proxy
+    let transport: KoaTransport | undefined;
     raw.setName(name); // (chained calls would return to the proxy)
     if (guards !== null) raw[GUARDS](guards);
     if (carrier === null) {
       raw.setAdapter(adapter as Adapter);
-      raw.setTransport(new KoaTransport(ctx, cookie));
+      raw.setTransport(transport = new KoaTransport(ctx, cookie));
     } else {
       const carried = carrier[FOR_REQUEST](carrierRequest(ctx, manager, resolved));
       raw.setAdapter(carried.adapter);
@@ -75,6 +76,8 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
     try {
       await (inContext === null ? next() : inContext(state, next));
     } catch (err) {
+      // An error that cannot carry headers loses the cookie with Koa's error response: spare none.
+      if (typeof err !== 'object' || err === null || Object.isFrozen(err)) transport?.unreliable();
       try {
         await raw.writeClose();
       } catch (commitError) {

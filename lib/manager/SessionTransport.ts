@@ -9,15 +9,21 @@ export interface SessionTransport {
   readId(name: string): string | undefined | null | Promise<string | undefined | null>;
   /** Send `id` to the client under `name`, valid for `maxAge` seconds. */
   writeId(name: string, id: string, maxAge: number): void;
+  /**
+   * Optional. The response shows a session's data but carries no cookie (the cookie rule spared
+   * it): send what must go with a session all the same (Koa: the `cacheLimiter` headers).
+   */
+  keepPrivate?(): void;
   /** Tell the client to forget `name`. */
   clearId(name: string): void;
   /** True once the response headers are out (a session cannot start any more). */
   headersSent(): boolean;
   /**
-   * True when `writeId` must follow every write and touch (a token that carries the session and
-   * its expiry): the cookie is then not spared when unchanged (the cookie rule, `lib/manager/storeCalls.ts`).
+   * True when the transport may be spared `writeId` while the cookie the client holds is fresh
+   * (the cookie rule, `lib/manager/storeCalls.ts`): a plain cookie whose headers can still be
+   * sent and will reach the client. Absent or false: `writeId` after every write and touch.
    */
-  readonly everyWrite?: boolean;
+  readonly sparesCookie?: boolean;
   /** Passed along in events, e.g. the Koa context. */
   readonly context?: unknown;
 }

@@ -6,7 +6,7 @@ import { generateId, idTag, isValidId, RESERVED_ID_PREFIX } from '../id';
 import { emptyData, encodeMarker } from '../record';
 import type { EventPayload } from './emit';
 import { checkSerializer, lockOptionsOf, serializerOf, ttlOf, type ManagerOptions } from './ManagerOptions';
-import { cookieDue, cookieMaxAge, cookieRuled, cookieSlack, destroyFollowing, encodeSession, judgeRecord, storeFailure } from './storeCalls';
+import { cookieDue, cookieMaxAge, cookieRuled, destroyFollowing, ruledMaxAge, encodeSession, judgeRecord, storeFailure } from './storeCalls';
 import type { SessionTransport } from './SessionTransport';
 
 const debug = logger('koa-session-manager:manager');
@@ -43,8 +43,8 @@ export class StoredSession {
   #raw: string | null = null;
   /** What the serializer writes over (PHP's bytes): #raw, kept across regenerateId(). */
   #source: string | null = null;
-  /** When the cookie was last sent (ms, the record's `s`; 0 unknown): see the cookie rule in storeCalls.ts. */
-  #cookieAt = 0;
+  /** When the cookie the client holds expires (ms, the record's `s`; 0 unknown): the cookie rule, storeCalls.ts. */
+  #cookieExpires = 0;
   /** The raw cookie value the client sent, if any. */
   #sentCookie: string | undefined;
   /** After destroy(), a new start() begins a fresh session instead of reading the cookie again. */
@@ -96,7 +96,7 @@ export class StoredSession {
     }
     this.#created = Date.now();
     this.#raw = this.#source = null;
-    this.#cookieAt = 0;
+    this.#cookieExpires = 0;
     this.#orphan = false;
     this.#orphanOf = null;
     this.#movedFrom = null;
@@ -161,7 +161,7 @@ export class StoredSession {
     }
     this.#created = record.c;
     this.#raw = this.#source = text;
-    this.#cookieAt = record.s ?? 0;
+    this.#cookieExpires = record.s ?? 0;
     return record.d;
   }
 
@@ -185,8 +185,9 @@ export class StoredSession {
     }
     const ttl = ttlOf(this.#options);
     const ruled = this.#ruled(transport);
-    const sendCookie = cookieDue(ruled, this.#sentCookie, id, this.#cookieAt, ttl, Date.now());
-    if (sendCookie && ruled) this.#cookieAt = Date.now(); // stored with the record: the next requests spare it
+    const maxAge = cookieMaxAge(this.#options, this.#created, ruled ? ruledMaxAge(ttl) : ttl);
+    const sendCookie = cookieDue(ruled, this.#sentCookie, id, this.#cookieExpires, ttl, Date.now());
+    if (sendCookie && ruled) this.#cookieExpires = Date.now() + maxAge * 1000; // stored with the record: the next requests spare it
     const text = this.#encode(data);
     const lock = this.#lock ?? undefined;
     if (moved !== null) {
@@ -215,21 +216,21 @@ export class StoredSession {
       if (touched === false) return this.#discard(id);
     }
     this.#raw = this.#source = text;
-    if (sendCookie) transport?.writeId(this.#name(), id, cookieMaxAge(this.#options, this.#created, ruled ? ttl + cookieSlack(ttl) : ttl));
+    if (sendCookie) transport?.writeId(this.#name(), id, maxAge);
+    else transport?.keepPrivate?.();
   }
 
-  /** A read-only request stores nothing, but sends the cookie when due (the store may have refreshed its TTL on read). */
-  refreshCookie(transport: SessionTransport | null): void {
+  /** A read-only request stores nothing; on a store whose reads refresh the TTL it sends the cookie when due. */
+  refreshCookie(adapter: Adapter | null, transport: SessionTransport | null): void {
     const ttl = ttlOf(this.#options);
-    if (this.#raw === null || this.#orphan || !this.#ruled(transport) || !cookieDue(true, this.#sentCookie, this.id, this.#cookieAt, ttl, Date.now())) return;
-    transport!.writeId(this.#name(), this.id, cookieMaxAge(this.#options, this.#created, ttl + cookieSlack(ttl)));
+    if (this.#raw === null || this.#orphan || adapter?.touchesOnRead !== true || !this.#ruled(transport)) return;
+    if (cookieDue(true, this.#sentCookie, this.id, this.#cookieExpires, ttl, Date.now())) transport!.writeId(this.#name(), this.id, cookieMaxAge(this.#options, this.#created, ruledMaxAge(ttl)));
   }
 
-  /** Whether the cookie rule applies (storeCalls.ts, the cookie rule): a transport that sends ids, a format with metadata. */
-  #ruled = (t: SessionTransport | null): boolean => cookieRuled(t, serializerOf(this.#options).storesCreationTime !== false);
+  #ruled = (t: SessionTransport | null): boolean => cookieRuled(t, serializerOf(this.#options).storesCreationTime !== false); // the cookie rule applies
 
   /** The record text of `data` (see {@link encodeSession}). */
-  #encode = (data: Record<string, unknown>): string => encodeSession(this.#options, this.#created, data, this.#source, this.#cookieAt);
+  #encode = (data: Record<string, unknown>): string => encodeSession(this.#options, this.#created, data, this.#source, this.#cookieExpires);
 
   /** Another request destroyed or moved the session since this one read it: store nothing, send no cookie. */
   #discard(id: string): void {

@@ -17,7 +17,7 @@ export type StoreCall = <T>(operation: string, id: string, call: () => Promise<T
 /**
  * The record text of `data` created at `created`, written over `previous` (the session's stored
  * text, for a serializer that keeps its unchanged bytes), with when the cookie was last sent
- * (`cookieAt`, ms; 0 for none); `SessionTooLarge` over `maxSize` (nothing is
+ * (`cookieAt`: when the client's cookie expires, ms; 0 for none); `SessionTooLarge` over `maxSize` (nothing is
  * written), `InvalidSessionValue` for a value the serializer refuses (changed in place after set()).
  *
  * @example
@@ -107,39 +107,52 @@ export async function destroyFollowing(adapter: Adapter, id: string, movedTo: st
   return followed;
 }
 
+/** Browsers cap a cookie's lifetime at 400 days (RFC 6265bis): a longer Max-Age counts as this. */
+const COOKIE_CAP_S = 34_560_000;
+
 /**
  * When the session cookie is sent again (issue #17: re-sending it after every write cost a few
- * µs of every request, and every read-only request sent none, so a reader's cookie could expire
- * before its session).
+ * µs of every request).
  *
- * The rule: the cookie is sent with `Max-Age = lifetime + slack` (slack = a tenth of the
- * lifetime, at least a second), and sent again only when the id changed or the last send (kept
- * in the record, `s`) is a slack or more ago. At every request `t` that does not send it, the
- * browser's cookie lives until at least `s + lifetime + slack > t + lifetime`, past the store's
- * expiry (`t + lifetime` at the latest): no idle lifetime is shortened, and the cookie outlives
- * the session by at most the slack (the id then names nothing; a new session starts). A request
- * that re-sends it on an unchanged session writes the record once (the new `s`): at most once
- * per slack. Read-only requests re-send it when due too, without storing anything.
+ * The rule: the cookie goes out with `Max-Age = lifetime + slack` (slack = a tenth of the
+ * lifetime, at least a second), and the record keeps when that cookie expires (`s`, ms). A
+ * request sends it again when the id changed, or when the cookie the browser holds would expire
+ * less than `lifetime + slack / 2` from now — before the store's new expiry (`now + lifetime`)
+ * plus half a slack for clocks of app servers that disagree — or implausibly late (a clock that
+ * ran ahead wrote it). So no idle lifetime is shortened (also after a deploy that raises the
+ * lifetime), the cookie outlives the session by at most the slack, and it is re-sent about every
+ * twentieth of the lifetime; a re-send on an unchanged session writes the record once (the new
+ * `s`). Read-only requests on a store whose reads refresh the TTL re-send it when due, without
+ * storing anything.
  *
- * Formats that keep no metadata (PHP's) and transports that must answer every write (a token
- * carrying the session) send it every time, with `Max-Age = lifetime`.
+ * Only for a transport that says it can (`sparesCookie`: Koa's cookie while its headers can
+ * still be sent and will survive the response); formats that keep no metadata (PHP's), tokens
+ * and other transports send it every time, with `Max-Age = lifetime`.
  */
 export function cookieSlack(ttl: number): number {
   return Math.max(1, Math.ceil(ttl / 10));
 }
 
-/**
- * Whether the cookie naming `id` is due at `now` (ms), given what the client sent and when it
- * was last sent (`sentAt`, ms; 0 unknown). `ruled` false: always (see {@link cookieSlack}).
- *
- * @example
- * cookieDue(true, 'abc', 'abc', Date.now() - 1000, 3600, Date.now()); // false: sent a second ago
- */
-export function cookieDue(ruled: boolean, sentCookie: string | undefined, id: string, sentAt: number, ttl: number, now: number): boolean {
-  return !ruled || sentCookie !== id || now - sentAt >= cookieSlack(ttl) * 1000;
+/** The Max-Age (s) the rule sends for `ttl`: `ttl` plus the slack, within the browsers' cap. */
+export function ruledMaxAge(ttl: number): number {
+  return Math.min(ttl + cookieSlack(ttl), COOKIE_CAP_S);
 }
 
-/** Whether the rule applies to this request: a transport that sends ids (not tokens), a format with metadata. */
+/**
+ * Whether the cookie naming `id` is due at `now` (ms), given what the client sent and when the
+ * cookie the record knows of expires (`expires`, ms; 0 unknown). `ruled` false: always.
+ *
+ * @example
+ * cookieDue(true, 'abc', 'abc', Date.now() + 3_900_000, 3600, Date.now()); // false: it outlives the session
+ */
+export function cookieDue(ruled: boolean, sentCookie: string | undefined, id: string, expires: number, ttl: number, now: number): boolean {
+  if (!ruled || sentCookie !== id) return true;
+  const left = expires - now;
+  const slack = cookieSlack(ttl) * 1000;
+  return left < ttl * 1000 + slack / 2 || left > ruledMaxAge(ttl) * 1000 + slack;
+}
+
+/** Whether the rule applies to this request: a transport that can spare the cookie, a format with metadata. */
 export function cookieRuled(transport: SessionTransport | null, storesMetadata: boolean): boolean {
-  return storesMetadata && transport !== null && transport.everyWrite !== true;
+  return storesMetadata && transport !== null && transport.sparesCookie === true;
 }

@@ -108,9 +108,6 @@ export class TokenRequest implements Adapter, SessionTransport {
     return opened.jti;
   }
 
-  /** A new token is sent after every write or touch that made one. */
-  readonly everyWrite = true;
-
   writeId(name: string, id: string, maxAge: number): void {
     const issued = this.#issued;
     // No token made (a touch within the slack): the client's token is still good.

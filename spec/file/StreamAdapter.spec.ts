@@ -214,3 +214,16 @@ test('StreamAdapter › options › io must be \'sync\' or \'async\'', (t) => {
   const err = t.throws(() => new StreamAdapter({ savePath: '/tmp', io: 'threads' as 'sync' }), { code: 'ERR_SESSION_INVALID_OPTION' });
   t.is((err as Error & { option: string }).option, 'io');
 });
+
+test.serial('StreamAdapter › options › io defaults to \'sync\', and to \'async\' on a network file system (statfs); an explicit io wins', async (t) => {
+  const dir = await makeTempDir('stream-io');
+  t.teardown(dir.remove);
+  t.is(new StreamAdapter({ savePath: dir.path }).io, 'sync');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require('node:fs') as { statfsSync: (...args: unknown[]) => { type: number } };
+  const original = fs.statfsSync;
+  fs.statfsSync = () => ({ type: 0x6969 }); // NFS's magic number
+  t.teardown(() => { fs.statfsSync = original; });
+  t.is(new StreamAdapter({ savePath: dir.path }).io, 'async');
+  t.is(new StreamAdapter({ savePath: dir.path, io: 'sync' }).io, 'sync');
+});

@@ -21,7 +21,20 @@ import { Client, listen } from '../helpers/http';
 class ExpiryAdapter extends MemoryAdapter {
   expiresAt = 0;
   writes = 0;
-  constructor(private readonly clock: () => number) { super(); }
+  /** Like Redis: a read refreshes the TTL (then the Manager touches nothing itself). */
+  readonly touchesOnRead: boolean;
+  constructor(private readonly clock: () => number, touchesOnRead = false) {
+    super();
+    this.touchesOnRead = touchesOnRead;
+  }
+  override async read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null> {
+    const data = await super.read(id);
+    if (data !== null && this.touchesOnRead && ttl) {
+      this.expiresAt = this.clock() + ttl * 1000;
+      await super.updateTimestamp(id, data, ttl);
+    }
+    return data;
+  }
   override write(id: string, data: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
     this.writes++;
     this.expiresAt = this.clock() + ttl * 1000;
@@ -33,63 +46,99 @@ class ExpiryAdapter extends MemoryAdapter {
   }
 }
 
-async function serve(t: ExecutionContext, options: SessionOptions = {}) {
-  const real = Date.now;
-  let offset = 0;
-  Date.now = () => real() + offset;
-  t.teardown(() => { Date.now = real; });
-  const adapter = new ExpiryAdapter(() => Date.now());
+/** The fake clock: Date.now() runs `offset` ms ahead while a test runs (serial tests only). */
+const clock = { offset: 0 };
+const realNow = Date.now;
+
+async function serve(t: ExecutionContext, options: SessionOptions = {}, shared?: { adapter: ExpiryAdapter; client?: Client }) {
+  Date.now = () => realNow() + clock.offset;
+  t.teardown(() => { Date.now = realNow; clock.offset = 0; });
+  const adapter = shared?.adapter ?? new ExpiryAdapter(() => Date.now());
   const app = new Koa();
+  app.silent = true;
   app.use(session({ gc: false, lifetime: 100, start: 'lazy', ...options, adapter }));
   const readOnly = sessionPolicy({ readOnly: true });
   const writable = sessionPolicy();
   app.use((ctx, next) => (ctx.path === '/read-only' ? readOnly : writable)(ctx, next));
   app.use(async (ctx) => {
-    if (ctx.path === '/inc') ctx.session.set('n', ctx.session.get<number>('n', 0)! + 1);
+    if (ctx.path === '/inc' || ctx.path === '/raw-inc' || ctx.path === '/throw') ctx.session.set('n', ctx.session.get<number>('n', 0)! + 1);
     if (ctx.path === '/login') await ctx.session.regenerateId();
+    if (ctx.path === '/raw-inc') {
+      // The route answers by itself: the headers are out before the session commits.
+      ctx.respond = false;
+      ctx.res.statusCode = 200;
+      ctx.res.end('raw');
+      return;
+    }
+    if (ctx.path === '/throw') throw 'a bare string'; // an error that cannot carry headers
     ctx.body = String(ctx.session.get('n'));
   });
   const server = await listen(app);
   t.teardown(() => server.close());
   const client = new Client(server.url);
+  if (shared?.client) (client as { jar: Map<string, string> }).jar = shared.client.jar;
   let cookieExpiresAt = 0;
   /** One request at `at` seconds on the fake clock: whether it sent the cookie. */
   const at = async (seconds: number, path: string): Promise<boolean> => {
-    offset = seconds * 1000;
+    clock.offset = seconds * 1000;
     const response = await client.fetch(path);
-    t.is(response.status, 200, path);
+    t.is(response.status, path === '/throw' ? 500 : 200, path);
     const cookie = client.lastCookies.find((c) => c.name === 'sid');
-    if (cookie !== undefined) cookieExpiresAt = Date.now() + Number(cookie.attributes['max-age']) * 1000;
+    // Only a cookie the browser got counts: a response ended by the route carries none.
+    if (cookie !== undefined && path !== '/raw-inc') cookieExpiresAt = Date.now() + Number(cookie.attributes['max-age']) * 1000;
     t.true(cookieExpiresAt >= adapter.expiresAt, `at ${seconds} s (${path}): the cookie expires ${(adapter.expiresAt - cookieExpiresAt) / 1000} s before the session`);
     return cookie !== undefined;
   };
-  return { at, adapter, client };
+  return { at, adapter, client, expiresAt: () => cookieExpiresAt, setExpiresAt: (ms: number) => { cookieExpiresAt = ms; } };
 }
 
-test.serial('cookie rule › sent on the first write, then only a slack (a tenth of the lifetime) after the last send; never expiring before the session', async (t) => {
+test.serial('cookie rule › sent on the first write, then again only when it would expire within a lifetime and half a slack; never before the session', async (t) => {
   t.is(cookieSlack(100), 10);
   const { at, adapter } = await serve(t);
-  t.true(await at(0, '/inc'), 'a new session sends its cookie');
-  t.false(await at(3, '/inc'), 'a write within the slack does not');
-  t.false(await at(9, '/touch'), 'an unchanged request within the slack does not');
+  t.true(await at(0, '/inc'), 'a new session sends its cookie (Max-Age 110)');
+  t.false(await at(3, '/inc'), 'a write while the cookie outlives the session by more than half a slack does not');
+  t.false(await at(4, '/touch'), 'nor an unchanged request');
   const writes = adapter.writes;
-  t.true(await at(10, '/touch'), 'an unchanged request a slack after the last send does');
-  t.is(adapter.writes, writes + 1, '…and stores when it did (one write instead of a touch)');
-  t.false(await at(15, '/touch'));
+  t.true(await at(6, '/touch'), 'once it would expire within lifetime + half a slack, it is sent');
+  t.is(adapter.writes, writes + 1, '…and the record stores its new expiry (one write instead of a touch)');
+  t.false(await at(9, '/touch'));
   t.is(adapter.writes, writes + 1, 'then touches again');
-  for (let s = 16; s < 200; s += 7) await at(s, s % 2 === 0 ? '/inc' : '/touch');
+  for (let s = 10; s < 300; s += 7) await at(s, s % 2 === 0 ? '/inc' : '/touch');
 });
 
-test.serial('cookie rule › a read-only request sends the cookie when due (the store may have refreshed the session on read), storing nothing', async (t) => {
-  const { at, adapter } = await serve(t);
+test.serial('cookie rule › a read-only request re-sends the cookie when due on a store whose reads refresh the TTL, storing nothing; elsewhere it sends none', async (t) => {
+  const { at, adapter } = await serve(t, {}, { adapter: new ExpiryAdapter(() => Date.now(), true) });
   await at(0, '/inc');
   const writes = adapter.writes;
-  t.false(await at(5, '/read-only'));
-  t.true(await at(12, '/read-only'), 'due: sent, so a reader\'s cookie keeps up with its session');
-  t.true(await at(13, '/read-only'), 'and again while nothing records the send');
+  t.false(await at(3, '/read-only'));
+  t.true(await at(7, '/read-only'), 'due: sent, so a reader\'s cookie keeps up with its session');
   t.is(adapter.writes, writes, 'a read-only request stores nothing');
-  t.true(await at(14, '/touch'), 'a writable request sends it when due, and stores when');
-  t.false(await at(20, '/touch'), 'so the next one within the slack does not');
+  for (let s = 8; s < 250; s += 9) await at(s, '/read-only');
+  const plain = await serve(t);
+  await plain.at(0, '/inc');
+  t.false(await plain.at(30, '/read-only'), 'a store that does not refresh on read: nothing to keep up with');
+});
+
+test.serial('cookie rule › a deploy that raises the lifetime re-sends the cookie at once: no active user is signed out', async (t) => {
+  const before = await serve(t, { lifetime: 100 });
+  await before.at(0, '/inc');
+  const after = await serve(t, { lifetime: 2400 }, { adapter: before.adapter, client: before.client });
+  after.setExpiresAt(before.expiresAt());
+  t.true(await after.at(30, '/touch'), 'the cookie of Max-Age 110 would expire long before the session of 2400 s');
+  for (let s = 60; s < 3000; s += 90) await after.at(s, '/touch');
+});
+
+test.serial('cookie rule › a send that never reached the browser is not counted: the next request sends again', async (t) => {
+  const { at, expiresAt, setExpiresAt } = await serve(t);
+  await at(0, '/inc');
+  const held = expiresAt();
+  t.false(await at(6, '/raw-inc'), 'the route ended the response itself: no cookie reaches the browser');
+  setExpiresAt(held);
+  t.true(await at(7, '/touch'), 'so the next request is still due');
+  const before = expiresAt();
+  await at(14, '/throw'); // Koa's error response drops every header: nothing reaches the browser
+  setExpiresAt(before);
+  t.true(await at(15, '/touch'), 'and after an error that could not carry it, again');
 });
 
 test.serial('cookie rule › a new id (sign-in) and a client without the cookie always get it', async (t) => {
@@ -98,4 +147,12 @@ test.serial('cookie rule › a new id (sign-in) and a client without the cookie 
   t.true(await at(1, '/login'), 'regenerateId(): the new id is sent at once');
   client.jar.clear();
   t.true(await at(2, '/inc'), 'a client that lost its cookie gets a new session and its cookie');
+});
+
+test.serial('cookie rule › a writing response without the cookie still gets the cache headers of cacheLimiter', async (t) => {
+  const { at, client } = await serve(t);
+  await at(0, '/inc');
+  const response = await client.fetch('/inc');
+  t.deepEqual(response.headers.getSetCookie(), []);
+  t.is(response.headers.get('cache-control'), 'no-store, no-cache, must-revalidate');
 });
