@@ -160,9 +160,7 @@ export class KoaTransport implements SessionTransport {
    * headers of `cacheLimiter`, as PHP sends them with every session, not only with the cookie.
    */
   keepPrivate(): void {
-    const headers = this.settings.cacheHeaders;
-    if (this.context.headerSent) return;
-    for (let i = 0; i < headers.length; i += 2) this.context.response.set(headers[i], headers[i + 1]);
+    if (!this.context.headerSent) this.#cacheHeaders();
   }
 
   readId(name: string): string | undefined {
@@ -189,13 +187,18 @@ export class KoaTransport implements SessionTransport {
     return this.context.headerSent;
   }
 
+  /** The `cacheLimiter` headers, replacing the route's. */
+  #cacheHeaders(): void {
+    const headers = this.settings.cacheHeaders;
+    for (let i = 0; i < headers.length; i += 2) this.context.response.set(headers[i], headers[i + 1]);
+  }
+
   /** Replaces an earlier Set-Cookie of the same name from this response, keeps all others. */
   #set(name: string, value: string): void {
     const secure = this.settings.secure === 'auto' ? this.context.secure : this.settings.secure;
     const cookie = secure ? `${value}; Secure` : value;
     const response = this.context.response;
-    const headers = this.settings.cacheHeaders;
-    for (let i = 0; i < headers.length; i += 2) response.set(headers[i], headers[i + 1]);
+    this.#cacheHeaders();
     const previous = response.get('Set-Cookie') as string | string[] | undefined;
     if (!previous || previous.length === 0) {
       response.set('Set-Cookie', [cookie]);

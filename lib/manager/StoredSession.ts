@@ -5,8 +5,8 @@ import type { SessionEventName } from '../events';
 import { generateId, idTag, isValidId, RESERVED_ID_PREFIX } from '../id';
 import { emptyData, encodeMarker } from '../record';
 import type { EventPayload } from './emit';
-import { checkSerializer, lockOptionsOf, serializerOf, ttlOf, type ManagerOptions } from './ManagerOptions';
-import { cookieDue, cookieMaxAge, cookieRuled, destroyFollowing, ruledMaxAge, encodeSession, judgeRecord, storeFailure } from './storeCalls';
+import { checkSerializer, lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
+import { cookieDue, cookieMaxAge, cookieRuled, destroyFollowing, ruledMaxAge, encodeSession, judgeRecord, releaseReporting, storeFailure } from './storeCalls';
 import type { SessionTransport } from './SessionTransport';
 
 const debug = logger('koa-session-manager:manager');
@@ -184,7 +184,7 @@ export class StoredSession {
       return;
     }
     const ttl = ttlOf(this.#options);
-    const ruled = this.#ruled(transport);
+    const ruled = cookieRuled(transport, this.#options);
     const maxAge = cookieMaxAge(this.#options, this.#created, ruled ? ruledMaxAge(ttl) : ttl);
     const sendCookie = cookieDue(ruled, this.#sentCookie, id, this.#cookieExpires, ttl, Date.now());
     if (sendCookie && ruled) this.#cookieExpires = Date.now() + maxAge * 1000; // stored with the record: the next requests spare it
@@ -223,14 +223,14 @@ export class StoredSession {
   /** A read-only request stores nothing; on a store whose reads refresh the TTL it sends the cookie when due. */
   refreshCookie(adapter: Adapter | null, transport: SessionTransport | null): void {
     const ttl = ttlOf(this.#options);
-    if (this.#raw === null || this.#orphan || adapter?.touchesOnRead !== true || !this.#ruled(transport)) return;
+    if (this.#raw === null || this.#orphan || adapter?.touchesOnRead !== true || !cookieRuled(transport, this.#options)) return;
     if (cookieDue(true, this.#sentCookie, this.id, this.#cookieExpires, ttl, Date.now())) transport!.writeId(this.#name(), this.id, cookieMaxAge(this.#options, this.#created, ruledMaxAge(ttl)));
   }
 
-  #ruled = (t: SessionTransport | null): boolean => cookieRuled(t, serializerOf(this.#options).storesCreationTime !== false); // the cookie rule applies
-
   /** The record text of `data` (see {@link encodeSession}). */
-  #encode = (data: Record<string, unknown>): string => encodeSession(this.#options, this.#created, data, this.#source, this.#cookieExpires);
+  #encode(data: Record<string, unknown>): string {
+    return encodeSession(this.#options, this.#created, data, this.#source, this.#cookieExpires);
+  }
 
   /** Another request destroyed or moved the session since this one read it: store nothing, send no cookie. */
   #discard(id: string): void {
@@ -286,8 +286,7 @@ export class StoredSession {
     const lock = this.#lock;
     if (lock === null) return DONE;
     this.#lock = null;
-    // The record is already written; an expiring lock cannot lose data, so report and go on.
-    return lock.release().catch((err: unknown) => this.#emit('session:storeError', { id: lock.id, operation: 'unlock', error: err }));
+    return releaseReporting(lock, this.#emit);
   }
 
   /** Run one adapter call; a failure is reported as {@link #failure} says. */

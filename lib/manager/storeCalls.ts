@@ -1,5 +1,6 @@
 import { logger } from '../log';
-import { BYTES_PREFIX, type Adapter } from '../adapters/Adapter';
+import { BYTES_PREFIX, type Adapter, type LockHandle } from '../adapters/Adapter';
+import type { EventPayload } from './emit';
 import { AdapterRuntimeError, InvalidSessionValue, SessionError, SessionTooLarge } from '../errors';
 import { idTag, isValidId } from '../id';
 import { decodeRecord, encodeRecord, markerTarget, type SessionRecord } from '../record';
@@ -87,6 +88,21 @@ export function storeFailure(operation: string, id: string, err: unknown): Sessi
 }
 
 /**
+ * Release `lock`; a failure is reported as `session:storeError` (operation `unlock`), never
+ * thrown: the record is already written, and an expiring lock cannot lose data.
+ *
+ * @example
+ * await releaseReporting(lock, emit);
+ */
+export async function releaseReporting(lock: LockHandle, emit: (event: 'session:storeError', payload: EventPayload<'session:storeError'>) => void): Promise<void> {
+  try {
+    await lock.release();
+  } catch (err) {
+    emit('session:storeError', { id: lock.id, operation: 'unlock', error: err });
+  }
+}
+
+/**
  * Destroy `id`, then follow the move markers: the one destroy returned (a sign-in committed
  * after this request read), else `movedTo` (the marker found at read). Resolves the ids ended
  * after `id`, at most {@link MAX_MARKER_HOPS}.
@@ -153,6 +169,6 @@ export function cookieDue(ruled: boolean, sentCookie: string | undefined, id: st
 }
 
 /** Whether the rule applies to this request: a transport that can spare the cookie, a format with metadata. */
-export function cookieRuled(transport: SessionTransport | null, storesMetadata: boolean): boolean {
-  return storesMetadata && transport !== null && transport.sparesCookie === true;
+export function cookieRuled(transport: SessionTransport | null, options: ManagerOptions): boolean {
+  return transport !== null && transport.sparesCookie === true && serializerOf(options).storesCreationTime !== false;
 }

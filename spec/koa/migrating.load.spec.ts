@@ -123,6 +123,9 @@ for (const [pairName, makePair] of Object.entries(PAIRS)) {
       const acked = sessions.map(() => 0);
       const perStage = new Map<string, number>();
       const signedOut = new Set<string>();
+      // A session whose logout is in flight: asked nothing until it is answered (a request
+      // served before the logout may rightly see the user, or lose to it).
+      const leavingNow = new Set<string>();
       const comeBack: string[] = [];
       let done = false;
       let cursor = 0;
@@ -133,6 +136,7 @@ for (const [pairName, makePair] of Object.entries(PAIRS)) {
           // A signed-out one is asked whether it is still out: its copies are live meanwhile.
           const i = Math.floor(cursor++ / 2) % sessions.length;
           const sid = sessions[i];
+          if (leavingNow.has(sid)) continue;
           if (signedOut.has(sid)) {
             const { body } = await send('/whoami', sid);
             if (body.userId !== null) comeBack.push(`${i} on ${serving.join('+')}`);
@@ -140,7 +144,7 @@ for (const [pairName, makePair] of Object.entries(PAIRS)) {
           }
           const { ok, body } = await send('/inc', sid);
           if (ok && body.userId === 7) (acked[i]++, perStage.set(serving.join('+'), (perStage.get(serving.join('+')) ?? 0) + 1));
-          else if (ok && !signedOut.has(sid)) failures.push(`session ${i} lost on ${serving.join('+')}: ${JSON.stringify(body)}`);
+          else if (ok && !signedOut.has(sid) && !leavingNow.has(sid)) failures.push(`session ${i} lost on ${serving.join('+')}: ${JSON.stringify(body)}`);
         }
       });
       const started = Date.now();
@@ -150,8 +154,10 @@ for (const [pairName, makePair] of Object.entries(PAIRS)) {
         await sleep((seconds * 1000) / 2);
         const sid = leaving.shift();
         if (sid !== undefined) {
-          signedOut.add(sid);
+          leavingNow.add(sid);
           await send('/logout', sid);
+          signedOut.add(sid);
+          leavingNow.delete(sid);
           if ((await send('/whoami', sid)).body.userId !== null) comeBack.push(`just after the logout on ${serving.join('+')}`);
         }
         await sleep((seconds * 1000) / 2);
