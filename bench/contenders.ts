@@ -22,6 +22,8 @@ export const BARE = 'bare-koa';
 export const OURS_LOCKED = 'ours-redis-lock';
 /** Issue #17: the Redis limit (a Koa route with a plain ioredis client, no session layer), the files and their rival. */
 export const RAW_LIMIT = 'raw-ioredis-nopipe';
+/** Issue #17: our Redis scripts from a hand-written route, no session layer (what bounds the Redis targets). */
+export const RAW_FLOOR = 'raw-session';
 export const OURS_FILE = 'ours-file';
 export const FILE_RIVAL = 'express-file-store';
 export const STRONGEST_RIVAL = 'koa-session-ioredis-ap';
@@ -41,6 +43,7 @@ export const CONTENDERS: readonly Contender[] = [
   { name: BARE, label: 'bare Koa, no session (the ceiling)', redis: false, ours: false },
   { name: 'raw-ioredis', label: 'Koa + ioredis GET (+SET), no session library (the Redis limit)', redis: true, ours: false },
   { name: 'raw-ioredis-nopipe', label: 'Koa + ioredis GET (+SET), no session library (the Redis limit)', redis: true, ours: false },
+  { name: RAW_FLOOR, label: 'Koa + our Redis scripts (READ; LOCK_READ + WRITE_UNLOCK) from a hand-written route, no session layer', redis: true, ours: false },
   { name: COOKIE_RIVAL, label: 'koa-session 7, cookie store (data in a signed cookie)', redis: false, ours: false, carried: true },
   { name: 'koa-session-ioredis', label: 'koa-session 7 + ioredis store', redis: true, ours: false },
   { name: STRONGEST_RIVAL, label: 'koa-session 7 + ioredis store, enableAutoPipelining', redis: true, ours: false },

@@ -18,6 +18,7 @@ export const APPS: Record<string, () => AppFactory> = {
   'bare-koa': () => () => bare().bareKoa(),
   'raw-ioredis': () => (env) => raw().rawIoredis(env),
   'raw-ioredis-nopipe': () => (env) => raw().rawIoredis(env, false),
+  'raw-session': () => (env) => raw().rawSession(env),
   'koa-session-cookie': () => (env) => koaSession().koaSessionApp(env, 'cookie'),
   'koa-session-ioredis': () => (env) => koaSession().koaSessionApp(env, 'ioredis'),
   'koa-session-ioredis-ap': () => (env) => koaSession().koaSessionApp(env, 'ioredis-ap'),

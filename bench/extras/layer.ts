@@ -1,0 +1,158 @@
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import Koa, { type Context } from 'koa';
+import { flag, median, option, request, type Handle } from './inprocess';
+import { chain, routes } from '../apps/koaBase';
+import { rawSessionRoutes } from '../apps/raw';
+import { startRedis } from '../../spec/helpers/redisServer';
+
+// What the session layer itself costs a request (issue #17: the Redis /read target), without the
+// store's I/O: CPU per request of a Koa app driven in-process (no socket, no HTTP parsing), one
+// session, requests one after another, the bench's two routes. Variants, each (variant, round) in
+// a fresh process, rounds interleaved:
+// - bare:  the route alone (bare Koa);
+// - raw:   the raw ioredis contender's route over a Map behind a resolved promise (a cookie read,
+//          one awaited get, and a set on /inc): what a request that reads a store must do anyway;
+// - floor: (`--store redis`) our Redis scripts from a hand-written route, no session layer
+//          (bench/apps/raw.ts, rawSession): what our guarantees cost in Redis;
+// - ours:  session({ start: 'lazy' }) over a MemoryAdapter, /inc under sessionPolicy(), /read
+//          under sessionPolicy({ readOnly: true }), as the bench's ours-* contenders.
+// ours − raw (with Redis: ours − floor) is the session layer's JavaScript per request. Not part of `npm run bench`:
+//   npx tsc -p . --outDir build-bench && node build-bench/bench/extras/layer.js [--rounds 7] [--ops 20000]
+//     [--store map|redis] [--inflight 32] [--baseline DIR]
+// `--store redis` starts a private redis-server (the raw route's ioredis client, ours' RedisAdapter);
+// `--inflight N` runs N requests at a time, each with its own session, as wrk's connections;
+// `--baseline DIR` adds ours on another compiled library (DIR/index.js) for an A/B.
+
+type Lib = typeof import('../../lib');
+const ROUTES = ['/inc', '/read'] as const;
+type Variant = 'bare' | 'raw' | 'floor' | 'ours' | 'baseline';
+
+/** The raw route's store and ours' adapter: a Map, or a private Redis (`--store redis`). */
+interface Store {
+  /** The Redis client (`--store redis`), for the floor's routes. */
+  client?: import('ioredis').Redis;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string): Promise<unknown>;
+  adapter(lib: Lib): import('../../lib').Adapter;
+}
+
+function mapStore(): Store {
+  const map = new Map<string, string>();
+  return {
+    get: async (key) => map.get(key) ?? null,
+    set: async (key, value) => { map.set(key, value); },
+    adapter: (lib) => new lib.MemoryAdapter(),
+  };
+}
+
+function redisStore(port: number): Store {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { Redis } = require('ioredis') as typeof import('ioredis');
+  const client = new Redis({ port, host: '127.0.0.1' });
+  return {
+    client,
+    get: (key) => client.get(key),
+    set: (key, value) => client.set(key, value, 'PX', 3_600_000),
+    adapter: () => new (require('../../lib/redis') as typeof import('../../lib/redis')).RedisAdapter({ host: '127.0.0.1', port }),
+  };
+}
+
+async function appOf(variant: Variant, lib: Lib, store: Store): Promise<Koa> {
+  const app = new Koa();
+  if (variant === 'floor') {
+    if (store.client === undefined) throw new Error('the floor needs --store redis');
+    await rawSessionRoutes(app, store.client);
+  } else if (variant === 'bare') {
+    let n = 0;
+    routes(app, (ctx) => { ctx.body = String(++n); }, (ctx) => { ctx.body = String(n); });
+  } else if (variant === 'raw') {
+    const { get, set } = store;
+    const key = (ctx: Context) => {
+      let id = ctx.cookies.get('rid');
+      if (!id) ctx.cookies.set('rid', (id = 'abcdefabcdefabcdefabcdefabcdefab'), { maxAge: 3_600_000 });
+      return `raw:${id}`;
+    };
+    routes(app, async (ctx) => {
+      const k = key(ctx);
+      const n = Number(await get(k)) + 1;
+      await set(k, String(n));
+      ctx.body = String(n);
+    }, async (ctx) => { ctx.body = String(Number(await get(key(ctx)))); });
+  } else { // ours, or the same on the --baseline library
+    app.use(lib.session({ adapter: store.adapter(lib), start: 'lazy', gc: false }));
+    routes(app, chain(lib.sessionPolicy(), (ctx) => {
+      const n = ctx.session.get<number>('n', 0)! + 1;
+      ctx.session.set('n', n);
+      ctx.body = String(n);
+    }), chain(lib.sessionPolicy({ readOnly: true }), (ctx) => { ctx.body = String(ctx.session.get<number>('n', 0)); }));
+  }
+  return app;
+}
+
+async function child(variant: Variant, ops: number, inflight: number, lib: Lib, store: Store): Promise<void> {
+  const handle = (await appOf(variant, lib, store)).callback() as unknown as Handle;
+  const cookies: Array<string | undefined> = [];
+  for (let i = 0; i < inflight; i++) {
+    const set = (await request(handle, '/inc')).getHeader('set-cookie') as string[] | undefined;
+    cookies.push(set === undefined ? undefined : String(set[0]).split(';')[0]!);
+  }
+  // `inflight` loops, each with its own session, as wrk's connections are.
+  const run = (path: string, count: number) => Promise.all(cookies.map(async (cookie) => {
+    for (let n = 0; n < count; n++) await request(handle, path, cookie);
+  }));
+  const result: Record<string, number> = {};
+  // `--route /read`: that route alone (for a CPU profile of one route: `node --cpu-prof … --child ours …`).
+  for (const path of ROUTES.filter((route) => option('route') === undefined || route === option('route'))) {
+    await run(path, Math.ceil(Math.min(ops, 5000) / inflight)); // warm up
+    const start = process.cpuUsage();
+    await run(path, Math.ceil(ops / inflight));
+    const used = process.cpuUsage(start);
+    result[path] = (used.user + used.system) / (Math.ceil(ops / inflight) * inflight);
+  }
+  process.stdout.write(JSON.stringify(result));
+  process.exit(0); // the Redis clients
+}
+
+async function parent(rounds: number, ops: number, inflight: number, baseline: string | undefined, storeName: string): Promise<void> {
+  if (storeName !== 'map' && storeName !== 'redis') throw new Error('--store map|redis');
+  const VARIANTS: Variant[] = ['bare', 'raw', ...(storeName === 'redis' ? ['floor' as const] : []), 'ours', ...(baseline === undefined ? [] : ['baseline' as const])];
+  const redis = storeName === 'redis' ? await startRedis() : undefined;
+  try {
+    const cpu = new Map(VARIANTS.map((v) => [v, ROUTES.map((): number[] => [])]));
+    for (let round = 0; round < rounds; round++) {
+      for (const variant of round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
+        const args = [__filename, '--child', variant, '--ops', String(ops), '--inflight', String(inflight), '--store', storeName,
+          ...(redis ? ['--redis-port', String(redis.port)] : []), ...(variant === 'baseline' ? ['--lib', resolve(baseline!)] : [])];
+        const out = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' })) as Record<string, number>;
+        ROUTES.forEach((route, i) => cpu.get(variant)![i]!.push(out[route]!));
+      }
+    }
+    console.log(`Node ${process.version}, store ${storeName}, ${inflight} in flight, ${rounds} rounds of ${ops} requests per route and variant, each in a fresh process; median CPU per request (µs)`);
+    console.log('| variant | /inc µs | /read µs | /inc per round | /read per round |');
+    console.log('| --- | ---: | ---: | --- | --- |');
+    for (const variant of VARIANTS) {
+      const list = (i: number) => cpu.get(variant)![i]!.map((x) => x.toFixed(1)).join(' ');
+      console.log(`| ${variant} | ${median(cpu.get(variant)![0]!).toFixed(2)} | ${median(cpu.get(variant)![1]!).toFixed(2)} | ${list(0)} | ${list(1)} |`);
+    }
+    if (baseline !== undefined) {
+      const change = (i: number) => median(cpu.get('ours')![i]!) - median(cpu.get('baseline')![i]!);
+      console.log(`\nours − baseline: /inc ${change(0).toFixed(2)} µs, /read ${change(1).toFixed(2)} µs`);
+    }
+    const minus = (a: Variant, b: Variant) => ROUTES.map((route, i) => `${route} ${(median(cpu.get(a)![i]!) - median(cpu.get(b)![i]!)).toFixed(2)} µs`).join(', ');
+    console.log(`\nours − raw: ${minus('ours', 'raw')}`);
+    if (storeName === 'redis') console.log(`ours − floor (the session layer): ${minus('ours', 'floor')}; floor − raw (our scripts over GET/SET): ${minus('floor', 'raw')}`);
+  } finally {
+    await redis?.stop();
+  }
+}
+
+const at = process.argv.indexOf('--child');
+if (at >= 0) {
+  const port = Number(option('redis-port'));
+  const store = option('store') === 'redis' ? redisStore(port) : mapStore();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  void child(process.argv[at + 1] as Variant, flag('ops', 20_000), flag('inflight', 1), require(option('lib') ?? '../../lib') as Lib, store);
+} else {
+  void parent(flag('rounds', 7), flag('ops', 20_000), flag('inflight', 1), option('baseline'), option('store') ?? 'map');
+}
