@@ -1,11 +1,10 @@
 import type { Adapter } from './adapters/Adapter';
-import { checkOptionKeys } from './closedOptions';
-import { InvalidOption, InvalidSessionId, InvalidSessionName, SessionAlreadyStarted, SessionModificationDenied, SessionNotStarted } from './errors';
+import { InvalidSessionId, InvalidSessionName, SessionAlreadyStarted, SessionModificationDenied, SessionNotStarted } from './errors';
 import type { SessionEventName } from './events';
 import { isValidId, isValidName } from './id';
 import { withPropertyAccess } from './propertyAccess';
 import { emit, type EventPayload } from './manager/emit';
-import { MANAGER_OPTION_KEYS, serializerOf, uniquePrefixOf, type ManagerOptions } from './manager/ManagerOptions';
+import { ownOptions, serializerOf, uniquePrefixOf, type ManagerOptions } from './manager/ManagerOptions';
 import type { SessionTransport } from './manager/SessionTransport';
 import { StoredSession } from './manager/StoredSession';
 import { ACTIVE, CLOSED, GUARDS, NO_DATA, NONE, READ_ONLY_MESSAGE, REQUIRE_START, RESTART, SESSION_DATA, type SessionGuard } from './manager/internal';
@@ -82,10 +81,8 @@ export class Manager {
    * An unknown key throws `InvalidOption` (Phalcon would keep it and ignore it).
    */
   setOptions(options: ManagerOptions): void {
-    if (typeof options !== 'object' || options === null) throw new InvalidOption('options', 'must be an object');
-    checkOptionKeys('', options, MANAGER_OPTION_KEYS);
-    // A copy: the middleware hands every request's Manager the same options object.
-    this.#options = { ...options };
+    // A copy, unless checked and frozen once (checkedOptions(): the middleware's, every request).
+    this.#options = ownOptions(options);
     this.#uniquePrefix = uniquePrefixOf(options);
     this.#stored.configure(this.#options);
   }
@@ -163,26 +160,29 @@ export class Manager {
     if (this.#starting !== undefined) return this.#starting;
     if (this.#status === ACTIVE) return Promise.resolve(true);
     if (this.#transport?.headersSent()) return Promise.resolve(false);
-    const starting: Promise<boolean> = this.#start().finally(() => { if (this.#starting === starting) this.#starting = undefined; });
-    return (this.#starting = starting);
+    return (this.#starting = this.#start(true));
   }
 
-  async #start(): Promise<boolean> {
-    this.#data = NO_DATA; // nothing of an earlier session is readable while loading, or after a failure
-    this.#data = await this.#stored.open(this.#adapter, this.#transport, this.#policy.lock);
-    this.#status = ACTIVE;
-    this.#requireStart = false;
-    this.#emit('session:started', { id: this.#stored.id, isNew: this.#stored.isNew });
+  async #start(joined = false): Promise<boolean> { // joined: the start in #starting (a guard's RESTART is not)
     try {
-      if (this.#guards !== null) for (const guard of this.#guards) await guard.started?.(this.#self, this.#transport?.context);
-    } catch (err) {
-      // A guard that failed (a store down while it destroys) leaves no lock held, no data readable.
-      this.#status = CLOSED;
-      this.#data = NO_DATA;
-      await this.#stored.release();
-      throw err;
+      this.#data = NO_DATA; // nothing of an earlier session is readable while loading, or after a failure
+      this.#data = await this.#stored.open(this.#adapter, this.#transport, this.#policy.lock);
+      this.#status = ACTIVE;
+      this.#requireStart = false;
+      this.#emit('session:started', { id: this.#stored.id, isNew: this.#stored.isNew });
+      try {
+        if (this.#guards !== null) for (const guard of this.#guards) await guard.started?.(this.#self, this.#transport?.context);
+      } catch (err) {
+        // A guard that failed (a store down while it destroys) leaves no lock held, no data readable.
+        this.#status = CLOSED;
+        this.#data = NO_DATA;
+        await this.#stored.release();
+        throw err;
+      }
+      return true;
+    } finally {
+      if (joined) this.#starting = undefined;
     }
-    return true;
   }
 
   /**

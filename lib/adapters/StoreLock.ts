@@ -35,6 +35,8 @@ export class StoreLock implements LockHandle {
     readonly waitedMs: number,
     data: string | null,
     options: LockOptions,
+    /** The session id it was taken for (the adapter's key of it is `dataKey`). */
+    readonly sessionId: string = dataKey,
   ) {
     this.#prefetched = data;
     this.expiry = options.expiry;
@@ -42,6 +44,14 @@ export class StoreLock implements LockHandle {
       this.#renewal = setInterval(() => void this.#renew(), (options.expiry * 1000) / 3);
       this.#renewal.unref();
     }
+  }
+
+  /**
+   * Whether this is `owner`'s lock on session `id`: the adapter then uses `dataKey` without
+   * checking the id and making its key again (a regular expression per call, issue #17).
+   */
+  ownedBy(owner: LockOwner, id: string): boolean {
+    return this.owner === owner && this.sessionId === id;
   }
 
   get id(): string {

@@ -8,7 +8,7 @@ import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption, SavePathUnavailable } from '../errors';
 import { checkFlashOptions, type FlashOptions } from '../Flash';
 import { isValidName } from '../id';
-import { DEFAULT_MAX_SIZE, checkSerializer } from '../manager/ManagerOptions';
+import { DEFAULT_MAX_SIZE, checkSerializer, checkedOptions } from '../manager/ManagerOptions';
 import type { Serializer } from '../serializers/Serializer';
 import { GC_HINTS, LOCKING_HINTS, SESSION_HINTS } from './hints';
 import { isCarrier, type SessionCarrier } from './carrier';
@@ -261,7 +261,8 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
   const cacheExpire = options.cacheExpire ?? 10800;
   if (!Number.isSafeInteger(cacheExpire) || cacheExpire < 0) throw new InvalidOption('cacheExpire', 'must be a whole number of seconds, 0 or more');
 
-  const manager: ManagerOptions = {
+  // Frozen and checked once: each request's Manager keeps it as it is.
+  const manager = checkedOptions({
     uniqueId: options.uniqueId,
     lifetime,
     absoluteLifetime,
@@ -271,7 +272,7 @@ export function resolveOptions(options: SessionOptions = {}): ResolvedOptions {
     locking,
     events,
     maxSize,
-  };
+  });
   if (!carrier) checkSerializer(adapter, manager);
   const guards: SessionGuard<Manager>[] = [];
   if (options.fingerprint !== undefined) guards.push(fingerprintGuard(options.fingerprint, events));

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Adapter, LockOptions } from '../adapters/Adapter';
 import { InvalidOption } from '../errors';
+import { checkOptionKeys } from '../closedOptions';
 import type { Serializer } from '../serializers/Serializer';
 import { JsonSerializer } from '../serializers/JsonSerializer';
 
@@ -48,6 +49,31 @@ export function uniquePrefixOf(options: ManagerOptions): string {
 export const MANAGER_OPTION_KEYS: readonly (keyof ManagerOptions)[] = [
   'uniqueId', 'lifetime', 'absoluteLifetime', 'strict', 'lazyWrite', 'serializer', 'locking', 'events', 'maxSize',
 ];
+
+/** Options objects checked and frozen once (the middleware's, for every request's Manager). */
+const CHECKED = new WeakSet<object>();
+
+/**
+ * The options a Manager keeps: an object made by {@link checkedOptions} as it is (no check and
+ * no copy per request), any other after checking its keys, copied (the caller may change it).
+ */
+export function ownOptions(options: ManagerOptions): Readonly<ManagerOptions> {
+  if (CHECKED.has(options)) return options;
+  if (typeof options !== 'object' || options === null) throw new InvalidOption('options', 'must be an object');
+  checkOptionKeys('', options, MANAGER_OPTION_KEYS);
+  return { ...options };
+}
+
+/**
+ * `options` checked and frozen, for Managers made many times with them (the middleware's, one
+ * per request; internal): `new Manager(checked)` keeps the object instead of checking and
+ * copying it again.
+ */
+export function checkedOptions(options: ManagerOptions): Readonly<ManagerOptions> {
+  const checked = CHECKED.has(options) ? options : Object.freeze(ownOptions(options));
+  CHECKED.add(checked);
+  return checked;
+}
 
 /** @see ManagerOptions.maxSize */
 export const DEFAULT_MAX_SIZE = 1024 * 1024;

@@ -120,24 +120,26 @@ export class RedisAdapter extends AbstractAdapter {
   }
 
   async read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null> {
-    const key = this.key(id);
-    if (lock instanceof StoreLock && lock.dataKey === key) {
+    const locked = lock instanceof StoreLock && lock.ownedBy(this.#owner, id);
+    if (locked) {
       const data = lock.take();
       if (data !== undefined) {
         if (ttl) lock.touchMs = ms(ttl);
         return data;
       }
     }
-    return (await this.#commands.eval(READ, key, [ttl ? ms(ttl) : 0])) as string | null;
+    return (await this.#commands.eval(READ, locked ? lock.dataKey : this.key(id), [ttl ? ms(ttl) : 0])) as string | null;
   }
 
   async write(id: string, text: string, ttl: number, lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
-    const key = this.key(id);
+    // This adapter's lock on `id` carries the key (the id was checked when it was taken).
+    const locked = lock instanceof StoreLock && lock.ownedBy(this.#owner, id);
+    const key = locked ? lock.dataKey : this.key(id);
     const data = this.#php === undefined ? text : bytesOfText(text);
     ttlMs(ttl); // refuses a TTL that is not a positive number (it would reach Redis as 1 ms or NaN)
     const px = ms(ttl);
     const update = options?.existing === true ? '1' : '0';
-    if (lock instanceof StoreLock && lock.dataKey === key) {
+    if (locked) {
       if (!lock.held) throw new SessionLockLost(redactId(lock.lockKey, id));
       // On a failure the lock stays: the Manager's release() tries again, else it expires.
       // The token is checked inside Redis: a lock that expired or was deleted there while this
@@ -224,7 +226,7 @@ export class RedisAdapter extends AbstractAdapter {
         const [ok, value] = (await this.#commands.eval(LOCK_READ, dataKey, [local.token, ms(options.expiry), claimMs])) as [number, string | number | null];
         if (ok === 1) {
           const waited = attempt === 0 ? local.waitedMs : performance.now() - started;
-          return new StoreLock(this.#owner, local, dataKey, lockKey, waited, value as string | null, options);
+          return new StoreLock(this.#owner, local, dataKey, lockKey, waited, value as string | null, options, id);
         }
         refused = true;
         const remaining = deadline - performance.now();
