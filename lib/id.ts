@@ -78,9 +78,15 @@ export function isValidId(id: unknown): id is string {
 const NAME_PATTERN = /^[\p{L}\p{N}_-]+$/u;
 const DIGITS_ONLY = /^[0-9]+$/;
 
+/** The name last found valid: the middleware sets the same one on every request's Manager. */
+let validName = '';
+
 /** Phalcon's session-name rule: Unicode letters and numbers, `_`, `-`; not ASCII digits only. */
 export function isValidName(name: unknown): name is string {
-  return typeof name === 'string' && NAME_PATTERN.test(name) && !DIGITS_ONLY.test(name);
+  if (name === validName && name !== '') return true; // (two Unicode regular expressions saved)
+  const valid = typeof name === 'string' && NAME_PATTERN.test(name) && !DIGITS_ONLY.test(name);
+  if (valid) validName = name;
+  return valid;
 }
 
 /**

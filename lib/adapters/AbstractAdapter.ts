@@ -6,7 +6,9 @@ import type { Adapter, LockHandle, LockOptions, WriteOptions } from './Adapter';
 export const DEFAULT_LOCK: Readonly<LockOptions> = Object.freeze({ wait: 5, expiry: 30 });
 
 /** `options` with what it leaves out taken from `defaults`. */
-export function lockOptions(options: Partial<LockOptions>, defaults: Readonly<LockOptions> = DEFAULT_LOCK): LockOptions {
+export function lockOptions(options: Partial<LockOptions>, defaults: Readonly<LockOptions> = DEFAULT_LOCK): Readonly<LockOptions> {
+  // The common case (session()'s locking: true): the defaults as they are, no object per lock.
+  if (options.wait === undefined && options.expiry === undefined && options.renew === undefined) return defaults;
   return {
     wait: options.wait ?? defaults.wait,
     expiry: options.expiry ?? defaults.expiry,

@@ -148,7 +148,7 @@ export class KoaTransport implements SessionTransport {
 
   /** The cookie rule may spare a fresh cookie while the headers can still go out and will be kept. */
   get sparesCookie(): boolean {
-    return !this.#unreliable && !this.context.headerSent;
+    return !this.#unreliable && !this.context.res.headersSent; // (Koa's ctx.headerSent: two getters more)
   }
 
   /** The response may not carry the headers set from now on (an error Koa answers without them). */
@@ -186,7 +186,7 @@ export class KoaTransport implements SessionTransport {
   }
 
   headersSent(): boolean {
-    return this.context.headerSent;
+    return this.context.res.headersSent;
   }
 
   /**
