@@ -42,7 +42,11 @@ export class Commands {
   eval(script: Script, dataKey: string, args: Array<string | number | Buffer>): Promise<unknown> {
     // Not async on the common path (ready, strings): one promise less to settle per command.
     if (this.client.status !== 'ready') return this.ready().then(() => this.#send(script, dataKey, args));
-    return this.#send(script, dataKey, args);
+    try {
+      return this.#send(script, dataKey, args);
+    } catch (err) {
+      return Promise.reject(err); // a rejection, as from an async function: callers chain .catch()
+    }
   }
 
   #send(script: Script, dataKey: string, args: Array<string | number | Buffer>): Promise<unknown> {
