@@ -421,8 +421,12 @@ test('MemcachedAdapter › locking › a process with a queue of its own cannot 
   t.log(`A's turns before B's: ${passed.join(', ')}`);
   t.false(passed.includes(undefined), 'B never timed out');
   // The one holding the lock when B asked, and one that checked for a claim just before B made
-  // it. Without the claim, A's next request re-takes the lock after most releases.
-  t.true(passed.every((n) => n! <= 2), 'B always got the next turn or the one after');
+  // it: 1 or 2 turns. On a loaded machine B's own three round trips (claim, lock, claim) can let a
+  // few more go by before its claim lands (5 in one round of a CI run while the machine was
+  // compiling): the median stays at 2 or less and no round passes 8. Without the claim, A's next
+  // request re-takes the lock after most releases: rounds of 14 to 574 turns, or a timeout.
+  const median = [...passed].sort((x, y) => x! - y!)[Math.floor(passed.length / 2)]!;
+  t.true(median <= 2 && passed.every((n) => n! <= 8), 'B got the next turn or the one after, and never waited long');
 });
 
 test('MemcachedAdapter › Manager › a request whose lock expired mid-request is refused; the newer data survives', async (t) => {
