@@ -6,23 +6,25 @@ import { chain, routes } from '../apps/koaBase';
 import { rawSessionRoutes } from '../apps/raw';
 import { startRedis } from '../../spec/helpers/redisServer';
 
-// What the session layer itself costs a request (issue #17: the Redis /read target), without the
-// store's I/O: CPU per request of a Koa app driven in-process (no socket, no HTTP parsing), one
-// session, requests one after another, the bench's two routes. Variants, each (variant, round) in
-// a fresh process, rounds interleaved:
-// - bare:  the route alone (bare Koa);
-// - raw:   the raw ioredis contender's route over a Map behind a resolved promise (a cookie read,
-//          one awaited get, and a set on /inc): what a request that reads a store must do anyway;
-// - floor: (`--store redis`) our Redis scripts from a hand-written route, no session layer
-//          (bench/apps/raw.ts, rawSession): what our guarantees cost in Redis;
-// - ours:  session({ start: 'lazy' }) over a MemoryAdapter, /inc under sessionPolicy(), /read
-//          under sessionPolicy({ readOnly: true }), as the bench's ours-* contenders.
-// ours − raw (with Redis: ours − floor) is the session layer's JavaScript per request. Not part of `npm run bench`:
+// What the session layer itself costs a request (issue #17), without HTTP: CPU per request of a
+// Koa app driven in-process through app.callback() (no socket, no HTTP parsing), the bench's two
+// routes, `--inflight` requests at a time each with its own session (as wrk's connections), over a
+// Map behind a resolved promise (`--store map`) or a private redis-server (`--store redis`).
+// Variants, each (variant, round) in a fresh process, rounds interleaved:
+// - bare:     the route alone (bare Koa);
+// - raw:      the raw ioredis contender's route (a cookie, one awaited get, and a set on /inc);
+// - floor:    (`--store redis`) our Redis scripts from a hand-written route, no session layer
+//             (bench/apps/raw.ts, rawSession): what our guarantees cost in Redis;
+// - ours:     session({ start: 'lazy' }) over a MemoryAdapter or RedisAdapter, /inc under
+//             sessionPolicy(), /read under sessionPolicy({ readOnly: true }), as the bench's ours-*;
+// - baseline: (`--baseline DIR`) the same on another compiled library (DIR/index.js, and its
+//             adapter from DIR/redis), for an A/B.
+// ours − raw (with Redis: ours − floor) is the session layer's JavaScript per request. Not part
+// of `npm run bench`:
 //   npx tsc -p . --outDir build-bench && node build-bench/bench/extras/layer.js [--rounds 7] [--ops 20000]
 //     [--store map|redis] [--inflight 32] [--baseline DIR]
-// `--store redis` starts a private redis-server (the raw route's ioredis client, ours' RedisAdapter);
-// `--inflight N` runs N requests at a time, each with its own session, as wrk's connections;
-// `--baseline DIR` adds ours on another compiled library (DIR/index.js) for an A/B.
+// A child alone (`--child ours --route /read --store redis --redis-port P`) under `node --cpu-prof`
+// profiles one route.
 
 type Lib = typeof import('../../lib');
 const ROUTES = ['/inc', '/read'] as const;
@@ -34,7 +36,8 @@ interface Store {
   client?: import('ioredis').Redis;
   get(key: string): Promise<string | null>;
   set(key: string, value: string): Promise<unknown>;
-  adapter(lib: Lib): import('../../lib').Adapter;
+  /** The adapter of the library in `libDir` (ours, or the baseline's own). */
+  adapter(lib: Lib, libDir: string): import('../../lib').Adapter;
 }
 
 function mapStore(): Store {
@@ -54,11 +57,13 @@ function redisStore(port: number): Store {
     client,
     get: (key) => client.get(key),
     set: (key, value) => client.set(key, value, 'PX', 3_600_000),
-    adapter: () => new (require('../../lib/redis') as typeof import('../../lib/redis')).RedisAdapter({ host: '127.0.0.1', port }),
+    adapter: (_, libDir) => new (require(`${libDir}/redis`) as typeof import('../../lib/redis')).RedisAdapter({ host: '127.0.0.1', port }),
   };
 }
 
-async function appOf(variant: Variant, lib: Lib, store: Store): Promise<Koa> {
+async function appOf(variant: Variant, libDir: string, store: Store): Promise<Koa> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const lib = require(libDir) as Lib;
   const app = new Koa();
   if (variant === 'floor') {
     if (store.client === undefined) throw new Error('the floor needs --store redis');
@@ -80,7 +85,7 @@ async function appOf(variant: Variant, lib: Lib, store: Store): Promise<Koa> {
       ctx.body = String(n);
     }, async (ctx) => { ctx.body = String(Number(await get(key(ctx)))); });
   } else { // ours, or the same on the --baseline library
-    app.use(lib.session({ adapter: store.adapter(lib), start: 'lazy', gc: false }));
+    app.use(lib.session({ adapter: store.adapter(lib, libDir), start: 'lazy', gc: false }));
     routes(app, chain(lib.sessionPolicy(), (ctx) => {
       const n = ctx.session.get<number>('n', 0)! + 1;
       ctx.session.set('n', n);
@@ -90,8 +95,8 @@ async function appOf(variant: Variant, lib: Lib, store: Store): Promise<Koa> {
   return app;
 }
 
-async function child(variant: Variant, ops: number, inflight: number, lib: Lib, store: Store): Promise<void> {
-  const handle = (await appOf(variant, lib, store)).callback() as unknown as Handle;
+async function child(variant: Variant, ops: number, inflight: number, libDir: string, store: Store): Promise<void> {
+  const handle = (await appOf(variant, libDir, store)).callback() as unknown as Handle;
   const cookies: Array<string | undefined> = [];
   for (let i = 0; i < inflight; i++) {
     const set = (await request(handle, '/inc')).getHeader('set-cookie') as string[] | undefined;
@@ -151,8 +156,7 @@ const at = process.argv.indexOf('--child');
 if (at >= 0) {
   const port = Number(option('redis-port'));
   const store = option('store') === 'redis' ? redisStore(port) : mapStore();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  void child(process.argv[at + 1] as Variant, flag('ops', 20_000), flag('inflight', 1), require(option('lib') ?? '../../lib') as Lib, store);
+  void child(process.argv[at + 1] as Variant, flag('ops', 20_000), flag('inflight', 1), option('lib') ?? resolve(__dirname, '../../lib'), store);
 } else {
   void parent(flag('rounds', 7), flag('ops', 20_000), flag('inflight', 1), option('baseline'), option('store') ?? 'map');
 }
