@@ -4,6 +4,7 @@ import { checkOptionKeys } from '../closedOptions';
 import { InvalidOption } from '../errors';
 import type { SessionTransport } from '../Manager';
 import { COOKIE_HINTS } from './hints';
+import type { SentCookies } from './sentCookies';
 
 /** Cookie attributes of the session cookie. */
 export interface CookieOptions {
@@ -144,7 +145,12 @@ export class KoaTransport implements SessionTransport {
   /** Set when the response may lose its headers (an error that cannot carry them): nothing is spared then. */
   #unreliable = false;
 
-  constructor(readonly context: Context, private readonly settings: CookieSettings) {}
+  /** `sent`: the middleware's memory of the cookies it sent (the cookie rule's, for read-only requests). */
+  constructor(readonly context: Context, private readonly settings: CookieSettings, private readonly sent?: SentCookies) {}
+
+  sentUntil(id: string): number {
+    return this.sent === undefined ? 0 : this.sent.get(id);
+  }
 
   /** The cookie rule may spare a fresh cookie while the headers can still go out and will be kept. */
   get sparesCookie(): boolean {
@@ -171,6 +177,8 @@ export class KoaTransport implements SessionTransport {
 
   writeId(name: string, id: string, maxAge: number): void {
     const { suffix } = this.settings;
+    // Noted only when it can reach the browser: headers not out, nor an error that drops them.
+    if (this.sent !== undefined && this.sparesCookie) this.sent.note(id, Date.now() + maxAge * 1000);
     if (this.settings.browserSession) {
       this.#set(name, `${name}=${id}${suffix}`);
       return;

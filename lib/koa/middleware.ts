@@ -6,6 +6,7 @@ import { GUARDS, Manager, REQUIRE_START } from '../Manager';
 import { unwrap } from '../propertyAccess';
 import { SessionError } from '../errors';
 import { KoaTransport } from './cookie';
+import { SentCookies } from './sentCookies';
 import { FOR_REQUEST, isCarrier, type CarrierRequest, type SessionCarrier } from './carrier';
 import { emit } from '../manager/emit';
 import type { SessionEventDetails, SessionEventName } from '../events';
@@ -47,6 +48,8 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
   const lazy = resolved.start === 'lazy';
   const collect = garbageCollector(resolved);
   const carrier = isCarrier(adapter) ? adapter : null;
+  // The cookies this middleware re-sent on read-only requests (the cookie rule; not for a carrier's token).
+  const sent = carrier === null ? new SentCookies() : undefined;
   const guards = resolved.guards.length > 0 ? resolved.guards : null;
   // One AsyncLocalStorage.run per request, around the rest of the app; null when off (no cost).
   const inContext = resolved.context ? (offerContext(), runWithState) : null;
@@ -62,7 +65,7 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
     if (guards !== null) raw[GUARDS](guards);
     if (carrier === null) {
       raw.setAdapter(adapter as Adapter);
-      raw.setTransport(transport = new KoaTransport(ctx, cookie));
+      raw.setTransport(transport = new KoaTransport(ctx, cookie, sent));
     } else {
       const carried = carrier[FOR_REQUEST](carrierRequest(ctx, manager, resolved));
       raw.setAdapter(carried.adapter);

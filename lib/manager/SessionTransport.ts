@@ -24,6 +24,12 @@ export interface SessionTransport {
    * sent and will reach the client. Absent or false: `writeId` after every write and touch.
    */
   readonly sparesCookie?: boolean;
+  /**
+   * Optional. When the cookie this transport last sent for `id` expires (ms since the epoch; 0
+   * for none it knows of): read-only requests, which store nothing, then re-send a due cookie
+   * once instead of on every request (Koa: a memory per process, `SentCookies`).
+   */
+  sentUntil?(id: string): number;
   /** Passed along in events, e.g. the Koa context. */
   readonly context?: unknown;
 }

@@ -6,7 +6,7 @@ import { generateId, idTag, isValidId, RESERVED_ID_PREFIX } from '../id';
 import { emptyData, encodeMarker } from '../record';
 import type { EventPayload } from './emit';
 import { checkSerializer, lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
-import { cookieDue, cookieMaxAge, cookieRuled, destroyFollowing, ruledMaxAge, encodeSession, judgeRecord, releaseReporting, storeFailure } from './storeCalls';
+import { cookieDue, cookieKnown, cookieMaxAge, cookieRuled, destroyFollowing, ruledMaxAge, encodeSession, judgeRecord, releaseReporting, storeFailure } from './storeCalls';
 import type { SessionTransport } from './SessionTransport';
 
 const debug = logger('koa-session-manager:manager');
@@ -224,7 +224,7 @@ export class StoredSession {
   refreshCookie(adapter: Adapter | null, transport: SessionTransport | null): void {
     const ttl = ttlOf(this.#options);
     if (this.#raw === null || this.#orphan || adapter?.touchesOnRead !== true || !cookieRuled(transport, this.#options)) return;
-    if (cookieDue(true, this.#sentCookie, this.id, this.#cookieExpires, ttl, Date.now())) transport!.writeId(this.#name(), this.id, cookieMaxAge(this.#options, this.#created, ruledMaxAge(ttl)));
+    if (cookieDue(true, this.#sentCookie, this.id, cookieKnown(transport!, this.id, this.#cookieExpires), ttl, Date.now())) transport!.writeId(this.#name(), this.id, cookieMaxAge(this.#options, this.#created, ruledMaxAge(ttl)));
   }
 
   /** The record text of `data` (see {@link encodeSession}). */

@@ -139,7 +139,8 @@ const COOKIE_CAP_S = 34_560_000;
  * lifetime), the cookie outlives the session by at most the slack, and it is re-sent about every
  * twentieth of the lifetime; a re-send on an unchanged session writes the record once (the new
  * `s`). Read-only requests on a store whose reads refresh the TTL re-send it when due, without
- * storing anything.
+ * storing anything; the transport remembers that send ({@link cookieKnown}; Koa: per process),
+ * so the next read-only requests do not find it due again.
  *
  * Only for a transport that says it can (`sparesCookie`: Koa's cookie while its headers can
  * still be sent and will survive the response); formats that keep no metadata (PHP's), tokens
@@ -166,6 +167,16 @@ export function cookieDue(ruled: boolean, sentCookie: string | undefined, id: st
   const left = expires - now;
   const slack = cookieSlack(ttl) * 1000;
   return left < ttl * 1000 + slack / 2 || left > ruledMaxAge(ttl) * 1000 + slack;
+}
+
+/**
+ * When the client's cookie for `id` expires as far as a read-only request can tell (ms): the
+ * record's `stored` expiry, or a later send the transport remembers (a read-only re-send, which
+ * stored nothing). Writes go by the record alone: what they send, they store.
+ */
+export function cookieKnown(transport: SessionTransport, id: string, stored: number): number {
+  const sent = transport.sentUntil === undefined ? 0 : transport.sentUntil(id);
+  return sent > stored ? sent : stored;
 }
 
 /** Whether the rule applies to this request: a transport that can spare the cookie, a format with metadata. */

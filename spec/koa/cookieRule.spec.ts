@@ -59,11 +59,11 @@ async function serve(t: ExecutionContext, options: SessionOptions = {}, shared?:
   app.use(session({ gc: false, lifetime: 100, start: 'lazy', ...options, adapter }));
   const readOnly = sessionPolicy({ readOnly: true });
   const writable = sessionPolicy();
-  app.use((ctx, next) => (ctx.path === '/read-only' ? readOnly : writable)(ctx, next));
+  app.use((ctx, next) => (ctx.path.startsWith('/read-only') ? readOnly : writable)(ctx, next));
   app.use(async (ctx) => {
     if (ctx.path === '/inc' || ctx.path === '/raw-inc' || ctx.path === '/throw') ctx.session.set('n', ctx.session.get<number>('n', 0)! + 1);
     if (ctx.path === '/login') await ctx.session.regenerateId();
-    if (ctx.path === '/raw-inc') {
+    if (ctx.path === '/raw-inc' || ctx.path === '/read-only-raw') {
       // The route answers by itself: the headers are out before the session commits.
       ctx.respond = false;
       ctx.res.statusCode = 200;
@@ -85,7 +85,7 @@ async function serve(t: ExecutionContext, options: SessionOptions = {}, shared?:
     t.is(response.status, path === '/throw' ? 500 : 200, path);
     const cookie = client.lastCookies.find((c) => c.name === 'sid');
     // Only a cookie the browser got counts: a response ended by the route carries none.
-    if (cookie !== undefined && path !== '/raw-inc') cookieExpiresAt = Date.now() + Number(cookie.attributes['max-age']) * 1000;
+    if (cookie !== undefined && !path.endsWith('raw') && path !== '/raw-inc') cookieExpiresAt = Date.now() + Number(cookie.attributes['max-age']) * 1000;
     t.true(cookieExpiresAt >= adapter.expiresAt, `at ${seconds} s (${path}): the cookie expires ${(adapter.expiresAt - cookieExpiresAt) / 1000} s before the session`);
     return cookie !== undefined;
   };
@@ -117,6 +117,38 @@ test.serial('cookie rule › a read-only request re-sends the cookie when due on
   const plain = await serve(t);
   await plain.at(0, '/inc');
   t.false(await plain.at(30, '/read-only'), 'a store that does not refresh on read: nothing to keep up with');
+});
+
+test.serial('cookie rule › a read-only re-send is remembered: the next read-only requests do not send it again until it is due again', async (t) => {
+  const first = await serve(t, {}, { adapter: new ExpiryAdapter(() => Date.now(), true) });
+  const { at, adapter, client } = first;
+  await at(0, '/inc');
+  const writes = adapter.writes;
+  t.true(await at(7, '/read-only'), 'due: sent (Max-Age 110: the cookie now expires at 117 s)');
+  t.false(await at(8, '/read-only'), 'the record still holds the old expiry, but this process remembers the send');
+  t.false(await at(11, '/read-only'), 'at 11 s the cookie outlives the store\'s new expiry (111 s) by more than half a slack: not due');
+  t.true(await at(13, '/read-only'), 'at 13 s by less (4 s): due again');
+  for (let s = 14; s < 250; s += 3) await at(s, '/read-only'); // (at() checks the cookie outlives the session at each step)
+  t.is(adapter.writes, writes, 'read-only requests stored nothing');
+  // Another process (another app over the same store) has no memory of those sends: it re-sends once.
+  const other = await serve(t, {}, { adapter, client });
+  other.setExpiresAt(first.expiresAt()); // (the browser holds what the first app sent)
+  t.true(await other.at(260, '/read-only'), 'another process finds the record\'s expiry due and sends once');
+  t.false(await other.at(261, '/read-only'), 'then remembers it too');
+});
+
+test.serial('cookie rule › a read-only re-send that never reached the browser is not remembered', async (t) => {
+  const { at, expiresAt, setExpiresAt } = await serve(t, {}, { adapter: new ExpiryAdapter(() => Date.now(), true) });
+  await at(0, '/inc');
+  const held = expiresAt();
+  t.false(await at(7, '/read-only-raw'), 'the route ended the response itself: no cookie reaches the browser');
+  setExpiresAt(held);
+  t.true(await at(8, '/read-only'), 'so the next read-only request is still due, and sends it');
+  t.false(await at(9, '/read-only'));
+  const before = expiresAt();
+  await at(14, '/throw'); // due again; Koa's error response drops the cookie this one sends
+  setExpiresAt(before);
+  t.true(await at(15, '/read-only'), 'a cookie lost with an error response is not remembered either');
 });
 
 test.serial('cookie rule › a deploy that raises the lifetime re-sends the cookie at once: no active user is signed out', async (t) => {
