@@ -1,5 +1,5 @@
 import test from 'ava';
-import { SentCookies } from '../../lib/koa/sentCookies';
+import { SentCookies } from '../../lib/koa/cookie';
 
 test('SentCookies › remembers the expiry of the cookie last sent per id; 0 for an id it never saw', (t) => {
   const sent = new SentCookies();
