@@ -43,7 +43,7 @@ export const CONTENDERS: readonly Contender[] = [
   { name: BARE, label: 'bare Koa, no session (the ceiling)', redis: false, ours: false },
   { name: 'raw-ioredis', label: 'Koa + ioredis GET (+SET), no session library (the Redis limit)', redis: true, ours: false },
   { name: 'raw-ioredis-nopipe', label: 'Koa + ioredis GET (+SET), no session library (the Redis limit)', redis: true, ours: false },
-  { name: RAW_FLOOR, label: 'Koa + our Redis scripts (READ; LOCK_READ + WRITE_UNLOCK) from a hand-written route, no session layer', redis: true, ours: false },
+  { name: RAW_FLOOR, label: 'Koa + our Redis protocol (GETEX; LOCK_READ + WRITE_UNLOCK) from a hand-written route, no session layer', redis: true, ours: false },
   { name: COOKIE_RIVAL, label: 'koa-session 7, cookie store (data in a signed cookie)', redis: false, ours: false, carried: true },
   { name: 'koa-session-ioredis', label: 'koa-session 7 + ioredis store', redis: true, ours: false },
   { name: STRONGEST_RIVAL, label: 'koa-session 7 + ioredis store, enableAutoPipelining', redis: true, ours: false },

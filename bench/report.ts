@@ -154,7 +154,7 @@ function limitTargets(r: Results): string[] {
       : [label, '–', `not measured (${has(contender) ? base : contender} was not run)`]);
   const bounds = [
     share(RAW_FLOOR, RAW_LIMIT, '/inc', `${RAW_FLOOR} /inc × ${RAW_LIMIT}: our scripts (lock, read, fenced write, release), no session layer`),
-    share(RAW_FLOOR, RAW_LIMIT, '/read', `${RAW_FLOOR} /read × ${RAW_LIMIT}: our READ script (GET + the sliding TTL), no session layer`),
+    share(RAW_FLOOR, RAW_LIMIT, '/read', `${RAW_FLOOR} /read × ${RAW_LIMIT}: our read (GETEX: GET + the sliding TTL), no session layer`),
     share(OURS_LOCKED, RAW_FLOOR, '/inc', `${OURS_LOCKED} /inc × ${RAW_FLOOR}: the session layer's share`),
     share(OURS_LOCKED, RAW_FLOOR, '/read', `${OURS_LOCKED} /read × ${RAW_FLOOR}: the session layer's share`),
   ];

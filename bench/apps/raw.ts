@@ -30,9 +30,10 @@ export function rawIoredis(env: AppEnv, pipelined = true): Promise<RunningApp> {
 /**
  * Our Redis protocol without the session layer (issue #17: what bounds the ratio to the raw
  * route): the library's own scripts run by a plain ioredis client from a hand-written route, the
- * least a session with our guarantees sends. `/read`: the READ script (GET and the sliding TTL's
- * PEXPIRE in one round trip), the record's JSON parsed and checked. `/inc`: LOCK_READ (the lock,
- * its claim check and the read in one round trip), the record's JSON, WRITE_UNLOCK (the fenced
+ * least a session with our guarantees sends. `/read`: GETEX (the GET and the sliding TTL in one
+ * command; a missing record would also look for a move marker), the record's JSON parsed and
+ * checked. `/inc`: LOCK_READ (the lock, its claim check and the read in one round trip), the
+ * record's JSON, WRITE_UNLOCK (the fenced
  * write, the release and its PUBLISH). No Manager, no policy, no events, no cookie rule, no
  * cache headers, no waiting for a lock (the bench gives each connection its own session; a
  * refused lock answers 503), the cookie read by hand. ours − this = the session layer's cost.
@@ -41,14 +42,14 @@ export async function rawSession(env: AppEnv): Promise<RunningApp> {
   const client = new Redis({ port: env.redisPort, host: '127.0.0.1' });
   const app = new Koa();
   await rawSessionRoutes(app, client);
-  return listen(app, ['our Redis scripts (READ; LOCK_READ + WRITE_UNLOCK) from a hand-written route, plain ioredis client, no session layer'], async () => { await client.quit(); });
+  return listen(app, ['our Redis protocol (GETEX; LOCK_READ + WRITE_UNLOCK) from a hand-written route, plain ioredis client, no session layer'], async () => { await client.quit(); });
 }
 
 /** The routes of {@link rawSession} on `app` over `client` (also run in-process by bench/extras/layer.ts). */
 export async function rawSessionRoutes(app: Koa, client: Redis): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { READ, LOCK_READ, WRITE_UNLOCK } = require('../../lib/redis/scripts') as typeof import('../../lib/redis/scripts');
-  for (const script of [READ, LOCK_READ, WRITE_UNLOCK]) await client.script('LOAD', script.lua);
+  const { LOCK_READ, WRITE_UNLOCK } = require('../../lib/redis/scripts') as typeof import('../../lib/redis/scripts');
+  for (const script of [LOCK_READ, WRITE_UNLOCK]) await client.script('LOAD', script.lua);
   const ttl = LIFETIME_S * 1000;
   const ID = /^[a-zA-Z0-9,-]{1,128}$/;
   const key = (ctx: Context): string => {
@@ -66,12 +67,12 @@ export async function rawSessionRoutes(app: Koa, client: Redis): Promise<void> {
   routes(app, async (ctx) => {
     const k = key(ctx);
     const token = randomUUID();
-    const [ok, text] = await client.evalsha(LOCK_READ.sha, 3, k, `${k}.lock`, `${k}.claim`, token, 30_000, 150) as [number, string | null];
+    const [ok, text] = await client.evalsha(LOCK_READ.sha, 4, k, `${k}.lock`, `${k}.claim`, `${k}.moved`, token, 30_000, 150) as [number, string | null];
     if (ok !== 1) ctx.throw(503, 'locked');
     const n = count(text) + 1;
     await client.evalsha(WRITE_UNLOCK.sha, 2, k, `${k}.lock`, JSON.stringify({ c: Date.now(), d: { n } }), ttl, token, text === null ? '0' : '1');
     ctx.body = String(n);
   }, async (ctx) => {
-    ctx.body = String(count(await client.evalsha(READ.sha, 1, key(ctx), ttl) as string | null));
+    ctx.body = String(count(await client.getex(key(ctx), 'PX', ttl)));
   });
 }

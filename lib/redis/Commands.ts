@@ -5,6 +5,9 @@ import { logger } from '../log';
 
 const debug = logger('koa-session-manager:redis');
 
+/** The suffix of a data key's move-marker key (scripts.ts: KEYS[4]). */
+export const MOVED = '.moved';
+
 /**
  * How the adapter sends its commands over one client: it waits for a connection that is being
  * (re)established (at most the command timeout), corks the socket for the tick so that the
@@ -36,7 +39,7 @@ export class Commands {
   }
 
   /**
-   * Run a script on the data key and, as far as it uses them, the lock and claim keys: EVALSHA,
+   * Run a script on the data key and, as far as it uses them, the lock, claim and marker keys: EVALSHA,
    * or EVAL after a NOSCRIPT. (Each argument costs ioredis CPU: only the keys used are sent.)
    */
   eval(script: Script, dataKey: string, args: Array<string | number | Buffer>): Promise<unknown> {
@@ -53,7 +56,8 @@ export class Commands {
     this.coalesce();
     const keys = script.keys === 1 ? [dataKey]
       : script.keys === 2 ? [dataKey, dataKey + this.lockSuffix]
-        : [dataKey, dataKey + this.lockSuffix, `${dataKey}.claim`];
+        : script.keys === 3 ? [dataKey, dataKey + this.lockSuffix, `${dataKey}.claim`]
+          : [dataKey, dataKey + this.lockSuffix, `${dataKey}.claim`, dataKey + MOVED];
     if (this.text !== undefined) return this.#evalBytes(script, keys, args);
     return this.client.evalsha(script.sha, script.keys, ...keys, ...args).catch((err: Error) => {
       if (!String(err?.message).startsWith('NOSCRIPT')) throw err;

@@ -169,7 +169,7 @@ test('EncryptedAdapter › format › nothing of the data or a marker\'s target 
     await a.write('plainCheck2', MOVE_MARKER_PREFIX + target, 60);
   }
   const files = await Promise.all((await readdir(dir)).map((f) => readFile(join(dir, f), 'latin1')));
-  const keys = [`sess-reds-{plainCheck1}`, `sess-reds-{plainCheck2}`];
+  const keys = [`sess-reds-{plainCheck1}`, `sess-reds-{plainCheck2}.moved`]; // (a marker's own key)
   const values = await Promise.all(keys.map(async (k) => redis().cli('GET', k)));
   t.is(files.length, 2);
   for (const raw of [...files, ...values]) {
