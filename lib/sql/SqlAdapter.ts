@@ -148,7 +148,8 @@ export abstract class SqlAdapter extends AbstractAdapter {
 
   async read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null> {
     this.key(id);
-    if (lock instanceof StoreLock && lock.dataKey === id) {
+    // Only this adapter's own lock (another adapter's read another store, or another table).
+    if (lock instanceof StoreLock && lock.ownedBy(this.#owner, id)) {
       const data = lock.take();
       if (data !== undefined) {
         if (ttl) lock.touchMs = ttlMs(ttl);
@@ -164,7 +165,7 @@ export abstract class SqlAdapter extends AbstractAdapter {
     const px = ttlMs(ttl);
     const bytes = Buffer.from(data, 'utf8');
     const existing = options?.existing === true;
-    if (lock instanceof StoreLock && lock.dataKey === id) {
+    if (lock instanceof StoreLock && lock.ownedBy(this.#owner, id)) {
       if (!lock.held) throw new SessionLockLost(redactId(lock.lockKey, id));
       if (await this.#call('write', id, () => this.#store.writeUnlock(id, bytes, px, lock.token, existing))) {
         lock.ended();

@@ -464,6 +464,18 @@ function lockLossContract(test: TestFn, title: (what: string) => string, setup: 
     t.is(await a.read(id), 'newer');
   });
 
+  test(title("lock loss in the store › a lock handle of another adapter is not taken for this adapter's own: no data read with it is served"), async (t) => {
+    const a = await setup(t);
+    const other = await loss.twin(a);
+    t.teardown(() => other.close?.());
+    const id = newId();
+    await a.write(id, 'one', 60);
+    const held = await locker(t, a)(id, { wait: 2, expiry: 30 }); // (a store that reads with the lock keeps 'one')
+    await other.write(id, 'two', 60); // unlocked: locks are advisory
+    t.is(await other.read(id, held), 'two', 'the other adapter reads its store, not what the handle read');
+    await held.release();
+  });
+
   test(title('lock loss in the store › noticed by the renewal: the holder stops counting it as held'), async (t) => {
     const a = await setup(t);
     const id = newId();
