@@ -156,7 +156,8 @@ export class RedisAdapter extends AbstractAdapter {
       try {
         return await this.client.getex(key, 'PX', px);
       } catch (err) {
-        if (!/unknown command/i.test(String((err as Error)?.message))) throw err;
+        // (NOPERM: an ACL that allows scripts but not GETEX; READ then says whether it is allowed.)
+        if (!/unknown command|NOPERM/i.test(String((err as Error)?.message))) throw err;
         this.#getex = false;
       }
     }

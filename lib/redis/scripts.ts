@@ -13,8 +13,8 @@ function script(keys: Script['keys'], lua: string): Script {
 }
 
 // The scripts take KEYS[1] = data key, KEYS[2] = lock key, KEYS[3] = claim key, KEYS[4] = the
-// move marker's key (one Cluster slot through the hash tag), the first `keys` of them. A lock's value is the holder's token;
-// releasing publishes on the lock key so waiters in other processes wake at once instead of
+// move marker's key (one Cluster slot through the hash tag), the first `keys` of them. A lock's
+// value is the holder's token; releasing publishes on the lock key so waiters in other processes wake at once instead of
 // sleeping out lockWaitTime.
 // A waiter that was refused claims the next turn (KEYS[3], short-lived, renewed on each try):
 // without it, a process with a queue of its own requests would take the lock back from under
@@ -82,9 +82,9 @@ return result`);
  * A marker found under the data key (an earlier version wrote it there, and the GETEX that found
  * it extended its TTL): moved to KEYS[4] with at most ARGV[1] ms left, so no later read extends it.
  */
-export const MOVE_MARKER = script(4, `
+export const MOVE_MARKER = script(4, `${SESSION}
 local value = redis.call('GET', KEYS[1])
-if value and string.sub(value, 1, 7) == '\0moved:' then
+if value and not session(value) then
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[4], value, 'PX', ARGV[1])
 end

@@ -246,7 +246,9 @@ test('RedisAdapter › locking › a lock that cannot be had fails after lockRet
   await held.release();
 });
 
-test('RedisAdapter › locking › a long request keeps its lock by renewing it', async (t) => {
+// Serial (ava runs serial tests first, alone): a renewal every 0.1 s must not meet the event-loop
+// stalls of this file's hundred-odd tests starting together (it failed so on a loaded 2-core VM).
+test.serial('RedisAdapter › locking › a long request keeps its lock by renewing it', async (t) => {
   const a = adapter(t, { lockingEnabled: true, lockExpiry: 0.3 });
   const id = newId();
   const held = await a.lock!(id);
