@@ -99,3 +99,18 @@ test('redis markers › on a Redis without GETEX a read runs READ: the TTL still
   t.true(sent.slice(1).every((name) => name === 'evalsha' || name === 'eval'), sent.join());
   t.is(await a.read(moved, undefined, 3600), text);
 });
+
+test('redis markers › an ACL that refuses GETEX (NOPERM) but allows scripts: reads run READ', async (t) => {
+  const user = `nogetex${newId().slice(0, 8)}`;
+  await redis().cli('ACL', 'SETUSER', user, 'on', '>secret', '~*', '&*', '+@all', '-getex');
+  t.teardown(() => redis().cli('ACL', 'DELUSER', user));
+  const a = new RedisAdapter({ url: `redis://${user}:secret@127.0.0.1:${redis().port}` });
+  t.teardown(() => a.close());
+  const id = newId();
+  await a.write(id, 'data', 5);
+  const sent = commandsOf(a);
+  t.is(await a.read(id, undefined, 3600), 'data');
+  t.true(Number(await redis().cli('PTTL', key(id))) > 3_500_000, 'the TTL slid to the lifetime');
+  t.is(sent[0], 'getex');
+  t.true(sent.slice(1).length > 0 && sent.slice(1).every((name) => name === 'evalsha' || name === 'eval'), sent.join());
+});
