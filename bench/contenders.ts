@@ -24,6 +24,8 @@ export const OURS_LOCKED = 'ours-redis-lock';
 export const RAW_LIMIT = 'raw-ioredis-nopipe';
 /** Issue #17: our Redis scripts from a hand-written route, no session layer (what bounds the Redis targets). */
 export const RAW_FLOOR = 'raw-session';
+/** Issue #17: our file protocol's system calls from a hand-written route, no session layer (what bounds the file targets). */
+export const RAW_FILE_FLOOR = 'raw-file';
 export const OURS_FILE = 'ours-file';
 export const FILE_RIVAL = 'express-file-store';
 export const STRONGEST_RIVAL = 'koa-session-ioredis-ap';
@@ -49,6 +51,7 @@ export const CONTENDERS: readonly Contender[] = [
   { name: STRONGEST_RIVAL, label: 'koa-session 7 + ioredis store, enableAutoPipelining', redis: true, ours: false },
   { name: 'express-session', label: 'express 5 + express-session 1.19 + connect-redis 9 (node-redis 5)', redis: true, ours: false },
   { name: 'fastify-session', label: 'fastify 5 + @fastify/session 11 + connect-redis 9 store (node-redis 5)', redis: true, ours: false },
+  { name: RAW_FILE_FLOOR, label: 'Koa + our file protocol (StreamAdapter\'s system calls, in order) from a hand-written route, no session layer', redis: false, ours: false },
   { name: 'ours-file', label: 'ours, StreamAdapter (files), locking on', redis: false, ours: true },
   { name: 'express-file-store', label: 'express 5 + express-session 1.19 + session-file-store 1.5 (files), no lock', redis: false, ours: false },
   { name: 'ours-redis', label: 'ours, RedisAdapter, locking off', redis: true, ours: true },

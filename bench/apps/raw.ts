@@ -76,3 +76,92 @@ export async function rawSessionRoutes(app: Koa, client: Redis): Promise<void> {
     ctx.body = String(count(await client.getex(key(ctx), 'PX', ttl)));
   });
 }
+
+/**
+ * Our file protocol without the session layer (issue #17: what bounds the files' targets): the
+ * system calls `StreamAdapter` makes (`io: 'sync'`, locking on), in its order, from a
+ * hand-written route over the same `<ttl>\n<json>` files. `/read`: open (O_NOFOLLOW), fstat,
+ * read, close, the record's JSON parsed. `/inc`: the claim's stat, the lock file created
+ * exclusively (open, write, fstat, close), the read, the temp file written (open, write, close),
+ * the fence's stat of the lock file and the update check (open, fstat, read, close of the
+ * session file), rename(2) over it, the release's stat and unlink of the lock file. No Manager,
+ * no policy, no events, no cookie rule or cache headers, no waiting for a lock (a held one
+ * answers 503), the cookie read by hand. ours-file − this = the session layer's cost.
+ */
+export function rawFile(env: AppEnv): Promise<RunningApp> {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const fs = require('node:fs') as typeof import('node:fs');
+  const { join } = require('node:path') as typeof import('node:path');
+  const READ = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW;
+  const ID = /^[a-zA-Z0-9,-]{1,128}$/;
+  const app = new Koa();
+  const fileOf = (ctx: Context): string => {
+    let id = /(?:^|;\s*)sid=([^;]*)/.exec(ctx.get('cookie'))?.[1];
+    if (id === undefined || !ID.test(id)) {
+      id = randomBytes(16).toString('hex');
+      ctx.cookies.set('sid', id, { maxAge: LIFETIME_S * 1000 });
+    }
+    return join(env.dataDir, `sess_${id}`);
+  };
+  /** The file's text and mtime, or null when there is none. */
+  const readFile = (path: string): { text: string; mtimeMs: number } | null => {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, READ);
+    } catch {
+      return null;
+    }
+    try {
+      const info = fs.fstatSync(fd);
+      const buffer = Buffer.allocUnsafe(info.size);
+      const read = fs.readSync(fd, buffer, 0, info.size, 0);
+      return { text: buffer.toString('utf8', 0, read), mtimeMs: info.mtimeMs };
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  /** The session's count, 0 when the file is missing, expired or not a record. */
+  const count = (file: { text: string; mtimeMs: number } | null): number => {
+    if (file === null) return 0;
+    const nl = file.text.indexOf('\n');
+    if (file.mtimeMs + Number(file.text.slice(0, nl)) * 1000 <= Date.now()) return 0;
+    const record = JSON.parse(file.text.slice(nl + 1)) as { c?: unknown; d?: { n?: unknown } };
+    return typeof record.c === 'number' && typeof record.d === 'object' && typeof record.d?.n === 'number' ? record.d.n : 0;
+  };
+  const exists = (path: string): boolean => {
+    try {
+      fs.statSync(path);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  routes(app, (ctx) => {
+    const path = fileOf(ctx);
+    const lock = `${path}.lock`;
+    if (exists(`${path}.claim`)) ctx.throw(503, 'claimed');
+    let fd: number;
+    try {
+      fd = fs.openSync(lock, 'wx', 0o600);
+    } catch {
+      return ctx.throw(503, 'locked');
+    }
+    fs.writeSync(fd, `${randomUUID()}\n30`);
+    fs.fstatSync(fd);
+    fs.closeSync(fd);
+    try {
+      const file = readFile(path);
+      const n = count(file) + 1;
+      const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+      fs.writeFileSync(temp, `${LIFETIME_S}\n${JSON.stringify({ c: Date.now(), d: { n } })}`, { flag: 'wx', mode: 0o600 });
+      if (exists(lock) && file !== null) readFile(path); // the fence, and the update check of a session that was there
+      fs.renameSync(temp, path);
+      ctx.body = String(n);
+    } finally {
+      if (exists(lock)) fs.unlinkSync(lock);
+    }
+  }, (ctx) => {
+    ctx.body = String(count(readFile(fileOf(ctx))));
+  });
+  return listen(app, ['synchronous fs calls, as io: \'sync\' makes them; a held lock answers 503 (no waiting)'], async () => undefined);
+}
