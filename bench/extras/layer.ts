@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import Koa, { type Context } from 'koa';
 import { flag, median, option, request, type Handle } from './inprocess';
@@ -22,9 +22,17 @@ import { startRedis } from '../../spec/helpers/redisServer';
 // ours − raw (with Redis: ours − floor) is the session layer's JavaScript per request. Not part
 // of `npm run bench`:
 //   npx tsc -p . --outDir build-bench && node build-bench/bench/extras/layer.js [--rounds 7] [--ops 20000]
-//     [--store map|redis] [--inflight 32] [--baseline DIR]
+//     [--store map|redis] [--inflight 32] [--baseline DIR] [--variants ours,baseline]
 // A child alone (`--child ours --route /read --store redis --redis-port P`) under `node --cpu-prof`
 // profiles one route.
+// `--count instructions` counts instructions instead of CPU time (valgrind's callgrind, V8 with
+// --single-threaded): about 50 times slower, but a count that the rest of the machine does not
+// move. Two builds of the same code (`--baseline` a copy of lib) differed by 1–4 % of a request
+// (where CPU time swings by ±15 µs on a busy 2-core VM): the major GCs that fall into one
+// child's window and not the other's. Defaults there: 2 rounds, --ops 1000. (Collecting the heap
+// before each window, tried, made the counts repeat to 0.5 % but tripled them: V8 then sized its
+// heap anew and collected all through the window.)
+// `--warmup N`: requests per route before the measured ones (default min(ops, 5000)).
 
 type Lib = typeof import('../../lib');
 const ROUTES = ['/inc', '/read'] as const;
@@ -109,7 +117,7 @@ async function child(variant: Variant, ops: number, inflight: number, libDir: st
   const result: Record<string, number> = {};
   // `--route /read`: that route alone (for a CPU profile of one route: `node --cpu-prof … --child ours …`).
   for (const path of ROUTES.filter((route) => option('route') === undefined || route === option('route'))) {
-    await run(path, Math.ceil(Math.min(ops, 5000) / inflight)); // warm up
+    await run(path, Math.ceil(flag('warmup', Math.min(ops, 5000)) / inflight)); // warm up
     const start = process.cpuUsage();
     await run(path, Math.ceil(ops / inflight));
     const used = process.cpuUsage(start);
@@ -119,34 +127,70 @@ async function child(variant: Variant, ops: number, inflight: number, libDir: st
   process.exit(0); // the Redis clients
 }
 
-async function parent(rounds: number, ops: number, inflight: number, baseline: string | undefined, storeName: string): Promise<void> {
+/** V8 without its background threads: the compiler and the GC's helpers run on the main thread, in a repeatable order. */
+const SINGLE_THREADED = '--single-threaded';
+
+/**
+ * Instructions the child runs per request (thousands), counted by valgrind (callgrind): a child
+ * of `ops` requests and one of 4 × `ops`, each after the same warm-up, so that start-up, loading
+ * and the warm-up cancel out of the difference.
+ */
+function instructionsPerRequest(args: string[], ops: number): number {
+  const total = (n: number): number => {
+    const run = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', '--smc-check=all-non-file',
+      process.execPath, SINGLE_THREADED, __filename, ...args, '--ops', String(n), '--warmup', String(WARMUP)], { encoding: 'utf8' });
+    const collected = /Collected : (\d+)/.exec(run.stderr ?? '')?.[1];
+    if (run.status !== 0 || collected === undefined) throw new Error(`valgrind: ${run.error?.message ?? run.stderr?.slice(-500)}`);
+    return Number(collected);
+  };
+  const small = total(ops);
+  return (total(4 * ops) - small) / (3 * ops) / 1000;
+}
+
+/** Requests per route before the measured ones (`--count instructions`: the same in both children). */
+const WARMUP = 3000;
+
+async function parent(rounds: number, ops: number, inflight: number, baseline: string | undefined, storeName: string, count: boolean): Promise<void> {
   if (storeName !== 'map' && storeName !== 'redis') throw new Error('--store map|redis');
-  const VARIANTS: Variant[] = ['bare', 'raw', ...(storeName === 'redis' ? ['floor' as const] : []), 'ours', ...(baseline === undefined ? [] : ['baseline' as const])];
+  if (count && spawnSync('valgrind', ['--version']).status !== 0) throw new Error('--count instructions needs valgrind (apt-get install valgrind)');
+  const only = option('variants')?.split(',');
+  const VARIANTS = (['bare', 'raw', ...(storeName === 'redis' ? ['floor' as const] : []), 'ours', ...(baseline === undefined ? [] : ['baseline' as const])] as Variant[])
+    .filter((variant) => only === undefined || only.includes(variant));
   const redis = storeName === 'redis' ? await startRedis() : undefined;
   try {
     const cpu = new Map(VARIANTS.map((v) => [v, ROUTES.map((): number[] => [])]));
     for (let round = 0; round < rounds; round++) {
       for (const variant of round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
-        const args = [__filename, '--child', variant, '--ops', String(ops), '--inflight', String(inflight), '--store', storeName,
+        const args = ['--child', variant, '--inflight', String(inflight), '--store', storeName,
           ...(redis ? ['--redis-port', String(redis.port)] : []), ...(variant === 'baseline' ? ['--lib', resolve(baseline!)] : [])];
-        const out = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' })) as Record<string, number>;
-        ROUTES.forEach((route, i) => cpu.get(variant)![i]!.push(out[route]!));
+        if (count) {
+          for (const [i, route] of ROUTES.entries()) cpu.get(variant)![i]!.push(instructionsPerRequest([...args, '--route', route], ops));
+        } else {
+          const out = JSON.parse(execFileSync(process.execPath, [__filename, ...args, '--ops', String(ops)], { encoding: 'utf8' })) as Record<string, number>;
+          ROUTES.forEach((route, i) => cpu.get(variant)![i]!.push(out[route]!));
+        }
       }
     }
-    console.log(`Node ${process.version}, store ${storeName}, ${inflight} in flight, ${rounds} rounds of ${ops} requests per route and variant, each in a fresh process; median CPU per request (µs)`);
-    console.log('| variant | /inc µs | /read µs | /inc per round | /read per round |');
+    const unit = count ? 'k instr' : 'µs';
+    console.log(count
+      ? `Node ${process.version} (${SINGLE_THREADED}) under valgrind (callgrind), store ${storeName}, ${inflight} in flight, ${rounds} rounds; per route and variant ` +
+        `a child of ${ops} and one of ${4 * ops} requests after ${WARMUP} to warm up, each in a fresh process; median instructions per request (thousands) = the difference / ${3 * ops}`
+      : `Node ${process.version}, store ${storeName}, ${inflight} in flight, ${rounds} rounds of ${ops} requests per route and variant, each in a fresh process; median CPU per request (µs)`);
+    console.log(`| variant | /inc ${unit} | /read ${unit} | /inc per round | /read per round |`);
     console.log('| --- | ---: | ---: | --- | --- |');
     for (const variant of VARIANTS) {
       const list = (i: number) => cpu.get(variant)![i]!.map((x) => x.toFixed(1)).join(' ');
       console.log(`| ${variant} | ${median(cpu.get(variant)![0]!).toFixed(2)} | ${median(cpu.get(variant)![1]!).toFixed(2)} | ${list(0)} | ${list(1)} |`);
     }
-    if (baseline !== undefined) {
+    if (VARIANTS.includes('ours') && VARIANTS.includes('baseline')) {
       const change = (i: number) => median(cpu.get('ours')![i]!) - median(cpu.get('baseline')![i]!);
-      console.log(`\nours − baseline: /inc ${change(0).toFixed(2)} µs, /read ${change(1).toFixed(2)} µs`);
+      console.log(`\nours − baseline: /inc ${change(0).toFixed(2)} ${unit}, /read ${change(1).toFixed(2)} ${unit}`);
     }
-    const minus = (a: Variant, b: Variant) => ROUTES.map((route, i) => `${route} ${(median(cpu.get(a)![i]!) - median(cpu.get(b)![i]!)).toFixed(2)} µs`).join(', ');
-    console.log(`\nours − raw: ${minus('ours', 'raw')}`);
-    if (storeName === 'redis') console.log(`ours − floor (the session layer): ${minus('ours', 'floor')}; floor − raw (our scripts over GET/SET): ${minus('floor', 'raw')}`);
+    const minus = (a: Variant, b: Variant) => ROUTES.map((route, i) => `${route} ${(median(cpu.get(a)![i]!) - median(cpu.get(b)![i]!)).toFixed(2)} ${unit}`).join(', ');
+    const ran = (...variants: Variant[]) => variants.every((variant) => VARIANTS.includes(variant));
+    if (ran('ours', 'raw')) console.log(`\nours − raw: ${minus('ours', 'raw')}`);
+    if (ran('ours', 'floor')) console.log(`ours − floor (the session layer): ${minus('ours', 'floor')}`);
+    if (ran('floor', 'raw')) console.log(`floor − raw (our scripts over GET/SET): ${minus('floor', 'raw')}`);
   } finally {
     await redis?.stop();
   }
@@ -158,5 +202,8 @@ if (at >= 0) {
   const store = option('store') === 'redis' ? redisStore(port) : mapStore();
   void child(process.argv[at + 1] as Variant, flag('ops', 20_000), flag('inflight', 1), option('lib') ?? resolve(__dirname, '../../lib'), store);
 } else {
-  void parent(flag('rounds', 7), flag('ops', 20_000), flag('inflight', 1), option('baseline'), option('store') ?? 'map');
+  const count = option('count');
+  if (count !== undefined && count !== 'instructions' && count !== 'cpu') throw new Error('--count cpu|instructions');
+  const instructions = count === 'instructions';
+  void parent(flag('rounds', instructions ? 2 : 7), flag('ops', instructions ? 1000 : 20_000), flag('inflight', 1), option('baseline'), option('store') ?? 'map', instructions);
 }
