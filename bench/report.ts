@@ -142,7 +142,7 @@ function limitTargets(r: Results): string[] {
     let judged = verdict(values, (v) => v >= target);
     if (floor !== undefined && has(floor) && median(values) < target) {
       const bound = median(ratios(r, floor, base, route));
-      if (bound < target) judged += `; bounded: ${floor} itself reaches ${f(bound, 2)}×`;
+      if (bound < target) judged += `; bounded: ${floor} itself reaches ${f(bound, 3)}×`;
     }
     return [label, listRatio(values), listRatio(cpuRatios(r, contender, base, route)), judged];
   };
