@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
 import Koa, { type Context } from 'koa';
 import { Redis } from 'ioredis';
 import { listen, routes } from './koaBase';
@@ -89,9 +91,6 @@ export async function rawSessionRoutes(app: Koa, client: Redis): Promise<void> {
  * answers 503), the cookie read by hand. ours-file − this = the session layer's cost.
  */
 export function rawFile(env: AppEnv): Promise<RunningApp> {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const fs = require('node:fs') as typeof import('node:fs');
-  const { join } = require('node:path') as typeof import('node:path');
   const READ = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW;
   const ID = /^[a-zA-Z0-9,-]{1,128}$/;
   const app = new Koa();

@@ -25,7 +25,7 @@ import { startRedis } from '../../spec/helpers/redisServer';
 //     [--store map|redis] [--inflight 32] [--baseline DIR] [--variants ours,baseline]
 // A child alone (`--child ours --route /read --store redis --redis-port P`) under `node --cpu-prof`
 // profiles one route.
-// `--count instructions` counts instructions instead of CPU time (valgrind's callgrind, V8 with
+// `--count instructions` (default `--count cpu`) counts instructions instead of CPU time (valgrind's callgrind, V8 with
 // --single-threaded): about 50 times slower, but a count that the rest of the machine does not
 // move. Two builds of the same code (`--baseline` a copy of lib) differed by 1–4 % of a request
 // (where CPU time swings by ±15 µs on a busy 2-core VM): the major GCs that fall into one
