@@ -2,6 +2,7 @@ import type * as Jose from 'jose';
 import type { TokenRejection } from '../events';
 import { isValidId } from '../id';
 import { requirePeer } from '../peer';
+import { encryptDirA256Gcm, headerB64, signHs256 } from './compact';
 import type { RingKey, TokenAlgorithm, TokenMode } from './keys';
 
 const jose = requirePeer<typeof Jose>('jose', 'koa-session-manager/token');
@@ -36,9 +37,10 @@ const TYP = 'session+jwt';
 class UnknownKey extends Error {}
 
 /**
- * Session records to tokens and back, with jose: signs (JWS) or encrypts (JWE `dir` +
- * A256GCM) with the ring's newest key; verifies the algorithm (pinned), the key id, `typ`,
- * `iss`/`aud`, `exp`, `nbf` and `iat`. Tokens it made or verified are kept, by their exact text,
+ * Session records to tokens and back: signs (JWS) or encrypts (JWE `dir` + A256GCM) with the
+ * ring's newest key (a secret's tokens are made with node:crypto in jose's compact form,
+ * compact.ts; a key pair's by jose). jose verifies or decrypts every token and checks the
+ * algorithm (pinned), the key id, `typ`, `iss`/`aud`, `exp`, `nbf` and `iat`. Tokens it made or verified are kept, by their exact text,
  * until their `exp` (at most `cacheSize`, the least recently used out first): a token that comes
  * straight back is not verified again. A different text (one changed bit) is a miss and is
  * verified in full; the key ring cannot change while the codec lives, so a kept token's key is
@@ -58,6 +60,8 @@ export class TokenCodec {
   readonly #verifyOptions: Jose.JWTVerifyOptions & Jose.JWTDecryptOptions;
   readonly #verified = new Map<string, OpenedToken>();
   readonly #cacheSize: number;
+  /** The newest key's protected header, as its base64url text (tokens made from a secret). */
+  readonly #header: string;
 
   constructor(ring: ReadonlyMap<string, RingKey>, options: CodecOptions) {
     this.#ring = ring;
@@ -65,6 +69,7 @@ export class TokenCodec {
     this.#mode = options.mode;
     this.#algorithm = options.algorithm;
     this.#cacheSize = options.cacheSize;
+    this.#header = headerB64(this.#protectedHeader());
     const { issuer, audience } = options;
     this.#claims = (issuer === undefined ? '' : `"iss":${JSON.stringify(issuer)},`) + (audience === undefined ? '' : `"aud":${JSON.stringify(audience)},`);
     this.#verifyOptions = {
@@ -85,11 +90,21 @@ export class TokenCodec {
     const iat = Math.floor(Date.now() / 1000);
     const payload = Buffer.from(`{"jti":"${jti}","iat":${iat},"exp":${exp},${this.#claims}${text.slice(1)}`);
     const key = this.#newest;
-    const token = this.#mode === 'signed'
-      ? await new jose.CompactSign(payload).setProtectedHeader({ alg: this.#algorithm, kid: key.kid, typ: TYP }).sign((await key.sign())!)
-      : await new jose.CompactEncrypt(payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: key.kid, typ: TYP }).encrypt((await key.sign())!);
+    let token: string;
+    if (key.secret !== undefined) {
+      // HS256 and `dir` + A256GCM: made with node:crypto at once, not as a WebCrypto job (compact.ts).
+      token = this.#mode === 'signed' ? signHs256(key.secret, this.#header, payload) : encryptDirA256Gcm(key.secret, this.#header, payload);
+    } else {
+      token = await new jose.CompactSign(payload).setProtectedHeader(this.#protectedHeader()).sign((await key.sign())!);
+    }
     this.#remember(token, { jti, text, exp, iat });
     return token;
+  }
+
+  /** The header of every new token: the algorithm, the newest key's id, the session type. */
+  #protectedHeader(): { alg: string; kid: string; typ: string; enc?: string } {
+    const kid = this.#newest.kid;
+    return this.#mode === 'signed' ? { alg: this.#algorithm, kid, typ: TYP } : { alg: 'dir', enc: 'A256GCM', kid, typ: TYP };
   }
 
   /**

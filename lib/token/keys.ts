@@ -36,6 +36,8 @@ export interface TokenKey {
 /** A key ready for jose: what signs or encrypts (absent on a verify-only key), what verifies or decrypts. */
 export interface RingKey {
   readonly kid: string;
+  /** A secret's bytes for node:crypto, which makes HS256 and encrypted tokens (compact.ts); absent on key pairs. */
+  readonly secret?: KeyObject;
   /** CryptoKey (secrets, imported once) or KeyObject (asymmetric, jose converts and caches). */
   sign(): Promise<webcrypto.CryptoKey | KeyObject> | null;
   verify(): Promise<webcrypto.CryptoKey | KeyObject>;
@@ -46,8 +48,8 @@ const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 
 /**
  * The key ring of `keys` for `mode` and `algorithm`, checked now (a bad key throws
- * InvalidOption when the app starts, not at the first request). Secrets are imported as
- * CryptoKeys on first use, once.
+ * InvalidOption when the app starts, not at the first request). Secrets are kept as KeyObjects
+ * (node:crypto makes the tokens) and imported as CryptoKeys for jose on first use, once.
  */
 export function keyRing(keys: unknown, mode: TokenMode, algorithm: TokenAlgorithm): Map<string, RingKey> {
   if (!Array.isArray(keys) || keys.length === 0) throw new InvalidOption('keys', 'must be a non-empty array of { kid, ... } (the first one signs, the others verify)');
@@ -84,7 +86,7 @@ function secretKey(where: string, key: TokenKey, mode: TokenMode): RingKey {
     false,
     mode === 'encrypted' ? ['encrypt', 'decrypt'] : ['sign', 'verify'],
   ));
-  return { kid: key.kid, sign: load, verify: load };
+  return { kid: key.kid, secret: cryptoModule().createSecretKey(bytes), sign: load, verify: load };
 }
 
 function secretBytes(option: string, secret: unknown): Uint8Array {

@@ -7,6 +7,7 @@ import { joseVersion } from '../helpers/jose5';
 import './tokens.spec';
 import './keys.spec';
 import './transport.spec';
+import './compact.spec';
 
 test('this process runs the token specs on jose 5 (its Node build, node:crypto)', (t) => {
   t.regex(joseVersion, /^5\./);
