@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import Koa, { type Context } from 'koa';
+import koaSession from 'koa-session';
 import { flag, median, option, request, type Handle } from './inprocess';
 import { chain, routes } from '../apps/koaBase';
 import { rawSessionRoutes } from '../apps/raw';
@@ -9,10 +10,13 @@ import { startRedis } from '../../spec/helpers/redisServer';
 // What the session layer itself costs a request (issue #17), without HTTP: CPU per request of a
 // Koa app driven in-process through app.callback() (no socket, no HTTP parsing), the bench's two
 // routes, `--inflight` requests at a time each with its own session (as wrk's connections), over a
-// Map behind a resolved promise (`--store map`) or a private redis-server (`--store redis`).
+// Map behind a resolved promise (`--store map`), a private redis-server (`--store redis`), or no
+// store: a TokenStore (`--store token-signed`, `--store token-encrypted`; a fixed secret).
 // Variants, each (variant, round) in a fresh process, rounds interleaved:
 // - bare:     the route alone (bare Koa);
 // - raw:      the raw ioredis contender's route (a cookie, one awaited get, and a set on /inc);
+//             with `--store token-signed|token-encrypted` koa-session's cookie store, the
+//             reference of #14's targets (its two cookies, an HMAC checked and one made);
 // - floor:    (`--store redis`) our Redis scripts from a hand-written route, no session layer
 //             (bench/apps/raw.ts, rawSession): what our guarantees cost in Redis;
 // - ours:     session({ start: 'lazy' }) over a MemoryAdapter or RedisAdapter, /inc under
@@ -57,6 +61,17 @@ function mapStore(): Store {
   };
 }
 
+/** No store: the session in a token (ours: a TokenStore), or in koa-session's signed cookie (raw). */
+function tokenStore(mode: 'signed' | 'encrypted'): Store {
+  const none = (): never => { throw new Error('a token store has no get/set'); };
+  return {
+    get: none,
+    set: none,
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    adapter: (_, libDir) => new (require(`${libDir}/token`) as typeof import('../../lib/token')).TokenStore({ mode, keys: [{ kid: 'k1', secret: Buffer.alloc(32, 7) }] }) as unknown as import('../../lib').Adapter,
+  };
+}
+
 function redisStore(port: number): Store {
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { Redis } = require('ioredis') as typeof import('ioredis');
@@ -79,6 +94,11 @@ async function appOf(variant: Variant, libDir: string, store: Store): Promise<Ko
   } else if (variant === 'bare') {
     let n = 0;
     routes(app, (ctx) => { ctx.body = String(++n); }, (ctx) => { ctx.body = String(n); });
+  } else if (variant === 'raw' && store.client === undefined && option('store')?.startsWith('token-')) {
+    app.keys = ['a secret of the bench, for keygrip'];
+    app.use(koaSession({ key: 'koa.sess', maxAge: 3_600_000, rolling: false, renew: false }, app));
+    const bag = (ctx: Context) => (ctx as unknown as { session: Record<string, number> }).session;
+    routes(app, (ctx) => { ctx.body = String((bag(ctx).n = (bag(ctx).n ?? 0) + 1)); }, (ctx) => { ctx.body = String(bag(ctx).n ?? 0); });
   } else if (variant === 'raw') {
     const { get, set } = store;
     const key = (ctx: Context) => {
@@ -108,7 +128,7 @@ async function child(variant: Variant, ops: number, inflight: number, libDir: st
   const cookies: Array<string | undefined> = [];
   for (let i = 0; i < inflight; i++) {
     const set = (await request(handle, '/inc')).getHeader('set-cookie') as string[] | undefined;
-    cookies.push(set === undefined ? undefined : String(set[0]).split(';')[0]!);
+    cookies.push(set === undefined ? undefined : set.map((line) => String(line).split(';')[0]!).join('; '));
   }
   // `inflight` loops, each with its own session, as wrk's connections are.
   const run = (path: string, count: number) => Promise.all(cookies.map(async (cookie) => {
@@ -151,7 +171,7 @@ function instructionsPerRequest(args: string[], ops: number): number {
 const WARMUP = 3000;
 
 async function parent(rounds: number, ops: number, inflight: number, baseline: string | undefined, storeName: string, count: boolean): Promise<void> {
-  if (storeName !== 'map' && storeName !== 'redis') throw new Error('--store map|redis');
+  if (!['map', 'redis', 'token-signed', 'token-encrypted'].includes(storeName)) throw new Error('--store map|redis|token-signed|token-encrypted');
   if (count && spawnSync('valgrind', ['--version']).status !== 0) throw new Error('--count instructions needs valgrind (apt-get install valgrind)');
   const only = option('variants')?.split(',');
   const VARIANTS = (['bare', 'raw', ...(storeName === 'redis' ? ['floor' as const] : []), 'ours', ...(baseline === undefined ? [] : ['baseline' as const])] as Variant[])
@@ -199,7 +219,8 @@ async function parent(rounds: number, ops: number, inflight: number, baseline: s
 const at = process.argv.indexOf('--child');
 if (at >= 0) {
   const port = Number(option('redis-port'));
-  const store = option('store') === 'redis' ? redisStore(port) : mapStore();
+  const storeName = option('store');
+  const store = storeName === 'redis' ? redisStore(port) : storeName?.startsWith('token-') ? tokenStore(storeName === 'token-signed' ? 'signed' : 'encrypted') : mapStore();
   void child(process.argv[at + 1] as Variant, flag('ops', 20_000), flag('inflight', 1), option('lib') ?? resolve(__dirname, '../../lib'), store);
 } else {
   const count = option('count');
