@@ -16,6 +16,12 @@ export interface OpenedToken {
   readonly iat: number;
 }
 
+/** A token kept verified: what it carries, and its own copy of the text (the cache's key). */
+interface Kept {
+  readonly opened: OpenedToken;
+  readonly token: string;
+}
+
 /** Why a token gives no session (the event to report). */
 export type RefusedToken = { cause: TokenRejection; id?: string } | { expired: 'idle' | 'absolute'; id: string };
 
@@ -40,11 +46,11 @@ class UnknownKey extends Error {}
  * Session records to tokens and back: signs (JWS) or encrypts (JWE `dir` + A256GCM) with the
  * ring's newest key (a secret's tokens are made with node:crypto in jose's compact form,
  * compact.ts; a key pair's by jose). jose verifies or decrypts every token and checks the
- * algorithm (pinned), the key id, `typ`, `iss`/`aud`, `exp`, `nbf` and `iat`. Tokens it made or verified are kept, by their exact text,
- * until their `exp` (at most `cacheSize`, the least recently used out first): a token that comes
- * straight back is not verified again. A different text (one changed bit) is a miss and is
- * verified in full; the key ring cannot change while the codec lives, so a kept token's key is
- * still in it.
+ * algorithm (pinned), the key id, `typ`, `iss`/`aud`, `exp`, `nbf` and `iat`. Tokens it made or
+ * verified are kept, by their exact text, until their `exp` (at most `cacheSize`, the least
+ * recently used out first): a token that comes straight back is not verified again. A different
+ * text (one changed bit) is a miss and is verified in full; the key ring cannot change while the
+ * codec lives, so a kept token's key is still in it.
  *
  * @example
  * const token = await codec.issue(id, '{"c":1733500000000,"d":{"n":1}}', exp);
@@ -58,7 +64,7 @@ export class TokenCodec {
   /** The claims every token repeats (`iss`, `aud`), JSON-escaped once. */
   readonly #claims: string;
   readonly #verifyOptions: Jose.JWTVerifyOptions & Jose.JWTDecryptOptions;
-  readonly #verified = new Map<string, OpenedToken>();
+  readonly #verified = new Map<string, Kept>();
   readonly #cacheSize: number;
   /** The newest key's protected header, as its base64url text (tokens made from a secret). */
   readonly #header: string;
@@ -112,12 +118,14 @@ export class TokenCodec {
    * lifetime): the session it carries, or why it carries none.
    */
   async open(token: string, lifetime: number, absoluteLifetime: number): Promise<OpenedToken | RefusedToken> {
-    const known = this.#verified.get(token);
-    if (known !== undefined) {
+    const kept = this.#verified.get(token);
+    if (kept !== undefined) {
       this.#verified.delete(token);
-      if (known.exp * 1000 > Date.now()) {
-        this.#verified.set(token, known); // the most recently used goes last: least recently used out first
-        return known;
+      if (kept.opened.exp * 1000 > Date.now()) {
+        // The most recently used goes last, under its own key: the request's text is a slice of
+        // its whole Cookie (or Authorization) header, which the cache would otherwise keep alive.
+        this.#verified.set(kept.token, kept);
+        return kept.opened;
       }
     }
     const options = { ...this.#verifyOptions, maxTokenAge: lifetime };
@@ -134,7 +142,8 @@ export class TokenCodec {
       return { cause: 'claims' };
     }
     const opened = { jti, text: JSON.stringify({ c, d }), exp, iat };
-    this.#remember(token, opened);
+    // A copy of the text as the key, not the slice of the request's header (above).
+    this.#remember(Buffer.from(token, 'latin1').toString('latin1'), opened);
     return opened;
   }
 
@@ -150,10 +159,11 @@ export class TokenCodec {
     return key.verify() as Promise<Jose.CryptoKey | Jose.KeyObject>;
   };
 
+  /** Keep `token` at the back of the cache; the least recently used out when it is full. */
   #remember(token: string, opened: OpenedToken): void {
     if (this.#cacheSize === 0) return;
     const cache = this.#verified;
-    cache.set(token, opened);
+    cache.set(token, { opened, token });
     if (cache.size > this.#cacheSize) cache.delete(cache.keys().next().value!);
   }
 }
