@@ -45,9 +45,9 @@ class UnknownKey extends Error {}
 /**
  * Session records to tokens and back: signs (JWS) or encrypts (JWE `dir` + A256GCM) with the
  * ring's newest key (a secret's tokens are made with node:crypto in jose's compact form,
- * compact.ts; a key pair's by jose). jose verifies or decrypts every token and checks the
- * algorithm (pinned), the key id, `typ`, `iss`/`aud`, `exp`, `nbf` and `iat`. Tokens it made or
- * verified are kept, by their exact text, until their `exp` (at most `cacheSize`, the least
+ * compact.ts; a key pair's by jose). jose verifies or decrypts every token that is not in the
+ * cache and checks the algorithm (pinned), the key id, `typ`, `iss`/`aud`, `exp`, `nbf` and
+ * `iat`. Tokens it made or verified are kept, by their exact text, until their `exp` (at most `cacheSize`, the least
  * recently used out first): a token that comes straight back is not verified again. A different
  * text (one changed bit) is a miss and is verified in full; the key ring cannot change while the
  * codec lives, so a kept token's key is still in it.
@@ -100,8 +100,10 @@ export class TokenCodec {
     if (key.secret !== undefined) {
       // HS256 and `dir` + A256GCM: made with node:crypto at once, not as a WebCrypto job (compact.ts).
       token = this.#mode === 'signed' ? signHs256(key.secret, this.#header, payload) : encryptDirA256Gcm(key.secret, this.#header, payload);
-    } else {
+    } else if (this.#mode === 'signed') {
       token = await new jose.CompactSign(payload).setProtectedHeader(this.#protectedHeader()).sign((await key.sign())!);
+    } else {
+      throw new Error('an encrypted token needs a secret key'); // (keyRing() makes none without one)
     }
     this.#remember(token, { jti, text, exp, iat });
     return token;

@@ -3,8 +3,10 @@ import { cryptoModule } from '../id';
 
 /**
  * The two token forms made from a secret, in JOSE's compact serialization, with node:crypto's
- * HMAC and AES-GCM (OpenSSL). Only the making is here: every token is verified or decrypted by
- * jose (TokenCodec.open), and a token made wrong here is refused there, never trusted.
+ * HMAC and AES-GCM (OpenSSL). Only the making is here: jose verifies or decrypts every token
+ * TokenCodec.open has not kept in its cache (a token this process made is kept, as it was when
+ * jose made it), so another instance or service refuses a token made wrong here; what holds the
+ * making to jose is the spec.
  *
  * Why not jose's `CompactSign` / `CompactEncrypt`: jose 6 runs each of them as a WebCrypto job on
  * libuv's thread pool, a round trip that took 22 % of a signed `/inc` (docs/benchmarks.md, the

@@ -76,3 +76,23 @@ test('cacheSize 0 keeps nothing', async (t) => {
   const codec = cacheOnly(0);
   t.false(await kept(codec, await codec.issue(ID(0), '{"c":1,"d":{}}', exp())));
 });
+
+test('a token verified by jose is kept (under its own copy of the text) and found again, and forget() drops it', async (t) => {
+  const bytes = randomBytes(32);
+  const secret = createSecretKey(bytes);
+  let verifyWith = createSecretKey(bytes);
+  const key: RingKey = { kid: 'k1', secret, sign: () => null, verify: () => Promise.resolve(verifyWith as unknown as webcrypto.CryptoKey) };
+  const options = { mode: 'signed', algorithm: 'HS256', issuer: undefined, audience: undefined, clockTolerance: 0 } as const;
+  const maker = new TokenCodec(new Map([['k1', key]]), { ...options, cacheSize: 0 });
+  const codec = new TokenCodec(new Map([['k1', key]]), { ...options, cacheSize: 8 });
+  const made = await maker.issue(ID(1), '{"c":1,"d":{"n":7}}', exp());
+  // As a cookie arrives: the token is a slice of a longer header.
+  const header = `theme=dark; sid=${made}; lang=en`;
+  const sent = header.slice(header.indexOf('sid=') + 4, header.indexOf('; lang'));
+  t.like(await codec.open(sent, 3600, 0), { jti: ID(1), text: '{"c":1,"d":{"n":7}}' }, 'verified by jose');
+  verifyWith = createSecretKey(randomBytes(32)); // from now on jose refuses it: only the cache answers
+  t.like(await codec.open(header.slice(header.indexOf('sid=') + 4, header.indexOf('; lang')), 3600, 0), { jti: ID(1) }, 'found again by its text');
+  t.true(await kept(codec, made));
+  codec.forget(sent);
+  t.like(await codec.open(made, 3600, 0), { cause: 'signature' }, 'forgotten: jose again, which refuses it now');
+});

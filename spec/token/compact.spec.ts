@@ -49,11 +49,11 @@ test('dir + A256GCM: jose compactDecrypt opens the token: the payload and the pr
 
 test('dir + A256GCM: each token has its own IV, so the same payload never gives the same ciphertext (across refills of the IV pool)', async (t) => {
   const header = headerB64(encHeader);
-  const count = 700; // the pool holds 256 IVs: this crosses two refills
+  const count = 700; // the pool holds 256 IVs: 700 cross at least two refills, wherever earlier tests left it
   const tokens = Array.from({ length: count }, () => encryptDirA256Gcm(secret, header, payload));
   t.is(new Set(tokens.map((token) => token.split('.')[2])).size, count);
   t.is(new Set(tokens.map((token) => token.split('.')[3])).size, count);
-  for (const token of [tokens[0]!, tokens[255]!, tokens[256]!, tokens[count - 1]!]) {
+  for (const token of tokens.filter((_, n) => n % 50 === 0)) {
     t.deepEqual(Buffer.from((await jose.compactDecrypt(token, new Uint8Array(bytes))).plaintext), payload);
   }
 });
