@@ -1,6 +1,6 @@
-// The verified-token cache of TokenCodec: which tokens it keeps. The codec here signs with one
-// secret and verifies with another, so a token answers only from the cache: a miss is a
-// 'signature' refusal, a hit the session it carries.
+// The verified-token cache of TokenCodec: which tokens it keeps (and, last, a guard of issue()).
+// The codec here signs with one secret and verifies with another, so a token answers only from
+// the cache: a miss is a 'signature' refusal, a hit the session it carries.
 import test from 'ava';
 import { createSecretKey, randomBytes, type webcrypto } from 'node:crypto';
 import { TokenCodec } from '../../lib/token/TokenCodec';
@@ -95,4 +95,10 @@ test('a token verified by jose is kept (under its own copy of the text) and foun
   t.true(await kept(codec, made));
   codec.forget(sent);
   t.like(await codec.open(made, 3600, 0), { cause: 'signature' }, 'forgotten: jose again, which refuses it now');
+});
+
+test('an encrypted codec whose key has no secret refuses to make a token (never a signed one in its place)', async (t) => {
+  const key: RingKey = { kid: 'k1', sign: () => Promise.resolve(createSecretKey(randomBytes(32))), verify: () => Promise.resolve(createSecretKey(randomBytes(32))) };
+  const codec = new TokenCodec(new Map([['k1', key]]), { mode: 'encrypted', algorithm: 'HS256', issuer: undefined, audience: undefined, clockTolerance: 0, cacheSize: 8 });
+  await t.throwsAsync(codec.issue(ID(0), '{"c":1,"d":{}}', exp()), { message: /encrypted token needs a secret/ });
 });
