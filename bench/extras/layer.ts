@@ -19,7 +19,7 @@ import { startRedis } from '../../spec/helpers/redisServer';
 //             reference of #14's targets (its two cookies, an HMAC checked and one made);
 // - floor:    (`--store redis`) our Redis scripts from a hand-written route, no session layer
 //             (bench/apps/raw.ts, rawSession): what our guarantees cost in Redis;
-// - ours:     session({ start: 'lazy' }) over a MemoryAdapter or RedisAdapter, /inc under
+// - ours:     session({ start: 'lazy' }) over a MemoryAdapter, RedisAdapter or TokenStore, /inc under
 //             sessionPolicy(), /read under sessionPolicy({ readOnly: true }), as the bench's ours-*;
 // - baseline: (`--baseline DIR`) the same on another compiled library (DIR/index.js, and its
 //             adapter from DIR/redis), for an A/B.
