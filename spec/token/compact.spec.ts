@@ -1,7 +1,8 @@
 // The tokens made from a secret with node:crypto (lib/token/compact.ts) held to jose, which verifies
-// every token: an HS256 token is the very text jose's CompactSign makes; an encrypted token is
-// opened by jose's compactDecrypt, and a token changed anywhere (ciphertext, tag, IV, header) is
-// refused by it. jose5.spec.ts runs these again on jose 5.
+// every token a process has not made or verified before (the cache, cache.spec.ts); this spec is
+// what holds the making to jose: an HS256 token is the very text jose's CompactSign makes; an
+// encrypted token is opened by jose's compactDecrypt, and a token changed anywhere (ciphertext,
+// tag, IV, header) is refused by it. jose5.spec.ts runs these again on jose 5.
 import test from 'ava';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import * as jose from 'jose';
