@@ -1,3 +1,5 @@
+import { shuffled } from './stats';
+
 /** One server the bench measures: its name on the command line and in the tables. */
 export interface Contender {
   readonly name: string;
@@ -69,6 +71,21 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'bare-fastify', label: 'bare fastify 5, no session', redis: false, ours: false, optional: true },
 ];
 
+/**
+ * The contenders each target compares, run next to each other in every round (bench/run.ts): a
+ * ratio is taken between two windows seconds apart instead of minutes apart. On this shared VM
+ * two identical Koa servers measured in adjacent 2 s windows differed by a log-standard deviation
+ * of 0.18, and in windows at least three pairs apart by 0.22 (the machine drifts as well as it
+ * bursts). A contender named in no block is a block of its own.
+ */
+export const BLOCKS: readonly (readonly string[])[] = [
+  [BARE, RAW_FILE_FLOOR, OURS_FILE, FILE_RIVAL],
+  [RAW_LIMIT, RAW_FLOOR, OURS_LOCKED, STRONGEST_RIVAL],
+  ['raw-ioredis', 'ours-redis', 'koa-session-ioredis', 'express-session', 'fastify-session'],
+  [PG_RIVAL, OURS_PG_LOCKED],
+  [COOKIE_RIVAL, OURS_SIGNED, OURS_ENCRYPTED, OURS_SIGNED_JOSE5, OURS_ENCRYPTED_JOSE5, OURS_SIGNED_NOCACHE, 'fastify-secure-session', 'iron-session'],
+];
+
 /** The contenders to run: the named ones (bare Koa always first), or every default one. */
 export function selectContenders(names?: string[]): Contender[] {
   if (!names) return CONTENDERS.filter((c) => !c.optional);
@@ -79,3 +96,18 @@ export function selectContenders(names?: string[]): Contender[] {
 
 export const ROUTES = ['/inc', '/read'] as const;
 export type Route = (typeof ROUTES)[number];
+
+/**
+ * One round's windows: the blocks (contenders.ts, BLOCKS) in a shuffled order; within a block, its
+ * routes in a shuffled order, and on each route its contenders in a shuffled order, so that the
+ * windows a target's ratio compares are seconds apart, and no contender has a fixed place (the
+ * shuffles are seeded by the round, so a run can be repeated).
+ */
+export function roundOrder<T extends { contender: { name: string } }>(prepared: readonly T[], round: number): Array<{ p: T; route: Route }> {
+  const blocks = BLOCKS.map((names) => prepared.filter((p) => names.includes(p.contender.name)))
+    .concat(prepared.filter((p) => !BLOCKS.some((names) => names.includes(p.contender.name))).map((p) => [p]))
+    .filter((block) => block.length > 0);
+  let seed = round * 7919;
+  return shuffled(blocks, seed).flatMap((block) => shuffled(ROUTES, ++seed)
+    .flatMap((route) => shuffled(block, ++seed).map((p) => ({ p, route }))));
+}

@@ -1,6 +1,6 @@
 /** The command-line flags of `npm run bench -- …`, with the defaults of a short run. */
 export interface BenchOptions {
-  /** Measured rounds; every contender and route runs once per round, in a shuffled order. */
+  /** Measured rounds; every contender and route runs once per round (contenders.ts, roundOrder). */
   rounds: number;
   /** Seconds of load per contender, route and round. */
   duration: number;

@@ -4,14 +4,13 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startRedis, type RedisServer } from '../spec/helpers/redisServer';
 import { startPostgres, type PostgresServer } from '../spec/helpers/postgresServer';
-import { OURS_LOCKED, OURS_PG_LOCKED, PG_RIVAL, ROUTES, selectContenders, STRONGEST_RIVAL, type Route } from './contenders';
+import { OURS_LOCKED, OURS_PG_LOCKED, PG_RIVAL, roundOrder, selectContenders, STRONGEST_RIVAL, type Route } from './contenders';
 import { measureGc } from './extras/gc';
 import { measureHandoff } from './extras/handoff';
 import { contended, contendedJar, measure, prepare, refreshPool, roundTrips, sanityCheck, warmUp, type Prepared, type Sample, type Setup } from './measure';
 import { parseOptions, type BenchOptions } from './options';
 import { postgresVersion } from './postgresStats';
 import { renderReport, type Machine, type Results } from './report';
-import { shuffled } from './stats';
 import { wrkVersion } from './wrk';
 import { commitOf } from './commit';
 
@@ -62,14 +61,13 @@ async function machine(redis: RedisServer, postgres: PostgresServer | undefined,
 }
 
 async function rounds(prepared: Prepared[], options: BenchOptions, setup: Setup): Promise<Sample[]> {
-  const cells = prepared.flatMap((p) => ROUTES.map((route) => ({ p, route })));
   const samples: Sample[] = [];
   for (let round = 1; round <= options.rounds; round++) {
-    const order = shuffled(cells, round * 7919);
+    const order = roundOrder(prepared, round);
     log(`round ${round}/${options.rounds}: ${order.length} windows of ${options.duration} s`);
     for (const { p, route } of order) {
       await refreshPool(p, setup);
-      const sample = await measure(p, route as Route, round, setup, options.duration);
+      const sample = await measure(p, route, round, setup, options.duration);
       if (sample.errors > 0) log(`  ${p.contender.name} ${route}: ${sample.errors} errors`);
       samples.push(sample);
     }
