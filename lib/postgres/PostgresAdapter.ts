@@ -1,10 +1,11 @@
 import type * as pg from 'pg';
 import { InvalidOption } from '../errors';
-import { checkOptionKeys } from '../closedOptions';
+import { checkOptionKeys, positive } from '../closedOptions';
 import { logger } from '../log';
 import { requirePeer } from '../peer';
 import { SqlAdapter, tableParts, type SqlStore } from '../sql/SqlAdapter';
 import { checkAppPool } from '../sql/connection';
+import { Pipeline, pipelineSupported, type PipeClient } from './Pipeline';
 import { Listener, type ListenClient } from './Listener';
 import { OPTION_HINTS, OPTION_KEYS, poolConfig, type PgPool, type PostgresAdapterOptions } from './options';
 import { createTableSql, quote, statements, type Statements } from './statements';
@@ -21,8 +22,10 @@ export type { PgPool, PostgresAdapterOptions };
  * session's lock holds no pool connection (the lock is a token and an expiry in the session's
  * row); waiters are woken by `LISTEN/NOTIFY` on one connection per adapter, and poll as the
  * fallback. Round trips: a read-only request 1 statement, a locked write 2 (lock+read,
- * write+unlock). Behind PgBouncer in transaction pooling, set `listen: false`: nothing else
- * keeps state between statements (no advisory locks, no named prepared statements).
+ * write+unlock). The statements of concurrent requests share two pipelined connections (the
+ * `pipeline` option; {@link Pipeline}). Behind PgBouncer in transaction pooling, set
+ * `listen: false`, `prepared: false` and `pipeline: false`: nothing else keeps state between
+ * statements (no advisory locks).
  *
  * @example
  * const adapter = new PostgresAdapter({ url: process.env.DATABASE_URL ?? 'postgres://localhost/app' });
@@ -30,7 +33,7 @@ export type { PgPool, PostgresAdapterOptions };
  * app.use(session({ adapter }));
  */
 export class PostgresAdapter extends SqlAdapter {
-  /** The pool statements go through: the app's `pool`, or the adapter's own. */
+  /** The app's `pool`, or the adapter's own: the statements that are not pipelined go through it (all of them with `pipeline: false`). */
   readonly pool: PgPool;
 
   constructor(options: PostgresAdapterOptions = {}) {
@@ -39,6 +42,7 @@ export class PostgresAdapter extends SqlAdapter {
     for (const flag of ['listen', 'prepared'] as const) {
       if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw new InvalidOption(flag, 'must be true or false');
     }
+    if (typeof options.pipeline !== 'boolean') positive('pipeline', options.pipeline, 2, true);
     const parts = tableParts(options.table);
     const table = parts.map(quote).join('.');
     const channel = `ksm_${parts[parts.length - 1]}`.slice(0, 63);
@@ -56,16 +60,38 @@ export class PostgresAdapter extends SqlAdapter {
     const listenConfig: Record<string, unknown> = { ...(config ?? options.pool?.options ?? {}), query_timeout: undefined };
     const listener = options.listen === false ? undefined
       : new Listener(() => new Client(listenConfig) as unknown as ListenClient, channel);
-    const store = new PgStore(pool, statements(table), createTableSql(table, parts[parts.length - 1]!), channel, config !== undefined, options.prepared === false ? undefined : `ksm_${hash(table)}_`);
+    const store = new PgStore(pool, pipelineOf(options, config), statements(table), createTableSql(table, parts[parts.length - 1]!), channel,
+      config !== undefined, options.prepared === false ? undefined : `ksm_${hash(table)}_`);
     super('PostgreSQL', options, store, listener);
     this.pool = pool;
   }
 }
 
-/** The statements of lib/postgres/statements.ts through a pg pool. */
+/**
+ * The adapter's pipelined connections (the `pipeline` option), or undefined when its statements
+ * go through the pool: `pipeline: false`, an app's pool, or a pg without pipeline mode.
+ */
+function pipelineOf(options: PostgresAdapterOptions, config: Record<string, unknown> | undefined): Pipeline | undefined {
+  if (options.pipeline === false) return undefined;
+  if (config === undefined) {
+    if (options.pipeline !== undefined) throw new InvalidOption('pipeline', 'cannot be combined with pool: the adapter pipelines only connections of its own');
+    return undefined;
+  }
+  const pipedConfig = { ...config, pipeline: true };
+  const makeClient = () => new Client(pipedConfig) as unknown as PipeClient;
+  if (!pipelineSupported(makeClient)) {
+    if (options.pipeline !== undefined) throw new InvalidOption('pipeline', 'needs pg 8.23 or later (pipeline mode): upgrade pg, or leave pipeline out');
+    return undefined;
+  }
+  return new Pipeline(makeClient, typeof options.pipeline === 'number' ? options.pipeline : 2);
+}
+
+/** The statements of lib/postgres/statements.ts, pipelined or through a pg pool. */
 class PgStore implements SqlStore {
   constructor(
     private readonly pool: PgPool,
+    /** The session statements' connections; undefined: the pool. */
+    private readonly pipeline: Pipeline | undefined,
     private readonly sql: Statements,
     readonly tableSql: string,
     private readonly channel: string,
@@ -74,10 +100,16 @@ class PgStore implements SqlStore {
     private readonly prepared: string | undefined,
   ) {}
 
-  /** One statement: named (PostgreSQL parses and plans it once per connection) unless `prepared: false`. */
+  /**
+   * One statement: named (PostgreSQL parses and plans it once per connection) unless `prepared:
+   * false`; pipelined unless `pipeline: false`, except gc's batches, which go through the pool so
+   * that no request's statement waits behind a thousand-row delete.
+   */
   #q(key: keyof Statements, values: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }> {
     const text = this.sql[key];
-    return this.prepared === undefined ? this.pool.query(text, values) : this.pool.query({ name: this.prepared + key, text, values });
+    const name = this.prepared === undefined ? undefined : this.prepared + key;
+    if (this.pipeline !== undefined && key !== 'gcBatch') return this.pipeline.query(name === undefined ? { text, values } : { name, text, values });
+    return name === undefined ? this.pool.query(text, values) : this.pool.query({ name, text, values });
   }
 
   /**
@@ -138,6 +170,7 @@ class PgStore implements SqlStore {
   }
 
   async close(): Promise<void> {
+    await this.pipeline?.close();
     if (this.owned) await this.pool.end().catch(() => undefined);
   }
 }

@@ -30,9 +30,23 @@ export interface PostgresAdapterOptions extends SqlAdapterOptions, SqlConnection
    * PgBouncer before 1.21 in transaction pooling, which cannot keep them. @default true
    */
   prepared?: boolean;
+  /**
+   * The session statements (read, lock, write, touch, destroy) go over this many shared
+   * connections of the adapter's own in pg's pipeline mode: every request's statement is sent at
+   * once on the least busy one, and a tick's statements leave in one write (measured: a locked
+   * write's CPU less than half in Node and about two fifths less in PostgreSQL than through the
+   * pool). `true` is the default 2. `false`: each statement through the pool, one connection per
+   * statement in flight.
+   * The pool (`max`) still serves `createTable()` and `gc()`. Needs pg 8.23 or later: with an
+   * older pg the default falls back to the pool, and a number given is refused. Not with an
+   * app's `pool`, whose connections are the app's to give. Behind PgBouncer in transaction
+   * pooling set it to false, with `prepared` and `listen`.
+   * @default 2
+   */
+  pipeline?: number | boolean;
 }
 
-export const OPTION_KEYS = ['pool', 'listen', 'prepared', ...CONNECTION_KEYS, ...SQL_OPTION_KEYS] as const;
+export const OPTION_KEYS = ['pool', 'listen', 'prepared', 'pipeline', ...CONNECTION_KEYS, ...SQL_OPTION_KEYS] as const;
 
 export const OPTION_HINTS: Readonly<Record<string, string>> = {
   connectionString: 'use url',

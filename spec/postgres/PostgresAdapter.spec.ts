@@ -55,7 +55,7 @@ test('PostgresAdapter › options › defaults: table sessions, lifetime 3600, l
   t.regex(a.tableSql(), /CREATE TABLE IF NOT EXISTS "sessions"/);
 });
 
-for (const [option, value] of [['lifetime', 0], ['lockWait', -1], ['lockExpiry', Number.NaN], ['max', 1.5], ['timeout', 0], ['port', -1]] as const) {
+for (const [option, value] of [['lifetime', 0], ['lockWait', -1], ['lockExpiry', Number.NaN], ['max', 1.5], ['timeout', 0], ['port', -1], ['pipeline', 0], ['pipeline', 1.5], ['pipeline', 'yes']] as const) {
   test(`PostgresAdapter › options › rejects ${option}: ${String(value)} naming the option`, (t) => {
     const err = t.throws(() => new PostgresAdapter({ [option]: value } as PostgresAdapterOptions), { code: 'ERR_SESSION_INVALID_OPTION' });
     t.is((err as Error & { option: string }).option, option);
