@@ -59,7 +59,7 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'ours-redis', label: 'ours, RedisAdapter, locking off', redis: true, ours: true },
   { name: OURS_LOCKED, label: 'ours, RedisAdapter, locking on', redis: true, ours: true },
   { name: PG_RIVAL, label: 'express 5 + express-session 1.19 + connect-pg-simple 10 (pg 8, pool of 10)', redis: false, postgres: true, ours: false },
-  { name: OURS_PG_LOCKED, label: 'ours, PostgresAdapter (pg 8, pool of 10), locking on', redis: false, postgres: true, ours: true },
+  { name: OURS_PG_LOCKED, label: 'ours, PostgresAdapter (pg 8.23, statements pipelined over 2 connections), locking on', redis: false, postgres: true, ours: true },
   { name: OURS_SIGNED, label: 'ours, TokenStore signed (HS256 JWS: node:crypto makes, jose verifies) in the cookie, verified-token cache on (the default)', redis: false, ours: true, carried: true },
   { name: OURS_ENCRYPTED, label: 'ours, TokenStore encrypted (JWE dir + A256GCM: node:crypto makes, jose decrypts) in the cookie, verified-token cache on (the default)', redis: false, ours: true, carried: true },
   { name: OURS_SIGNED_JOSE5, label: 'ours, TokenStore signed (HS256 JWS) in the cookie on jose 5.10 (node:crypto), cache on', redis: false, ours: true, carried: true },
@@ -75,8 +75,8 @@ export const CONTENDERS: readonly Contender[] = [
  * The contenders each target compares, run next to each other in every round (bench/run.ts): a
  * ratio is taken between two windows seconds apart instead of minutes apart. On this shared VM
  * two identical Koa servers measured in adjacent 2 s windows differed by a log-standard deviation
- * of 0.18, and in windows at least three pairs apart by 0.22 (the machine drifts as well as it
- * bursts). A contender named in no block is a block of its own.
+ * of 0.18, and in windows at least three pairs apart by 0.22 (14 pairs, one run: the machine
+ * drifts a little, and bursts much more). A contender named in no block is a block of its own.
  */
 export const BLOCKS: readonly (readonly string[])[] = [
   [BARE, RAW_FILE_FLOOR, OURS_FILE, FILE_RIVAL],

@@ -49,7 +49,8 @@ async function adapterOf(env: AppEnv, kind: Exclude<OursKind, TokenKind>): Promi
   if (kind === 'file') return new StreamAdapter({ savePath: env.dataDir });
   if (kind === 'postgres-lock') {
     if (!env.postgresUrl) throw new Error('ours-postgres-lock needs the bench\'s PostgreSQL (BENCH_POSTGRES_URL)');
-    // Locking is on by default; a pool of 10 (the default), LISTEN/NOTIFY wake-ups (the default).
+    // Locking is on by default; the session statements pipelined over 2 connections (the
+    // default), a pool of 10 for createTable() and gc (the default), LISTEN/NOTIFY wake-ups (the default).
     const adapter = new (postgresEntry().PostgresAdapter)({ url: env.postgresUrl, max: 10, table: OURS_TABLE });
     await adapter.createTable();
     return adapter;
@@ -70,6 +71,6 @@ export async function oursApp(env: AppEnv, kind: OursKind): Promise<RunningApp> 
   routes(app, chain(sessionPolicy(), inc), chain(sessionPolicy({ readOnly: true }), read));
   const notes = ["session({ start: 'lazy' }); /inc: sessionPolicy() (locked when the adapter locks), /read: sessionPolicy({ readOnly: true })"];
   if (isToken(kind)) notes.push(TOKEN_NOTES[kind]);
-  if (kind === 'postgres-lock') notes.push(`PostgresAdapter({ max: 10, table: '${OURS_TABLE}' }), locking and LISTEN/NOTIFY on (the defaults); session() gc at its default (probability 0.01)`);
+  if (kind === 'postgres-lock') notes.push(`PostgresAdapter({ max: 10, table: '${OURS_TABLE}' }), locking, LISTEN/NOTIFY and statements pipelined over 2 connections (the defaults); session() gc at its default (probability 0.01)`);
   return listen(app, notes, async () => { await adapter.close?.(); });
 }
