@@ -22,6 +22,9 @@ export interface PipeClient {
   query(config: PipedQuery): Promise<PipedResult>;
   end(): Promise<void>;
   on(event: 'error' | 'end', listener: (error?: Error) => void): unknown;
+  /** The socket keeps the process alive (while statements are in flight) or not (while idle). */
+  ref?(): void;
+  unref?(): void;
   /** pg's protocol connection; its socket is corked for a tick (see {@link Pipeline}). */
   readonly connection?: { readonly stream?: { cork?(): void; uncork?(): void } };
 }
@@ -32,7 +35,9 @@ export interface PipeClient {
  * after another on each connection.
  */
 export function pipelineSupported(makeClient: () => PipeClient): boolean {
-  return makeClient().pipeline === true;
+  const client = makeClient();
+  // pg-native (NODE_PG_FORCE_NATIVE) keeps the flag too, but sends a batch at a time and has no socket to cork.
+  return client.pipeline === true && client.connection?.stream !== undefined;
 }
 
 /**
@@ -42,14 +47,16 @@ export function pipelineSupported(makeClient: () => PipeClient): boolean {
  * `Sync`, so a failed one fails alone), and the statements of one tick leave in one socket write
  * (the connection is corked until the end of the tick, as the Redis adapter corks its socket).
  * PostgreSQL answers them in order; a read of the socket brings many answers. Measured on a
- * locked write (lock+read, write+unlock; 32 in flight, in-process): the Node side's CPU less than
+ * locked write (lock+read, write+unlock; 32 in flight, in-process): the Node side's CPU about
  * half and PostgreSQL's about two fifths less than through a pool of 10 (docs/benchmarks.md).
  *
  * A connection is made on first use and made again on the next statement after it failed (its
- * statements in flight fail with it: a typed store error each, never a hang); pg's
- * `query_timeout` bounds each statement, and one that times out ends its connection, since
- * the statements behind it cannot be taken back from the wire. A statement waiting for a row
- * lock delays only the statements behind it on its connection; new ones go to the others.
+ * statements in flight fail with it: a typed store error each, never a hang); one that could not
+ * be made is passed over for a second while another is up. pg's `query_timeout` bounds each
+ * statement, and one that times out ends its connection and so fails the statements behind it,
+ * which cannot be taken back from the wire. A statement waiting for a row lock delays only the
+ * statements behind it on its connection; new ones go to the others. An idle connection is
+ * unref'd: it does not keep the process alive.
  *
  * @example
  * const pipeline = new Pipeline(() => new pg.Client({ ...config, pipeline: true }), 2);
@@ -73,16 +80,15 @@ export class Pipeline {
     const start = this.#next;
     this.#next = (start + 1) % slots.length;
     let best = slots[start]!;
-    if (best.inFlight === 0 || slots.length === 1) return best.query(config);
+    if (slots.length === 1) return best.query(config);
     const now = performance.now();
     let bestLoad = best.load(now);
-    for (let i = 1; i < slots.length; i++) {
+    for (let i = 1; i < slots.length && bestLoad > 0; i++) {
       const slot = slots[(start + i) % slots.length]!;
       const load = slot.load(now);
       if (load < bestLoad) {
         best = slot;
         bestLoad = load;
-        if (load === 0) break;
       }
     }
     return best.query(config);
@@ -100,6 +106,14 @@ export class Pipeline {
  * queued behind thirty others.
  */
 const STALLED_MS = 50;
+/**
+ * A connection that could not be made is passed over for this long while another is up, so
+ * that a refused reconnect (the server at max_connections, a rotated password) fails the one
+ * statement that found it, not every other one; with none up, each statement tries again.
+ */
+const RETRY_MS = 1000;
+/** What a stalled or failed connection counts as, over its statements in flight. */
+const PASSED_OVER = 1000;
 
 /** One pipelined connection, made on first use and again after it failed. */
 class Slot {
@@ -107,30 +121,45 @@ class Slot {
   inFlight = 0;
   /** When the connection last answered, or was sent a statement with none in flight. */
   #progressAt = 0;
+  /** When making the connection last failed. */
+  #failedAt = Number.NEGATIVE_INFINITY;
   #client: PipeClient | undefined;
   #connecting: Promise<PipeClient> | undefined;
   #corked = false;
 
   constructor(private readonly makeClient: () => PipeClient, private readonly closed: () => boolean) {}
 
-  /** Statements in flight, counted as a thousand more when the connection has stalled. */
+  /** Statements in flight, counted as a thousand more when the connection has stalled or could not be made. */
   load(now: number): number {
-    return this.inFlight === 0 ? 0 : this.inFlight + (now - this.#progressAt > STALLED_MS ? 1000 : 0);
+    if (this.#client === undefined && this.#connecting === undefined && now - this.#failedAt < RETRY_MS) return PASSED_OVER + this.inFlight;
+    return this.inFlight === 0 ? 0 : this.inFlight + (now - this.#progressAt > STALLED_MS ? PASSED_OVER : 0);
   }
 
   query(config: PipedQuery): Promise<PipedResult> {
     const client = this.#client;
-    if (this.inFlight++ === 0) this.#progressAt = performance.now();
-    const sent = client !== undefined ? this.#send(client, config) : this.#connect().then((made) => this.#send(made, config));
-    return sent.finally(() => {
-      this.inFlight--;
+    if (this.inFlight++ === 0) {
       this.#progressAt = performance.now();
+      client?.ref?.();
+    }
+    let sent: Promise<PipedResult>;
+    try {
+      sent = client !== undefined ? this.#send(client, config) : this.#connect().then((made) => this.#send(made, config));
+    } catch (err) {
+      sent = Promise.reject(err); // pg throws for a config it cannot take: counted out below like any failure
+    }
+    return sent.finally(() => {
+      this.#progressAt = performance.now();
+      // An idle connection does not keep the process alive (as the pool's idle connections end).
+      if (--this.inFlight === 0) this.#client?.unref?.();
     });
   }
 
   async close(): Promise<void> {
     const client = this.#client ?? await this.#connecting?.catch(() => undefined);
     this.#client = undefined;
+    // Held while it ends: an idle connection is unref'd, and the process must not exit before
+    // the server's goodbye arrives while close() is awaited.
+    client?.ref?.();
     await client?.end().catch(() => undefined);
   }
 
@@ -158,6 +187,7 @@ class Slot {
       try {
         await client.connect();
       } catch (err) {
+        this.#failedAt = performance.now();
         await client.end().catch(() => undefined);
         throw err;
       }

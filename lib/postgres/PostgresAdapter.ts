@@ -23,7 +23,7 @@ export type { PgPool, PostgresAdapterOptions };
  * row); waiters are woken by `LISTEN/NOTIFY` on one connection per adapter, and poll as the
  * fallback. Round trips: a read-only request 1 statement, a locked write 2 (lock+read,
  * write+unlock). The statements of concurrent requests share two pipelined connections (the
- * `pipeline` option; {@link Pipeline}). Behind PgBouncer in transaction pooling, set
+ * `pipeline` option). Behind PgBouncer in transaction pooling, set
  * `listen: false`, `prepared: false` and `pipeline: false`: nothing else keeps state between
  * statements (no advisory locks).
  *
@@ -103,7 +103,8 @@ class PgStore implements SqlStore {
   /**
    * One statement: named (PostgreSQL parses and plans it once per connection) unless `prepared:
    * false`; pipelined unless `pipeline: false`, except gc's batches, which go through the pool so
-   * that no request's statement waits behind a thousand-row delete.
+   * that no statement is sent behind a thousand-row delete (one on a row the delete holds still
+   * waits for it, as through the pool).
    */
   #q(key: keyof Statements, values: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }> {
     const text = this.sql[key];

@@ -31,16 +31,16 @@ export interface PostgresAdapterOptions extends SqlAdapterOptions, SqlConnection
    */
   prepared?: boolean;
   /**
-   * The session statements (read, lock, write, touch, destroy) go over this many shared
-   * connections of the adapter's own in pg's pipeline mode: every request's statement is sent at
-   * once on the least busy one, and a tick's statements leave in one write (measured: a locked
-   * write's CPU less than half in Node and about two fifths less in PostgreSQL than through the
-   * pool). `true` is the default 2. `false`: each statement through the pool, one connection per
-   * statement in flight.
-   * The pool (`max`) still serves `createTable()` and `gc()`. Needs pg 8.23 or later: with an
-   * older pg the default falls back to the pool, and a number given is refused. Not with an
-   * app's `pool`, whose connections are the app's to give. Behind PgBouncer in transaction
-   * pooling set it to false, with `prepared` and `listen`.
+   * Every statement but `createTable()`'s and gc's goes over this many shared connections of the
+   * adapter's own in pg's pipeline mode: each request's statement is sent at once on an idle or
+   * the least busy one, and a tick's statements leave in one write (measured: a locked write's
+   * CPU about half in Node and about two fifths less in PostgreSQL than through the pool).
+   * `true` is the default 2; with 1 there is no other connection to send around a statement that
+   * waits for a row lock. `false`: each statement through the pool, one connection per statement
+   * in flight. The pool (`max`) still serves `createTable()` and `gc()`. Needs pg 8.23 or later
+   * (not pg-native): with an older pg the default falls back to the pool, and a `pipeline` given
+   * (a number or true) is refused. Not with an app's `pool`, whose connections are the app's to
+   * give. Behind PgBouncer in transaction pooling set it to false, with `prepared` and `listen`.
    * @default 2
    */
   pipeline?: number | boolean;

@@ -137,3 +137,47 @@ test('PostgresAdapter › pipeline › a connection PostgreSQL ends fails its st
   t.is(after.length, 2, `backends ${after.join(',')}`);
   t.false(after.includes(ended[0]!), `the ended backend ${ended[0]} is not among ${after.join(',')}`);
 });
+
+test('PostgresAdapter › pipeline › a statement past the timeout fails within about the timeout, with the statements sent behind it on its connection; then all is served again', async (t) => {
+  const a = adapter(t, { table: 'pl_timeout', timeout: 1, pipeline: 1 });
+  await a.createTable();
+  const [stuck, other] = [newId(), newId()];
+  await a.write(stuck, 'x', 600);
+  await a.write(other, 'y', 600);
+  const sql = await database();
+  const holder = await sql.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM pl_timeout WHERE id = $1 FOR UPDATE', [stuck]);
+    const started = performance.now();
+    const locking = a.lock!(stuck, { wait: 10 });
+    await new Promise((r) => setTimeout(r, 100));
+    // One connection: this read is sent behind the waiting lock statement and shares its fate.
+    const behind = a.read(other);
+    await t.throwsAsync(locking, { code: 'ERR_SESSION_STORE', message: /timeout|terminated/i });
+    const lockMs = performance.now() - started;
+    await t.throwsAsync(behind, { code: 'ERR_SESSION_STORE' });
+    t.true(lockMs >= 900 && lockMs < 3000, `failed after ${Math.round(lockMs)} ms`);
+    await holder.query('COMMIT');
+  } finally {
+    holder.release();
+  }
+  t.is(await a.read(other), 'y');
+  t.is(await a.read(stuck), 'x');
+});
+
+test('PostgresAdapter › pipeline › idle pipelined connections do not keep the process alive: a script that never calls close() exits', async (t) => {
+  await database();
+  const { execFile } = await import('node:child_process');
+  const script = `const { PostgresAdapter } = require(${JSON.stringify(require.resolve('../../lib/postgres/PostgresAdapter'))});
+const a = new PostgresAdapter({ url: ${JSON.stringify(postgres().url)}, listen: false });
+(async () => { await a.write('exits', 'x', 60); await Promise.all([a.read('exits'), a.read('exits')]); console.log(await a.read('exits')); })();`;
+  const started = performance.now();
+  const out = await new Promise<{ code: number | null; stdout: string; killed: boolean }>((resolve) => {
+    const child = execFile(process.execPath, ['-e', script], { timeout: 8000 }, (err, stdout) => resolve({ code: child.exitCode, stdout, killed: err?.killed === true }));
+  });
+  t.false(out.killed, 'still running after 8 s');
+  t.is(out.stdout.trim(), 'x');
+  t.is(out.code, 0);
+  t.true(performance.now() - started < 8000);
+});
