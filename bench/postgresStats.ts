@@ -89,7 +89,7 @@ export async function statementTable(server: PostgresServer, requests: number, c
     '',
     `Planning + execution: ${perRequest.toFixed(1)} µs per request, beside ${cpuUsPerRequest.toFixed(1)} µs of PostgreSQL CPU per request. ` +
       'pg_stat_statements times are wall-clock inside the backend, so on a machine short of cores they include waits for one; ' +
-      'on a quiet one the CPU beyond them is parsing and analysis (every statement is an unnamed one: parsed and planned on every call), ' +
+      'on a quiet one the CPU beyond them is parsing and analysis (an unnamed statement is parsed and planned on every call, a named one once per connection), ' +
       'commit (WAL, NOTIFY), the protocol and the kernel.',
   ];
 }
