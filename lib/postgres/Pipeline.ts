@@ -42,9 +42,9 @@ export function pipelineSupported(makeClient: () => PipeClient): boolean {
 
 /**
  * The adapter's statements over a few shared connections in pg's pipeline mode, instead of one
- * pool connection per statement: every request's statement goes out at once on the connection
- * with the fewest statements in flight (each statement its own implicit transaction, its own
- * `Sync`, so a failed one fails alone), and the statements of one tick leave in one socket write
+ * pool connection per statement: every request's statement goes out at once on an idle
+ * connection, else the least loaded one that is answering (each statement its own implicit
+ * transaction, its own `Sync`, so a failed one fails alone), and a tick's statements leave in one socket write
  * (the connection is corked until the end of the tick, as the Redis adapter corks its socket).
  * PostgreSQL answers them in order; a read of the socket brings many answers. Measured on a
  * locked write (lock+read, write+unlock; 32 in flight, in-process): the Node side's CPU about

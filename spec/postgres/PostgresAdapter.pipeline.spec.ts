@@ -37,9 +37,10 @@ async function backendsThatRan(table: string): Promise<number[]> {
   return rows.map((row) => row.pid as number);
 }
 
-test('PostgresAdapter › pipeline › pg 8.23 pipelines; a Client that drops the option (an older pg) is seen as not pipelining', (t) => {
+test('PostgresAdapter › pipeline › pg 8.23 pipelines; a Client that drops the option (an older pg) or has no socket to cork (pg-native) is seen as not pipelining', (t) => {
   t.true(pipelineSupported(() => new Client({ pipeline: true } as never) as unknown as PipeClient));
   t.false(pipelineSupported(() => ({}) as PipeClient));
+  t.false(pipelineSupported(() => ({ pipeline: true }) as PipeClient));
 });
 
 test('PostgresAdapter › pipeline › with an app pool: a pipeline asked for is refused, false is fine', async (t) => {
