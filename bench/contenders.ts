@@ -98,7 +98,7 @@ export const ROUTES = ['/inc', '/read'] as const;
 export type Route = (typeof ROUTES)[number];
 
 /**
- * One round's windows: the blocks (contenders.ts, BLOCKS) in a shuffled order; within a block, its
+ * One round's windows: the blocks (BLOCKS above) in a shuffled order; within a block, its
  * routes in a shuffled order, and on each route its contenders in a shuffled order, so that the
  * windows a target's ratio compares are seconds apart, and no contender has a fixed place (the
  * shuffles are seeded by the round, so a run can be repeated).
