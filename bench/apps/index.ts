@@ -19,6 +19,7 @@ export const APPS: Record<string, () => AppFactory> = {
   'raw-ioredis': () => (env) => raw().rawIoredis(env),
   'raw-ioredis-nopipe': () => (env) => raw().rawIoredis(env, false),
   'raw-session': () => (env) => raw().rawSession(env),
+  'raw-session-setnx': () => (env) => raw().rawSession(env, 'setnx'),
   'raw-file': () => (env) => raw().rawFile(env),
   'koa-session-cookie': () => (env) => koaSession().koaSessionApp(env, 'cookie'),
   'koa-session-ioredis': () => (env) => koaSession().koaSessionApp(env, 'ioredis'),

@@ -35,25 +35,42 @@ export function rawIoredis(env: AppEnv, pipelined = true): Promise<RunningApp> {
  * least a session with our guarantees sends. `/read`: GETEX (the GET and the sliding TTL in one
  * command; a missing record would also look for a move marker), the record's JSON parsed and
  * checked. `/inc`: LOCK_READ (the lock, its claim check and the read in one round trip), the
- * record's JSON, WRITE_UNLOCK (the fenced
- * write, the release and its PUBLISH). No Manager, no policy, no events, no cookie rule, no
- * cache headers, no waiting for a lock (the bench gives each connection its own session; a
- * refused lock answers 503), the cookie read by hand. ours − this = the session layer's cost.
+ * record's JSON, WRITE_UNLOCK (the fenced write, the release and its PUBLISH). The socket is
+ * corked for a tick as the adapter corks it (lib/redis/Commands.ts), so that the floor sends its
+ * commands as ours does. No Manager, no policy, no events, no cookie rule, no cache headers, no
+ * waiting for a lock (the bench gives each connection its own session; a refused lock answers
+ * 503), the cookie read by hand. ours − this = the session layer's cost.
+ *
+ * `acquire: 'setnx'` (contender `raw-session-setnx`, a measurement, not a protocol we use): the
+ * lock taken without a script, `SET lock NX PX` and `MGET data moved claim` in one write, a claim
+ * found answering 503 — what a script-free acquire would save (docs/benchmarks.md). Ours could not
+ * use it as it is: a lock taken while another process's waiter holds the claim would have to be
+ * handed over, which needs the releases to hand the lock to the claimant.
  */
-export async function rawSession(env: AppEnv): Promise<RunningApp> {
+export async function rawSession(env: AppEnv, acquire: 'script' | 'setnx' = 'script'): Promise<RunningApp> {
   const client = new Redis({ port: env.redisPort, host: '127.0.0.1' });
   const app = new Koa();
-  await rawSessionRoutes(app, client);
-  return listen(app, ['our Redis protocol (GETEX; LOCK_READ + WRITE_UNLOCK) from a hand-written route, plain ioredis client, no session layer'], async () => { await client.quit(); });
+  await rawSessionRoutes(app, client, acquire);
+  return listen(app, [`our Redis protocol (GETEX; ${acquire === 'script' ? 'LOCK_READ' : 'SET NX + MGET'} + WRITE_UNLOCK) from a hand-written route, plain ioredis client corked per tick, no session layer`], async () => { await client.quit(); });
 }
 
 /** The routes of {@link rawSession} on `app` over `client` (also run in-process by bench/extras/layer.ts). */
-export async function rawSessionRoutes(app: Koa, client: Redis): Promise<void> {
+export async function rawSessionRoutes(app: Koa, client: Redis, acquire: 'script' | 'setnx' = 'script'): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { LOCK_READ, WRITE_UNLOCK } = require('../../lib/redis/scripts') as typeof import('../../lib/redis/scripts');
   for (const script of [LOCK_READ, WRITE_UNLOCK]) await client.script('LOAD', script.lua);
   const ttl = LIFETIME_S * 1000;
   const ID = /^[a-zA-Z0-9,-]{1,128}$/;
+  let corked = false;
+  const cork = (): void => {
+    if (corked) return;
+    corked = true;
+    client.stream.cork();
+    process.nextTick(() => {
+      corked = false;
+      client.stream.uncork();
+    });
+  };
   const key = (ctx: Context): string => {
     let id = /(?:^|;\s*)sid=([^;]*)/.exec(ctx.get('cookie'))?.[1];
     if (id === undefined || !ID.test(id)) {
@@ -66,16 +83,29 @@ export async function rawSessionRoutes(app: Koa, client: Redis): Promise<void> {
     const record = text === null ? null : JSON.parse(text) as { c?: unknown; d?: { n?: unknown } };
     return record !== null && typeof record.c === 'number' && typeof record.d === 'object' && typeof record.d?.n === 'number' ? record.d.n : 0;
   };
+  /** The lock taken and the record read: its text, or undefined when refused. */
+  const lockRead = async (k: string, token: string): Promise<string | null | undefined> => {
+    cork();
+    if (acquire === 'script') {
+      const [ok, text] = await client.evalsha(LOCK_READ.sha, 4, k, `${k}.lock`, `${k}.claim`, `${k}.moved`, token, 30_000, 150) as [number, string | null];
+      return ok === 1 ? text : undefined;
+    }
+    const [ok, [text, moved, claim]] = await Promise.all([client.set(`${k}.lock`, token, 'PX', 30_000, 'NX'), client.mget(k, `${k}.moved`, `${k}.claim`)]);
+    return ok === 'OK' && claim === null ? text ?? moved : undefined;
+  };
   routes(app, async (ctx) => {
     const k = key(ctx);
     const token = randomUUID();
-    const [ok, text] = await client.evalsha(LOCK_READ.sha, 4, k, `${k}.lock`, `${k}.claim`, `${k}.moved`, token, 30_000, 150) as [number, string | null];
-    if (ok !== 1) ctx.throw(503, 'locked');
+    const text = await lockRead(k, token);
+    if (text === undefined) return ctx.throw(503, 'locked');
     const n = count(text) + 1;
+    cork();
     await client.evalsha(WRITE_UNLOCK.sha, 2, k, `${k}.lock`, JSON.stringify({ c: Date.now(), d: { n } }), ttl, token, text === null ? '0' : '1');
     ctx.body = String(n);
   }, async (ctx) => {
-    ctx.body = String(count(await client.getex(key(ctx), 'PX', ttl)));
+    const k = key(ctx);
+    cork();
+    ctx.body = String(count(await client.getex(k, 'PX', ttl)));
   });
 }
 
