@@ -28,6 +28,8 @@ export const RAW_LIMIT = 'raw-ioredis-nopipe';
 export const RAW_FLOOR = 'raw-session';
 /** Issue #17: our file protocol's system calls from a hand-written route, no session layer (what bounds the file targets). */
 export const RAW_FILE_FLOOR = 'raw-file';
+/** Issue #17: our signed-token protocol from a hand-written route, no session layer (what bounds the token targets). */
+export const RAW_TOKEN_FLOOR = 'raw-token';
 export const OURS_FILE = 'ours-file';
 export const FILE_RIVAL = 'express-file-store';
 export const STRONGEST_RIVAL = 'koa-session-ioredis-ap';
@@ -55,6 +57,7 @@ export const CONTENDERS: readonly Contender[] = [
   { name: 'express-session', label: 'express 5 + express-session 1.19 + connect-redis 9 (node-redis 5)', redis: true, ours: false },
   { name: 'fastify-session', label: 'fastify 5 + @fastify/session 11 + connect-redis 9 store (node-redis 5)', redis: true, ours: false },
   { name: RAW_FILE_FLOOR, label: 'Koa + our file protocol (StreamAdapter\'s system calls, in order) from a hand-written route, no session layer', redis: false, ours: false },
+  { name: RAW_TOKEN_FLOOR, label: 'Koa + our HS256 token (signHs256; a cache of the tokens it made, jose for others) in a cookie read by hand, no session layer', redis: false, ours: false, carried: true },
   { name: 'ours-file', label: 'ours, StreamAdapter (files), locking on', redis: false, ours: true },
   { name: 'express-file-store', label: 'express 5 + express-session 1.19 + session-file-store 1.5 (files), no lock', redis: false, ours: false },
   { name: 'ours-redis', label: 'ours, RedisAdapter, locking off', redis: true, ours: true },
@@ -84,7 +87,7 @@ export const BLOCKS: readonly (readonly string[])[] = [
   [RAW_LIMIT, RAW_FLOOR, 'raw-session-setnx', OURS_LOCKED, STRONGEST_RIVAL],
   ['raw-ioredis', 'ours-redis', 'koa-session-ioredis', 'express-session', 'fastify-session'],
   [PG_RIVAL, OURS_PG_LOCKED],
-  [COOKIE_RIVAL, OURS_SIGNED, OURS_ENCRYPTED, OURS_SIGNED_JOSE5, OURS_ENCRYPTED_JOSE5, OURS_SIGNED_NOCACHE, 'fastify-secure-session', 'iron-session'],
+  [COOKIE_RIVAL, RAW_TOKEN_FLOOR, OURS_SIGNED, OURS_ENCRYPTED, OURS_SIGNED_JOSE5, OURS_ENCRYPTED_JOSE5, OURS_SIGNED_NOCACHE, 'fastify-secure-session', 'iron-session'],
 ];
 
 /** The contenders to run: the named ones (bare Koa always first), or every default one. */

@@ -20,6 +20,7 @@ export const APPS: Record<string, () => AppFactory> = {
   'raw-ioredis-nopipe': () => (env) => raw().rawIoredis(env, false),
   'raw-session': () => (env) => raw().rawSession(env),
   'raw-session-setnx': () => (env) => raw().rawSession(env, 'setnx'),
+  'raw-token': () => () => raw().rawToken(),
   'raw-file': () => (env) => raw().rawFile(env),
   'koa-session-cookie': () => (env) => koaSession().koaSessionApp(env, 'cookie'),
   'koa-session-ioredis': () => (env) => koaSession().koaSessionApp(env, 'ioredis'),

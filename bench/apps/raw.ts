@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createSecretKey, randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import Koa, { type Context } from 'koa';
@@ -107,6 +107,75 @@ export async function rawSessionRoutes(app: Koa, client: Redis, acquire: 'script
     cork();
     ctx.body = String(count(await client.getex(k, 'PX', ttl)));
   });
+}
+
+/**
+ * Our signed-token protocol without the session layer (issue #17: what bounds the token targets
+ * of issue #14): an HS256 token (the header `TokenStore` sends, `jti`, `iat`, `exp` and the
+ * record's `{"c":…,"d":…}` in one payload) made by the library's own `signHs256`, in a cookie
+ * read by hand. A token this process made is kept by its text (an LRU of 1 000, as the store's
+ * default cache) and not verified again; any other is verified by jose, as the store does. `/inc`
+ * sends the new token with `Max-Age` and `Expires`; `/read` sends nothing. No Manager, no
+ * policy, no events, no cookie rule, no cache headers. ours-token-signed − this = the session
+ * layer's cost.
+ */
+export function rawToken(): Promise<RunningApp> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { headerB64, signHs256 } = require('../../lib/token/compact') as typeof import('../../lib/token/compact');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const jose = require('jose') as typeof import('jose');
+  const secret = createSecretKey(randomBytes(32));
+  const header = headerB64({ alg: 'HS256', kid: 'k1', typ: 'session+jwt' });
+  const kept = new Map<string, { id: string; text: string; exp: number }>();
+  const keep = (token: string, id: string, text: string, exp: number): void => {
+    kept.set(token, { id, text, exp });
+    if (kept.size > 1000) kept.delete(kept.keys().next().value!);
+  };
+  const app = new Koa();
+  type Opened = { id: string; text: string } | null;
+  const open = async (ctx: Context): Promise<Opened> => {
+    const token = /(?:^|;\s*)sid=([^;]*)/.exec(ctx.get('cookie'))?.[1];
+    if (token === undefined) return null;
+    const hit = kept.get(token);
+    if (hit !== undefined && hit.exp * 1000 > Date.now()) {
+      kept.delete(token);
+      kept.set(token, hit);
+      return hit;
+    }
+    try {
+      const { payload } = await jose.jwtVerify(token, secret, { algorithms: ['HS256'], typ: 'session+jwt', requiredClaims: ['jti', 'iat', 'exp'] });
+      const { jti, c, d } = payload as { jti: string; c: number; d: unknown };
+      return { id: jti, text: JSON.stringify({ c, d }) };
+    } catch {
+      return null;
+    }
+  };
+  const count = (opened: Opened): number => {
+    const record = opened === null ? null : JSON.parse(opened.text) as { c?: unknown; d?: { n?: unknown } };
+    return record !== null && typeof record.c === 'number' && typeof record.d === 'object' && typeof record.d?.n === 'number' ? record.d.n : 0;
+  };
+  let expiresAt = 0;
+  let expiresText = '';
+  routes(app, async (ctx) => {
+    const opened = await open(ctx);
+    const n = count(opened) + 1;
+    const id = opened?.id ?? randomBytes(16).toString('hex');
+    const now = Math.floor(Date.now() / 1000);
+    const exp = now + LIFETIME_S;
+    const record = JSON.stringify({ c: Date.now(), d: { n } });
+    const payload = `{"jti":"${id}","iat":${now},"exp":${exp},${record.slice(1)}`;
+    const token = signHs256(secret, header, Buffer.from(payload));
+    keep(token, id, record, exp);
+    if (exp !== expiresAt) {
+      expiresAt = exp;
+      expiresText = new Date(exp * 1000).toUTCString();
+    }
+    ctx.res.setHeader('Set-Cookie', `sid=${token}; Max-Age=${LIFETIME_S}; Expires=${expiresText}; Path=/; HttpOnly; SameSite=Lax`);
+    ctx.body = String(n);
+  }, async (ctx) => {
+    ctx.body = String(count(await open(ctx)));
+  });
+  return listen(app, ['our HS256 token (signHs256, a cache of the tokens it made, jose for the others) in a cookie read by hand, no session layer'], async () => undefined);
 }
 
 /**
