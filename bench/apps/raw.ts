@@ -120,18 +120,24 @@ export async function rawSessionRoutes(app: Koa, client: Redis, acquire: 'script
  * layer's cost.
  */
 export function rawToken(): Promise<RunningApp> {
+  const app = new Koa();
+  rawTokenRoutes(app);
+  return listen(app, ['our HS256 token (signHs256, a cache of the tokens it made, jose for the others) in a cookie read by hand, no session layer'], async () => undefined);
+}
+
+/** The routes of {@link rawToken} on `app`, with a fresh secret, or `secret` (also run in-process by bench/extras/layer.ts). */
+export function rawTokenRoutes(app: Koa, secretBytes: Buffer = randomBytes(32)): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { headerB64, signHs256 } = require('../../lib/token/compact') as typeof import('../../lib/token/compact');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const jose = require('jose') as typeof import('jose');
-  const secret = createSecretKey(randomBytes(32));
+  const secret = createSecretKey(secretBytes);
   const header = headerB64({ alg: 'HS256', kid: 'k1', typ: 'session+jwt' });
   const kept = new Map<string, { id: string; text: string; exp: number }>();
   const keep = (token: string, id: string, text: string, exp: number): void => {
     kept.set(token, { id, text, exp });
     if (kept.size > 1000) kept.delete(kept.keys().next().value!);
   };
-  const app = new Koa();
   type Opened = { id: string; text: string } | null;
   const open = async (ctx: Context): Promise<Opened> => {
     const token = /(?:^|;\s*)sid=([^;]*)/.exec(ctx.get('cookie'))?.[1];
@@ -170,12 +176,11 @@ export function rawToken(): Promise<RunningApp> {
       expiresAt = exp;
       expiresText = new Date(exp * 1000).toUTCString();
     }
-    ctx.res.setHeader('Set-Cookie', `sid=${token}; Max-Age=${LIFETIME_S}; Expires=${expiresText}; Path=/; HttpOnly; SameSite=Lax`);
+    ctx.res.setHeader('Set-Cookie', [`sid=${token}; Max-Age=${LIFETIME_S}; Expires=${expiresText}; Path=/; HttpOnly; SameSite=Lax`]);
     ctx.body = String(n);
   }, async (ctx) => {
     ctx.body = String(count(await open(ctx)));
   });
-  return listen(app, ['our HS256 token (signHs256, a cache of the tokens it made, jose for the others) in a cookie read by hand, no session layer'], async () => undefined);
 }
 
 /**

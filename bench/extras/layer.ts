@@ -4,7 +4,7 @@ import Koa, { type Context } from 'koa';
 import koaSession from 'koa-session';
 import { flag, median, option, request, type Handle } from './inprocess';
 import { chain, routes } from '../apps/koaBase';
-import { rawSessionRoutes } from '../apps/raw';
+import { rawSessionRoutes, rawTokenRoutes } from '../apps/raw';
 import { startRedis } from '../../spec/helpers/redisServer';
 
 // What the session layer itself costs a request (issue #17), without HTTP: CPU per request of a
@@ -18,12 +18,13 @@ import { startRedis } from '../../spec/helpers/redisServer';
 //             with `--store token-signed|token-encrypted` koa-session's cookie store, the
 //             reference of #14's targets (its two cookies, an HMAC checked and one made);
 // - floor:    (`--store redis`) our Redis scripts from a hand-written route, no session layer
-//             (bench/apps/raw.ts, rawSession): what our guarantees cost in Redis;
+//             (bench/apps/raw.ts, rawSession): what our guarantees cost in Redis; (`--store
+//             token-signed`) our HS256 token from a hand-written route (rawToken);
 // - ours:     session({ start: 'lazy' }) over a MemoryAdapter, RedisAdapter or TokenStore, /inc under
 //             sessionPolicy(), /read under sessionPolicy({ readOnly: true }), as the bench's ours-*;
 // - baseline: (`--baseline DIR`) the same on another compiled library (DIR/index.js, and its
 //             adapter from DIR/redis), for an A/B.
-// ours − raw (with Redis: ours − floor) is the session layer's JavaScript per request. Not part
+// ours − raw (with Redis or a signed token: ours − floor) is the session layer's JavaScript per request. Not part
 // of `npm run bench`:
 //   npx tsc -p . --outDir build-bench && node build-bench/bench/extras/layer.js [--rounds 7] [--ops 20000]
 //     [--store map|redis] [--inflight 32] [--baseline DIR] [--variants ours,baseline]
@@ -88,8 +89,10 @@ async function appOf(variant: Variant, libDir: string, store: Store): Promise<Ko
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const lib = require(libDir) as Lib;
   const app = new Koa();
-  if (variant === 'floor') {
-    if (store.client === undefined) throw new Error('the floor needs --store redis');
+  if (variant === 'floor' && option('store') === 'token-signed') {
+    rawTokenRoutes(app, Buffer.alloc(32, 7));
+  } else if (variant === 'floor') {
+    if (store.client === undefined) throw new Error('the floor needs --store redis or token-signed');
     await rawSessionRoutes(app, store.client);
   } else if (variant === 'bare') {
     let n = 0;
@@ -174,7 +177,7 @@ async function parent(rounds: number, ops: number, inflight: number, baseline: s
   if (!['map', 'redis', 'token-signed', 'token-encrypted'].includes(storeName)) throw new Error('--store map|redis|token-signed|token-encrypted');
   if (count && spawnSync('valgrind', ['--version']).status !== 0) throw new Error('--count instructions needs valgrind (apt-get install valgrind)');
   const only = option('variants')?.split(',');
-  const VARIANTS = (['bare', 'raw', ...(storeName === 'redis' ? ['floor' as const] : []), 'ours', ...(baseline === undefined ? [] : ['baseline' as const])] as Variant[])
+  const VARIANTS = (['bare', 'raw', ...(storeName === 'redis' || storeName === 'token-signed' ? ['floor' as const] : []), 'ours', ...(baseline === undefined ? [] : ['baseline' as const])] as Variant[])
     .filter((variant) => only === undefined || only.includes(variant));
   const redis = storeName === 'redis' ? await startRedis() : undefined;
   try {
@@ -210,7 +213,7 @@ async function parent(rounds: number, ops: number, inflight: number, baseline: s
     const ran = (...variants: Variant[]) => variants.every((variant) => VARIANTS.includes(variant));
     if (ran('ours', 'raw')) console.log(`\nours − raw: ${minus('ours', 'raw')}`);
     if (ran('ours', 'floor')) console.log(`ours − floor (the session layer): ${minus('ours', 'floor')}`);
-    if (ran('floor', 'raw')) console.log(`floor − raw (our scripts over GET/SET): ${minus('floor', 'raw')}`);
+    if (ran('floor', 'raw')) console.log(`floor − raw (our protocol over the raw route's): ${minus('floor', 'raw')}`);
   } finally {
     await redis?.stop();
   }
