@@ -54,7 +54,8 @@ export class ServerChild {
 
   static async start(name: string, options: StartServerOptions): Promise<ServerChild> {
     const child = fork(join(__dirname, 'server.js'), [name], {
-      execArgv: options.execArgv ?? [],
+      // BENCH_SERVER_FLAGS: Node flags for every contender's server alike (e.g. `--single-threaded-gc`: bench/README.md).
+      execArgv: options.execArgv ?? (process.env.BENCH_SERVER_FLAGS ? process.env.BENCH_SERVER_FLAGS.split(' ').filter(Boolean) : []),
       env: {
         ...process.env,
         [ENV.redisPort]: String(options.redisPort),
