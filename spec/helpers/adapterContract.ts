@@ -124,7 +124,10 @@ export function adapterContract(test: TestFn, name: string, make: MakeAdapter, f
     const a = await setup(t);
     const id = newId();
     const marker = `${MOVE_MARKER_PREFIX}${newId()}`;
-    await a.write(id, marker, 1);
+    // 3 s: the touch, the reads and the lock below must all find the marker alive, also on a
+    // loaded machine (with 1 s, a store behind a busy pipeline sometimes took longer than that).
+    const written = Date.now();
+    await a.write(id, marker, 3);
     if (a.updateTimestamp) t.not(await a.updateTimestamp(id, marker, 60), true, 'a touch reports no session');
     t.is(await a.read(id, undefined, 60), marker);
     if (a.lock) {
@@ -133,7 +136,7 @@ export function adapterContract(test: TestFn, name: string, make: MakeAdapter, f
       t.is(await a.read(id, handle, 60), marker);
       await handle.release();
     }
-    await sleep(2200); // 1 s TTL, memcached's whole seconds, and room for a loaded machine
+    await sleep(Math.max(0, written + 4200 - Date.now())); // the 3 s TTL, memcached's whole seconds, and room
     t.is(await a.read(id), null);
   });
 
@@ -189,11 +192,12 @@ export function adapterContract(test: TestFn, name: string, make: MakeAdapter, f
   test(title('a record is not served after its TTL'), async (t) => {
     const a = await setup(t);
     const id = newId();
-    // Margins of 1.5 s and 0.4 s+ around the TTL: scheduling noise on a loaded machine only
-    // delays the second read, which makes it safer.
-    await a.write(id, 'short', 1.5);
+    // 3 s for the first read to find it on a loaded machine; the second read a second past the
+    // TTL and memcached's whole seconds (a late second read only makes it safer).
+    const written = Date.now();
+    await a.write(id, 'short', 3);
     t.is(await a.read(id), 'short');
-    await sleep(1900);
+    await sleep(Math.max(0, written + 4200 - Date.now()));
     t.is(await a.read(id), null);
   });
 
@@ -216,11 +220,14 @@ export function adapterContract(test: TestFn, name: string, make: MakeAdapter, f
     const a = await setup(t);
     if (!a.updateTimestamp) return t.pass('updateTimestamp is optional');
     const id = newId();
-    await a.write(id, 'kept', 1);
-    t.not(await a.updateTimestamp(id, 'kept', 4), false);
-    await sleep(2000); // a second past the written TTL, two within the touched one
+    // Written for 3 s (room for a late touch on a loaded machine), touched for 6 s.
+    const written = Date.now();
+    await a.write(id, 'kept', 3);
+    t.not(await a.updateTimestamp(id, 'kept', 6), false);
+    const touched = Date.now();
+    await sleep(Math.max(0, written + 4200 - Date.now())); // past the written TTL (and memcached's whole seconds)
     t.is(await a.read(id), 'kept');
-    await sleep(3000); // a second past the touched TTL
+    await sleep(Math.max(0, touched + 7200 - Date.now())); // past the touched TTL
     t.is(await a.read(id), null);
   });
 
@@ -228,12 +235,15 @@ export function adapterContract(test: TestFn, name: string, make: MakeAdapter, f
     const a = await setup(t);
     if (!a.updateTimestamp) return t.pass('updateTimestamp is optional');
     const [longer, shorter] = [newId(), newId()];
-    // A whole second before `longer` would expire untouched: under load the touch may be late.
-    await a.write(longer, 'x', 1);
+    // Three seconds before `longer` would expire untouched: under load the touch may be late
+    // (with one, a store behind a busy pipeline sometimes touched an expired record).
+    const written = Date.now();
+    await a.write(longer, 'x', 3);
     await a.write(shorter, 'x', 60);
     await a.updateTimestamp(longer, 'x', 60);
     await a.updateTimestamp(shorter, 'x', 0.3);
-    await sleep(1300);
+    // Past the untouched 3 s (and memcached's whole seconds), and past the 0.3 s touch.
+    await sleep(Math.max(1300, written + 4200 - Date.now()));
     t.is(await a.read(longer), 'x');
     t.is(await a.read(shorter), null);
   });

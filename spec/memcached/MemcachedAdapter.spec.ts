@@ -29,9 +29,7 @@ function adapter(t: ExecutionContext, options: MemcachedAdapterOptions = {}): Me
  * a 0.2 s TTL lives 1 to 2 s. Each is restated below in whole seconds ("TTL › …").
  */
 const SUB_SECOND = new Set([
-  'a record is not served after its TTL',
   'validateId is true only for a live record',
-  'updateTimestamp extends the life of a record',
   'updateTimestamp applies the TTL it is given',
   'updateTimestamp never revives an expired record',
   'gc removes expired records and keeps live ones',
