@@ -243,8 +243,18 @@ export abstract class SqlAdapter extends AbstractAdapter {
         if (remaining <= 0) throw new SessionLockTimeout(redactId(label, id), performance.now() - started);
         if (this.#waker !== undefined && !woken) {
           // Bounded: a listening connection that cannot be made now must not outlast the wait.
-          woken = await Promise.race([this.#waker.ready(), new Promise<false>((resolve) => setTimeout(resolve, Math.min(remaining, 1000), false))]);
-          if (woken) continue; // a release while the waker got ready was not heard: try again at once
+          const ready = this.#waker.ready();
+          const listening = await within(ready, Math.min(remaining, 1000), undefined);
+          if (listening) {
+            woken = true;
+            continue; // a release while the waker got ready was not heard: try again at once
+          }
+          if (listening === undefined) {
+            // Still connecting (a loaded database): poll, but try again as soon as it listens, since a
+            // release before then was not heard. (Refused or failed: the poll below, as before.)
+            woken = await within(ready, Math.min(this.#pollMs, deadline - performance.now()), false);
+            continue;
+          }
         }
         const pause = Math.min(this.#pollMs, remaining);
         await (woken ? this.#waker!.wait(id, pause) : new Promise((resolve) => setTimeout(resolve, pause)));
@@ -279,4 +289,11 @@ export abstract class SqlAdapter extends AbstractAdapter {
       throw new AdapterRuntimeError(`${this.dialect} ${operation} failed: ${message}`, 'ERR_SESSION_STORE', { cause: err });
     }
   }
+}
+
+/** `promise`, or `fallback` after `ms`, whichever comes first (the timer cleared when the promise wins). */
+function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<F>((resolve) => { timer = setTimeout(resolve, Math.max(0, ms), fallback); });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
