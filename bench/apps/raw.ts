@@ -125,7 +125,7 @@ export function rawToken(): Promise<RunningApp> {
   return listen(app, ['our HS256 token (signHs256, a cache of the tokens it made, jose for the others) in a cookie read by hand, no session layer'], async () => undefined);
 }
 
-/** The routes of {@link rawToken} on `app`, with a fresh secret, or `secret` (also run in-process by bench/extras/layer.ts). */
+/** The routes of {@link rawToken} on `app`, signing with `secretBytes` (a fresh secret unless given; bench/extras/layer.ts gives a fixed one). */
 export function rawTokenRoutes(app: Koa, secretBytes: Buffer = randomBytes(32)): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { headerB64, signHs256 } = require('../../lib/token/compact') as typeof import('../../lib/token/compact');
