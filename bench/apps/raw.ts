@@ -6,6 +6,20 @@ import { Redis } from 'ioredis';
 import { listen, routes } from './koaBase';
 import { LIFETIME_S, type AppEnv, type RunningApp } from './types';
 
+/** A session id the floors accept (the library's alphabet). */
+const ID = /^[a-zA-Z0-9,-]{1,128}$/;
+
+/** The `sid` cookie's value, read by hand (the floors have no cookie layer). */
+function sidOf(ctx: Context): string | undefined {
+  return /(?:^|;\s*)sid=([^;]*)/.exec(ctx.get('cookie'))?.[1];
+}
+
+/** The count in a record's JSON (`{"c":…,"d":{"n":…}}`, checked as the library checks a record), 0 when there is none. */
+function countOf(json: string | null): number {
+  const record = json === null ? null : JSON.parse(json) as { c?: unknown; d?: { n?: unknown } };
+  return record !== null && typeof record.c === 'number' && typeof record.d === 'object' && typeof record.d?.n === 'number' ? record.d.n : 0;
+}
+
 /** The physical limit of a Redis-backed request: GET (+SET) on a key named by a plain cookie. */
 export function rawIoredis(env: AppEnv, pipelined = true): Promise<RunningApp> {
   const client = new Redis({ port: env.redisPort, host: '127.0.0.1', enableAutoPipelining: pipelined });
@@ -60,7 +74,6 @@ export async function rawSessionRoutes(app: Koa, client: Redis, acquire: 'script
   const { LOCK_READ, WRITE_UNLOCK } = require('../../lib/redis/scripts') as typeof import('../../lib/redis/scripts');
   for (const script of [LOCK_READ, WRITE_UNLOCK]) await client.script('LOAD', script.lua);
   const ttl = LIFETIME_S * 1000;
-  const ID = /^[a-zA-Z0-9,-]{1,128}$/;
   let corked = false;
   const cork = (): void => {
     if (corked) return;
@@ -72,16 +85,12 @@ export async function rawSessionRoutes(app: Koa, client: Redis, acquire: 'script
     });
   };
   const key = (ctx: Context): string => {
-    let id = /(?:^|;\s*)sid=([^;]*)/.exec(ctx.get('cookie'))?.[1];
+    let id = sidOf(ctx);
     if (id === undefined || !ID.test(id)) {
       id = randomBytes(16).toString('hex');
       ctx.cookies.set('sid', id, { maxAge: ttl });
     }
     return `raw-session:{${id}}`;
-  };
-  const count = (text: string | null): number => {
-    const record = text === null ? null : JSON.parse(text) as { c?: unknown; d?: { n?: unknown } };
-    return record !== null && typeof record.c === 'number' && typeof record.d === 'object' && typeof record.d?.n === 'number' ? record.d.n : 0;
   };
   /** The lock taken and the record read: its text, or undefined when refused. */
   const lockRead = async (k: string, token: string): Promise<string | null | undefined> => {
@@ -98,14 +107,14 @@ export async function rawSessionRoutes(app: Koa, client: Redis, acquire: 'script
     const token = randomUUID();
     const text = await lockRead(k, token);
     if (text === undefined) return ctx.throw(503, 'locked');
-    const n = count(text) + 1;
+    const n = countOf(text) + 1;
     cork();
     await client.evalsha(WRITE_UNLOCK.sha, 2, k, `${k}.lock`, JSON.stringify({ c: Date.now(), d: { n } }), ttl, token, text === null ? '0' : '1');
     ctx.body = String(n);
   }, async (ctx) => {
     const k = key(ctx);
     cork();
-    ctx.body = String(count(await client.getex(k, 'PX', ttl)));
+    ctx.body = String(countOf(await client.getex(k, 'PX', ttl)));
   });
 }
 
@@ -140,7 +149,7 @@ export function rawTokenRoutes(app: Koa, secretBytes: Buffer = randomBytes(32)):
   };
   type Opened = { id: string; text: string } | null;
   const open = async (ctx: Context): Promise<Opened> => {
-    const token = /(?:^|;\s*)sid=([^;]*)/.exec(ctx.get('cookie'))?.[1];
+    const token = sidOf(ctx);
     if (token === undefined) return null;
     const hit = kept.get(token);
     if (hit !== undefined && hit.exp * 1000 > Date.now()) {
@@ -156,10 +165,7 @@ export function rawTokenRoutes(app: Koa, secretBytes: Buffer = randomBytes(32)):
       return null;
     }
   };
-  const count = (opened: Opened): number => {
-    const record = opened === null ? null : JSON.parse(opened.text) as { c?: unknown; d?: { n?: unknown } };
-    return record !== null && typeof record.c === 'number' && typeof record.d === 'object' && typeof record.d?.n === 'number' ? record.d.n : 0;
-  };
+  const count = (opened: Opened): number => countOf(opened?.text ?? null);
   let expiresAt = 0;
   let expiresText = '';
   routes(app, async (ctx) => {
@@ -196,10 +202,9 @@ export function rawTokenRoutes(app: Koa, secretBytes: Buffer = randomBytes(32)):
  */
 export function rawFile(env: AppEnv): Promise<RunningApp> {
   const READ = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW;
-  const ID = /^[a-zA-Z0-9,-]{1,128}$/;
   const app = new Koa();
   const fileOf = (ctx: Context): string => {
-    let id = /(?:^|;\s*)sid=([^;]*)/.exec(ctx.get('cookie'))?.[1];
+    let id = sidOf(ctx);
     if (id === undefined || !ID.test(id)) {
       id = randomBytes(16).toString('hex');
       ctx.cookies.set('sid', id, { maxAge: LIFETIME_S * 1000 });
@@ -228,8 +233,7 @@ export function rawFile(env: AppEnv): Promise<RunningApp> {
     if (file === null) return 0;
     const nl = file.text.indexOf('\n');
     if (file.mtimeMs + Number(file.text.slice(0, nl)) * 1000 <= Date.now()) return 0;
-    const record = JSON.parse(file.text.slice(nl + 1)) as { c?: unknown; d?: { n?: unknown } };
-    return typeof record.c === 'number' && typeof record.d === 'object' && typeof record.d?.n === 'number' ? record.d.n : 0;
+    return countOf(file.text.slice(nl + 1));
   };
   const exists = (path: string): boolean => {
     try {
