@@ -52,6 +52,11 @@ export class ServerChild {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The server process's id (its threads are under /proc/<pid>/task: bench/extras/threads.ts). */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   static async start(name: string, options: StartServerOptions): Promise<ServerChild> {
     const child = fork(join(__dirname, 'server.js'), [name], {
       // BENCH_SERVER_FLAGS: Node flags for every contender's server alike (e.g. `--single-threaded-gc`: bench/README.md).
