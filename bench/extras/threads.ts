@@ -7,6 +7,7 @@ import { makeSessions } from '../pool';
 import { median } from '../stats';
 import { runLoad, wrkVersion } from '../wrk';
 import { startRedis, type RedisServer } from '../../spec/helpers/redisServer';
+import { flag, option } from './inprocess';
 
 // Where a server's CPU per request goes under wrk, by thread and by user/kernel time (issue #17):
 // the main thread (JavaScript, the HTTP parser, the system calls it makes) against V8's and
@@ -45,21 +46,17 @@ function threadTimes(pid: number): Split {
   return split;
 }
 
-function option(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback;
-}
-
 async function main(): Promise<void> {
-  const names = option('contenders', 'raw-token,ours-token-signed').split(',');
+  const names = (option('contenders') ?? 'raw-token,ours-token-signed').split(',');
   for (const name of names) {
     const contender = CONTENDERS.find((c) => c.name === name);
     if (contender === undefined) throw new Error(`unknown contender ${name}`);
     if (contender.postgres) throw new Error(`${name}: PostgreSQL contenders are not supported here`);
   }
-  const rounds = Math.min(20, Math.max(1, Number(option('rounds', '4')) || 4));
-  const seconds = Math.min(30, Math.max(1, Number(option('duration', '4')) || 4));
-  const connections = Math.min(256, Math.max(1, Number(option('connections', '32')) || 32));
+  // Bounded: at most 20 rounds of 30 s windows, 256 connections.
+  const rounds = Math.min(20, flag('rounds', 4));
+  const seconds = Math.min(30, flag('duration', 4));
+  const connections = Math.min(256, flag('connections', 32));
   const wrk = wrkVersion();
   const redis: RedisServer | undefined = names.some((name) => CONTENDERS.find((c) => c.name === name)!.redis) ? await startRedis() : undefined;
   const work = mkdtempSync(join(tmpdir(), 'ksm-threads-'));
