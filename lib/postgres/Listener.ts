@@ -1,5 +1,6 @@
 import { logger } from '../log';
 import { quote } from './statements';
+import { wakeable, type Watch } from '../adapters/wakeable';
 
 const debug = logger('koa-session-manager:postgres');
 
@@ -23,8 +24,11 @@ const RETRY_MS = 1000;
  *
  * @example
  * const listener = new Listener(() => new pg.Client(config), 'ksm_sessions');
- * await listener.ready();           // before the retry that follows a refusal
- * await listener.wait(id, 250);     // woken by a release of `id`, or after 250 ms
+ * if (await listener.ready()) {     // after a refusal
+ *   const watch = listener.watch(id); // then the retry, then:
+ *   await watch.wait(250);           // woken by a release of `id`, or after 250 ms
+ *   watch.close();
+ * }
  */
 export class Listener {
   #client: ListenClient | undefined;
@@ -42,27 +46,30 @@ export class Listener {
     return (this.#connecting ??= this.#connect().finally(() => { this.#connecting = undefined; }));
   }
 
-  /** Resolves when `id` is released (notified) or after `ms`. */
-  wait(id: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      let set = this.#waiters.get(id);
-      if (set === undefined) this.#waiters.set(id, (set = new Set()));
-      const done = (): void => {
-        clearTimeout(timer);
-        set!.delete(done);
-        if (set!.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      set.add(done);
-    });
+  /**
+   * Watch `id` until close(): each wait() resolves when `id` is released (notified) or after its
+   * `ms`, and at once when a release was heard since the last wait: a waiter watches before its
+   * try, so a notification that arrives before the try's refusal is not lost (wakeable()).
+   */
+  watch(id: string): Watch {
+    const { fire, wait } = wakeable();
+    let set = this.#waiters.get(id);
+    if (set === undefined) this.#waiters.set(id, (set = new Set()));
+    set.add(fire);
+    return {
+      wait,
+      close: () => {
+        set.delete(fire);
+        if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
+      },
+    };
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     const client = this.#client;
     this.#client = undefined;
-    for (const set of this.#waiters.values()) for (const wake of [...set]) wake();
+    for (const set of this.#waiters.values()) for (const fire of [...set]) fire();
     await client?.end().catch(() => undefined);
   }
 
@@ -73,7 +80,7 @@ export class Listener {
     client.on('notification', ({ channel, payload }) => {
       if (channel !== this.channel || payload === undefined) return;
       const set = this.#waiters.get(payload);
-      if (set !== undefined) for (const wake of [...set]) wake();
+      if (set !== undefined) for (const fire of [...set]) fire();
     });
     try {
       await client.connect();

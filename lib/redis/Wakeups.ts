@@ -1,14 +1,12 @@
 import { logger } from '../log';
 import type { Cluster, Redis } from 'ioredis';
 import { closeClient } from './connect';
+import { wakeable, type Watch } from '../adapters/wakeable';
 
 const debug = logger('koa-session-manager:redis');
 
 /** A request waiting for a lock: woken by a release message, or after `ms` at the latest. */
-export interface Listener {
-  wait(ms: number): Promise<void>;
-  close(): void;
-}
+export type Listener = Watch;
 
 /**
  * Release messages for the lock waiters of one process, over one subscriber connection made on
@@ -23,14 +21,8 @@ export class Wakeups {
   constructor(private readonly client: Redis | Cluster) {}
 
   async listen(channel: string): Promise<Listener> {
-    let wake: (() => void) | undefined;
-    // A release heard while no wait() is armed (between a refused try and the next wait) is
-    // kept, so the next wait() returns at once instead of sleeping out its pause.
-    let heard = false;
-    const fire = () => {
-      if (wake) wake();
-      else heard = true;
-    };
+    // A release heard while no wait() is armed is kept for the next one (wakeable()).
+    const { fire, wait } = wakeable();
     this.#wakers.set(channel, fire);
     const subscriber = this.#connection();
     let timer: NodeJS.Timeout | undefined;
@@ -40,20 +32,7 @@ export class Wakeups {
     ]);
     clearTimeout(timer);
     return {
-      wait: (ms) => new Promise<void>((resolve) => {
-        if (heard) {
-          heard = false;
-          resolve();
-          return;
-        }
-        const done = () => {
-          clearTimeout(pause);
-          wake = undefined;
-          resolve();
-        };
-        const pause = setTimeout(done, ms);
-        wake = done;
-      }),
+      wait,
       close: () => {
         if (this.#wakers.get(channel) !== fire) return;
         this.#wakers.delete(channel);

@@ -5,6 +5,7 @@ import type { LockHandle, LockOptions, WriteOptions } from '../adapters/Adapter'
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
 import { KeyedMutex } from '../adapters/KeyedMutex';
 import { StoreLock, type LockOwner } from '../adapters/StoreLock';
+import type { Watch } from '../adapters/wakeable';
 
 /** Rows `gc()` deletes per statement, and statements per call: bounded work, no long lock. */
 const GC_BATCH = 1000;
@@ -45,7 +46,8 @@ export interface SqlStore {
 export interface Waker {
   /** True once waits can be woken; false when not now (the waiter polls). */
   ready(): Promise<boolean>;
-  wait(id: string, ms: number): Promise<void>;
+  /** A waiter of `id`, registered before its next try (a release heard before the refusal is kept). */
+  watch(id: string): Watch;
   close(): Promise<void>;
 }
 
@@ -231,7 +233,9 @@ export abstract class SqlAdapter extends AbstractAdapter {
     const started = performance.now();
     const local = this.#mutex.tryLock(id, options) ?? await this.#mutex.lock(id, options);
     const deadline = started + options.wait * 1000;
-    let woken = false;
+    // Made once the waker listens, before the try that follows: a release notified while that
+    // try's refusal is on its way back wakes the wait after it (wakeable()).
+    let watch: Watch | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
         const got = await this.#call('lock', id, () => this.#store.lockRead(id, local.token, ttlMs(options.expiry)));
@@ -241,27 +245,26 @@ export abstract class SqlAdapter extends AbstractAdapter {
         }
         const remaining = deadline - performance.now();
         if (remaining <= 0) throw new SessionLockTimeout(redactId(label, id), performance.now() - started);
-        if (this.#waker !== undefined && !woken) {
+        if (this.#waker !== undefined && watch === undefined) {
           // Bounded: a listening connection that cannot be made now must not outlast the wait.
           const ready = this.#waker.ready();
           const listening = await within(ready, Math.min(remaining, 1000), undefined);
-          if (listening) {
-            woken = true;
-            continue; // a release while the waker got ready was not heard: try again at once
-          }
-          if (listening === undefined) {
-            // Still connecting (a loaded database): poll, but try again as soon as it listens, since a
-            // release before then was not heard. (Refused or failed: the poll below, as before.)
-            woken = await within(ready, Math.min(this.#pollMs, deadline - performance.now()), false);
+          if (listening !== false) {
+            // Still connecting (undefined: a loaded database): poll, but try again as soon as it
+            // listens. Either way a release before it listened was not heard: try again at once.
+            if (listening || await within(ready, Math.min(this.#pollMs, deadline - performance.now()), false)) watch = this.#waker.watch(id);
             continue;
           }
+          // Refused or failed: the poll below, and ready() again after it.
         }
         const pause = Math.min(this.#pollMs, remaining);
-        await (woken ? this.#waker!.wait(id, pause) : new Promise((resolve) => setTimeout(resolve, pause)));
+        await (watch !== undefined ? watch.wait(pause) : new Promise((resolve) => setTimeout(resolve, pause)));
       }
     } catch (err) {
       await local.release();
       throw err;
+    } finally {
+      watch?.close();
     }
   }
 

@@ -1,6 +1,8 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { EventEmitter } from 'node:events';
 import { SqlAdapter, type SqlAdapterOptions, type SqlStore, type Waker } from '../../lib/sql/SqlAdapter';
+import { Listener, type ListenClient } from '../../lib/postgres/Listener';
 
 // A lock waiter and its waker (PostgreSQL's LISTEN connection) when that connection is slow to
 // come up: a fault a real server produces only under load (the wake-up spec of
@@ -22,6 +24,9 @@ class LockRow implements Partial<SqlStore> {
     if (this.holder === token) this.holder = null;
     return Promise.resolve();
   }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /** A waker whose ready() settles with `listening` after `delayMs`; never notified (waits run out). */
@@ -32,7 +37,7 @@ function slowWaker(delayMs: number, listening: boolean): Waker & { readyCalls: n
       waker.readyCalls++;
       return sleep(delayMs, listening, { ref: false });
     },
-    wait: (_id: string, ms: number) => sleep(ms).then(() => undefined),
+    watch: () => ({ wait: (ms: number) => sleep(ms).then(() => undefined), close: () => undefined }),
     close: () => Promise.resolve(),
   };
   return waker;
@@ -79,4 +84,46 @@ test('a waker still connecting at the poll keeps the waiter polling within its w
   const took = performance.now() - started;
   t.true(took >= 1400 && took < 2500, `${Math.round(took)} ms`);
   t.true(row.lockReads >= 2 && row.lockReads <= 8, `${row.lockReads} tries`);
+});
+
+/** A pg client double for the real Listener: listens at once; `notify()` delivers a notification. */
+class FakeListenClient extends EventEmitter implements ListenClient {
+  connect(): Promise<unknown> {
+    return Promise.resolve();
+  }
+  query(): Promise<unknown> {
+    return Promise.resolve();
+  }
+  end(): Promise<void> {
+    return Promise.resolve();
+  }
+  notify(channel: string, payload: string): void {
+    this.emit('notification', { channel, payload });
+  }
+}
+
+test('a release notified while the retry\'s refusal is on its way back wakes the wait after it (the real Listener)', async (t) => {
+  // The order npm test met once against PostgreSQL (the waiter then slept out its 4 s poll): the
+  // retry's lock statement runs before the holder's unlock, the unlock's NOTIFY reaches the
+  // listening connection before the retry's refusal reaches the pipelined one.
+  const client = new FakeListenClient();
+  const row = new LockRow();
+  const lockRead = row.lockRead.bind(row);
+  row.lockRead = (id, token) => {
+    const answer = lockRead(id, token); // refused while held
+    if (row.lockReads === 2 && row.holder !== token) {
+      row.holder = null; // the holder's unlock, after this statement ran
+      client.notify('ksm', id); // its notification, heard before the refusal below
+    }
+    return answer;
+  };
+  const adapter = new MemoryLockAdapter({ lockPoll: 5, lockWait: 10 }, row, new Listener(() => client, 'ksm'));
+  t.teardown(() => adapter.close());
+  const started = performance.now();
+  const handle = await adapter.lock!('abc', {});
+  const took = performance.now() - started;
+  await handle.release();
+  // The first try refused, the retry refused with the release heard, the third try takes it at once.
+  t.is(row.lockReads, 3);
+  t.true(took < 1000, `${Math.round(took)} ms (the poll is 5 s)`);
 });
