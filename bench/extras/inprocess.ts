@@ -1,8 +1,9 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
+import { CONTENDERS } from '../contenders';
 
 // What the in-process micro benchmarks (context.ts, cookie.ts) share: options, a request through
-// app.callback() without a socket or HTTP parsing, the median.
+// app.callback() without a socket or HTTP parsing, the median; and the other tools' --contenders.
 
 /** The value after `--name`, if given. */
 export function option(name: string): string | undefined {
@@ -16,6 +17,22 @@ export function flag(name: string, fallback: number): number {
   const value = given === undefined ? fallback : Number(given);
   if (!Number.isSafeInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number`);
   return value;
+}
+
+/**
+ * `--contenders a,b` (else `fallback`) for the tools that start the bench's servers themselves
+ * (threads.ts, cachesim.ts): known names, none of PostgreSQL's; `redis` when one needs a Redis.
+ */
+export function serverContenders(fallback: string): { names: string[]; redis: boolean } {
+  const names = (option('contenders') ?? fallback).split(',');
+  let redis = false;
+  for (const name of names) {
+    const contender = CONTENDERS.find((c) => c.name === name);
+    if (contender === undefined) throw new Error(`unknown contender ${name}`);
+    if (contender.postgres) throw new Error(`${name}: PostgreSQL contenders are not supported here`);
+    redis ||= contender.redis;
+  }
+  return { names, redis };
 }
 
 export type Handle = (req: IncomingMessage, res: ServerResponse) => Promise<void>;

@@ -2,12 +2,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServerChild } from '../child';
-import { CONTENDERS, type Route } from '../contenders';
+import type { Route } from '../contenders';
 import { makeSessions } from '../pool';
 import { median } from '../stats';
 import { runLoad, wrkVersion } from '../wrk';
 import { startRedis, type RedisServer } from '../../spec/helpers/redisServer';
-import { flag, option } from './inprocess';
+import { flag, option, serverContenders } from './inprocess';
 
 // Where a server's CPU per request goes under wrk, by thread and by user/kernel time (issue #17):
 // the main thread (JavaScript, the HTTP parser, the system calls it makes) against V8's and
@@ -47,18 +47,13 @@ function threadTimes(pid: number): Split {
 }
 
 async function main(): Promise<void> {
-  const names = (option('contenders') ?? 'raw-token,ours-token-signed').split(',');
-  for (const name of names) {
-    const contender = CONTENDERS.find((c) => c.name === name);
-    if (contender === undefined) throw new Error(`unknown contender ${name}`);
-    if (contender.postgres) throw new Error(`${name}: PostgreSQL contenders are not supported here`);
-  }
+  const { names, redis: needsRedis } = serverContenders('raw-token,ours-token-signed');
   // Bounded: at most 20 rounds of 30 s windows, 256 connections.
   const rounds = Math.min(20, flag('rounds', 4));
   const seconds = Math.min(30, flag('duration', 4));
   const connections = Math.min(256, flag('connections', 32));
   const wrk = wrkVersion();
-  const redis: RedisServer | undefined = names.some((name) => CONTENDERS.find((c) => c.name === name)!.redis) ? await startRedis() : undefined;
+  const redis: RedisServer | undefined = needsRedis ? await startRedis() : undefined;
   const work = mkdtempSync(join(tmpdir(), 'ksm-threads-'));
   const runs = new Map<string, Array<Split & { rps: number }>>();
   try {
