@@ -1,0 +1,40 @@
+// bench/extras/cachesim.ts reads callgrind's files itself to split a request's instructions into
+// the collector's, the compilers' and the rest: its reading of the format (names given once on an
+// fn= or cfn= line and then by number, the cost of a call not counted in the caller) is checked here
+// on a small file of that format.
+import test from 'ava';
+import { instructionsByPart } from '../../bench/extras/cachesim';
+
+const FILE = `# callgrind format
+version: 1
+positions: line
+events: Ir Dr
+summary: 120 12
+
+ob=(1) /usr/bin/node
+fl=(1) ???
+fn=(1) v8::internal::Heap::CollectGarbage(v8::internal::AllocationSpace)
+0 10 1
+cfn=(2) v8::internal::compiler::PipelineImpl::OptimizeGraph(v8::internal::compiler::Linkage*)
+calls=1 0
+0 50 5
++1 4
+fn=(2)
+0 30 3
+fn=(3) Builtins_LoadIC
++2 20 1
+* 5
+-1 5
+fn=(1)
+0 2
+fn=(4) 0x000000000d093d80
+0 40
+`;
+
+test('instructions by part: self costs only (a call line is the callee\'s), names given once and then by number', (t) => {
+  t.deepEqual(instructionsByPart(FILE, ['Ir', 'Dr']), { gc: 16, compile: 30 });
+});
+
+test('instructions by part: the Ir column is found by its name among the events', (t) => {
+  t.deepEqual(instructionsByPart(FILE.replace('events: Ir Dr', 'events: Dr Ir'), ['Dr', 'Ir']), { gc: 1, compile: 3 });
+});
