@@ -80,11 +80,13 @@ export function instructionsByPart(text: string, events: string[]): { gc: number
   }
   return { gc: sums.gc, compile: sums.compile };
 }
+
 /** A child that has not served its requests by then is stopped (by its PID) and the run fails. */
 const CHILD_LIMIT_MS = 15 * 60_000;
 
-/** The server side (`--serve NAME --exit-after N --port-file F`): the contender's app, ended after N responses. */
+/** The server side (`--serve NAME --exit-after N`): the contender's app, its port on stdout, ended after N responses (or the time limit). */
 async function serve(name: string, exitAfter: number): Promise<void> {
+  setTimeout(() => process.exit(3), CHILD_LIMIT_MS).unref(); // (if the parent went away)
   const app = await APPS[name]!()({ redisPort: Number(option('redis-port') ?? 0), postgresUrl: '', dataDir: option('data-dir') ?? '' });
   let finished = 0;
   app.server.on('request', (_req, res) => {
