@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -177,6 +177,8 @@ async function main(): Promise<void> {
   const warmup = Math.min(10_000, flag('warmup', 2000));
   const connections = Math.min(64, flag('connections', 32));
   const routes = (option('routes')?.split(',') ?? ROUTES) as Route[];
+  if (!routes.every((route) => ROUTES.includes(route))) throw new Error(`--routes: ${ROUTES.join(', ')}`);
+  if (spawnSync('valgrind', ['--version']).status !== 0) throw new Error('cachesim needs valgrind (apt-get install valgrind)');
   const redis: RedisServer | undefined = needsRedis ? await startRedis() : undefined;
   const work = mkdtempSync(join(tmpdir(), 'ksm-cachesim-'));
   const env = ['--redis-port', String(redis?.port ?? 0), '--data-dir', work];
