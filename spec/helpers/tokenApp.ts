@@ -31,8 +31,8 @@ export function gate(): { opened: Promise<void>; open(): void } {
 /**
  * A Koa app on a TokenStore, on a free 127.0.0.1 port: `/inc` adds one to `n`, `/read` shows
  * the session, `/login` regenerates the id and signs in, `/logout` destroys, `/put?size=N`
- * stores N characters, `/wait` (and `/login?wait=1`) blocks on `gates.wait` before it adds one
- * (signs in).
+ * stores N characters, `/wait` (and `/login?wait=1`) opens `gates.reached` once it has read the
+ * session, then blocks on `gates.wait` before it adds one (signs in).
  */
 export async function serveTokens(t: ExecutionContext, storeOptions: Partial<TokenStoreOptions> = {}, sessionOptions: SessionOptions = {}) {
   const store = new TokenStore({ keys: KEYS, ...storeOptions });
@@ -46,7 +46,8 @@ export async function serveTokens(t: ExecutionContext, storeOptions: Partial<Tok
       events.push({ event, ...(details as Omit<Reported, 'event'>) });
     });
   }
-  const gates = { wait: gate() };
+  // `reached` opens once a waiting handler has read the session: the spec acts then, not after a guessed sleep.
+  const gates = { wait: gate(), reached: gate() };
   app.use(async (ctx, next) => {
     try {
       await next();
@@ -65,12 +66,16 @@ export async function serveTokens(t: ExecutionContext, storeOptions: Partial<Tok
         break;
       case '/wait': {
         const n = s.get<number>('n', 0)!;
+        gates.reached.open();
         await gates.wait.opened;
         s.set('n', n + 1);
         break;
       }
       case '/login':
-        if (ctx.query.wait) await gates.wait.opened;
+        if (ctx.query.wait) {
+          gates.reached.open();
+          await gates.wait.opened;
+        }
         await s.regenerateId();
         s.set('user', String(ctx.query.user ?? 'alice'));
         break;

@@ -87,7 +87,7 @@ test('with a revocation list a logout sticks: a slow request that read the sessi
   await client.fetch('/login?user=gus');
   const cookie = `sid=${client.jar.get('sid')}`;
   const slow = fetch(`${url}/wait`, { headers: { cookie } });
-  await sleep(100);
+  await gates.reached.opened; // it has read the session
   await fetch(`${url}/logout`, { headers: { cookie } });
   gates.wait.open();
   const late = await slow;
@@ -100,7 +100,7 @@ test('without a revocation list the same slow request undoes the logout (what th
   await client.fetch('/login?user=gus');
   const cookie = `sid=${client.jar.get('sid')}`;
   const slow = fetch(`${url}/wait`, { headers: { cookie } });
-  await sleep(100);
+  await gates.reached.opened; // it has read the session
   await fetch(`${url}/logout`, { headers: { cookie } });
   gates.wait.open();
   const late = await slow;
@@ -115,7 +115,7 @@ test('a sign-in that a logout overtook is undone: the new token is revoked and n
   const cookie = `sid=${client.jar.get('sid')}`;
   // The sign-in reads the session (its token passes the check), then waits; the logout revokes.
   const signIn = fetch(`${url}/login?wait=1&user=hal`, { headers: { cookie } });
-  await sleep(100);
+  await gates.reached.opened; // it has read the session
   await fetch(`${url}/logout`, { headers: { cookie } });
   gates.wait.open();
   const response = await signIn;
@@ -160,11 +160,15 @@ test('a logout and a sign-in racing on one token: whichever order their list wri
   // read the list before either wrote (a read-then-write on one key would lose the sign-in's entry).
   const inner = new MemoryAdapter();
   const hold = gate();
+  const writing = gate();
   let holding = false;
   const revocation: Adapter = {
     read: (id) => inner.read(id),
     write: async (id, data, ttl) => {
-      if (holding && id.startsWith('revoked-') && data === '1') await hold.opened;
+      if (holding && id.startsWith('revoked-') && data === '1') {
+        writing.open();
+        await hold.opened;
+      }
       return inner.write(id, data, ttl);
     },
     destroy: (id) => inner.destroy(id),
@@ -175,7 +179,7 @@ test('a logout and a sign-in racing on one token: whichever order their list wri
   const cookie = `sid=${client.jar.get('sid')}`;
   holding = true;
   const logout = fetch(`${url}/logout`, { headers: { cookie } });
-  await sleep(100); // the logout has read the list and waits to write
+  await writing.opened; // the logout has read the list and waits to write
   const signIn = await fetch(`${url}/login?user=lee`, { headers: { cookie } });
   const signedIn = signIn.headers.getSetCookie()[0]?.split(';')[0]?.slice(4);
   hold.open();

@@ -228,7 +228,7 @@ test('no lock: two overlapping requests of one client are last-writer-wins (an i
   await client.fetch('/inc');
   const cookie = `sid=${client.jar.get('sid')}`;
   const slow = fetch(`${url}/wait`, { headers: { cookie } });
-  await sleep(100);
+  await gates.reached.opened; // it has read the session
   const fast: any = await (await fetch(`${url}/inc`, { headers: { cookie } })).json();
   gates.wait.open();
   const late: any = await (await slow).json();
