@@ -9,6 +9,7 @@ import type { Route } from '../contenders';
 import { makeSessions } from '../pool';
 import { median } from '../stats';
 import { startRedis, type RedisServer } from '../../spec/helpers/redisServer';
+import { instructionsByPart } from './callgrind';
 import { flag, option, serverContenders } from './inprocess';
 
 // Where the layer's extra user time under load goes (issue #17), simulated: a contender's server
@@ -18,7 +19,7 @@ import { flag, option, serverContenders } from './inprocess';
 // that serves `--warmup` requests and then `--ops`, and one that serves the warm-up and 4 × `--ops`;
 // the difference over 3 × `--ops` is what one request costs, start-up and loading cancelled out.
 // Events per request: instructions, split into the collector's, the compilers' and the rest (the
-// program: JavaScript, builtins, the runtime, node, OpenSSL, libc; by function name, see partOf());
+// program: JavaScript, builtins, the runtime, node, OpenSSL, libc; by function name, see partOf() in callgrind.ts);
 // data reads and writes; first-level instruction and data misses, last-level misses; branches and
 // the mispredicted ones (conditional and indirect); and KCachegrind's cycle estimate from them. The
 // caches are simulated after this machine's, by valgrind: not the machine's counters (this VM
@@ -32,53 +33,13 @@ import { flag, option, serverContenders } from './inprocess';
 
 const ROUTES: Route[] = ['/inc', '/read'];
 const EVENTS = ['Ir', 'Dr', 'Dw', 'I1mr', 'D1mr', 'D1mw', 'ILmr', 'DLmr', 'DLmw', 'Bc', 'Bcm', 'Bi', 'Bim'] as const;
-/** The events, and the instructions of the garbage collector's and the compilers' functions (see {@link partOf}). */
+/** The events, and the instructions of the garbage collector's and the compilers' functions (partOf() in callgrind.ts). */
 type Counts = Record<(typeof EVENTS)[number] | 'gcIr' | 'compileIr', number>;
 const KEYS = [...EVENTS, 'gcIr', 'compileIr'] as const;
 
 /** KCachegrind's cycle estimate: an instruction 1, a first-level miss or a mispredicted branch 10, a last-level miss 100. */
 function cycleEstimate(x: Counts): number {
   return x.Ir + 10 * (x.I1mr + x.D1mr + x.D1mw) + 100 * Math.max(0, x.ILmr + x.DLmr + x.DLmw) + 10 * (x.Bcm + x.Bim);
-}
-
-/** V8's (and cppgc's) collector: marking, scavenging, sweeping, evacuation, their roots and barriers. */
-const GC = /Heap::|Scaveng|MarkCompact|Marking|Sweeper|Evacuat|GCTracer|MemoryAllocator|RememberedSet|SlotSet|Collector|heap::base::|cppgc::|IterateObjectCache|Visitor|Space::|FreeList|MemoryChunk/;
-/** V8's parser and compilers (Ignition's bytecode generator, Sparkplug, Maglev, TurboFan). */
-const COMPILE = /v8::internal::(compiler|maglev|baseline)::|v8::internal::(Parser|PreParser|Scanner|Compiler|OptimizingCompileDispatcher|interpreter::BytecodeGenerator|Zone)\b|Utf16CharacterStream/;
-
-/** Which part of the process a function (callgrind's name) belongs to: the collector, the compilers, or the rest (the program itself). */
-function partOf(name: string): 'gc' | 'compile' | 'rest' {
-  return GC.test(name) ? 'gc' : COMPILE.test(name) ? 'compile' : 'rest';
-}
-
-/**
- * Self instructions by part, read from a callgrind file: each cost line adds to the function of
- * the last `fn=` line, except the line after `calls=` (the cost of that call, counted in the callee).
- * Exported for its spec (spec/bench/cachesim.spec.ts). On the files of 2026-12-07 the three parts
- * together came to callgrind's own total within 27 of 3.75 billion instructions.
- */
-export function instructionsByPart(text: string, events: string[]): { gc: number; compile: number } {
-  const ir = events.indexOf('Ir');
-  const names = new Map<string, string>();
-  const sums = { gc: 0, compile: 0, rest: 0 };
-  let part: 'gc' | 'compile' | 'rest' = 'rest';
-  let skipNext = false;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('fn=') || line.startsWith('cfn=')) {
-      // A name is spelled out once, on its first fn= or cfn= line, then named by its number.
-      const found = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
-      if (found) {
-        if (found[2] !== undefined) names.set(found[1]!, found[2]);
-        if (line.startsWith('fn=')) part = partOf(names.get(found[1]!) ?? '');
-      }
-    } else if (line.startsWith('calls=')) {
-      skipNext = true;
-    } else if (/^[0-9+*-]/.test(line)) {
-      if (skipNext) skipNext = false;
-      else sums[part] += Number(line.split(' ')[1 + ir] ?? 0);
-    }
-  }
-  return { gc: sums.gc, compile: sums.compile };
 }
 
 /** A child that has not served its requests by then is stopped (by its PID) and the run fails. */

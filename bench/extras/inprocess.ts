@@ -49,6 +49,12 @@ export async function request(handle: Handle, path: string, cookie?: string): Pr
   return res;
 }
 
+/** The response's Set-Cookie lines: Node keeps one header set as a string, several as an array. */
+export function setCookies(res: ServerResponse): string[] {
+  const value = res.getHeader('set-cookie');
+  return value === undefined ? [] : Array.isArray(value) ? value : [String(value)];
+}
+
 export const median = (xs: number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);

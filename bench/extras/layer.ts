@@ -1,11 +1,14 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import Koa, { type Context } from 'koa';
 import koaSession from 'koa-session';
-import { flag, median, option, request, type Handle } from './inprocess';
+import { flag, median, option, request, setCookies, type Handle } from './inprocess';
 import { chain, routes } from '../apps/koaBase';
 import { rawSessionRoutes, rawTokenRoutes } from '../apps/raw';
 import { startRedis } from '../../spec/helpers/redisServer';
+import { instructionsByFunction, jitNamer, kindOf, partOf } from './callgrind';
 
 // What the session layer itself costs a request (issue #17), without HTTP: CPU per request of a
 // Koa app driven in-process through app.callback() (no socket, no HTTP parsing), the bench's two
@@ -37,6 +40,12 @@ import { startRedis } from '../../spec/helpers/redisServer';
 // child's window and not the other's. Defaults there: 2 rounds, --ops 1000. (Collecting the heap
 // before each window, tried, made the counts repeat to 0.5 % but tripled them: V8 then sized its
 // heap anew and collected all through the window.)
+// `--count functions`: the same two children per variant and route, each request's instructions by
+// function (JIT-compiled JavaScript named from V8's perf map, `--perf-basic-prof`): the parts
+// (program, collector, compilers), the program's by kind, and the functions whose count differs
+// most between the first two variants, e.g. `--variants floor,ours --store token-signed --route /inc`
+// (the layer over its floor) or `--variants baseline,ours --baseline DIR` (a change). The collector's
+// count swings with the major collections a window holds; compare the program's.
 // `--warmup N`: requests per route before the measured ones (default min(ops, 5000)).
 
 type Lib = typeof import('../../lib');
@@ -81,7 +90,8 @@ function redisStore(port: number): Store {
     client,
     get: (key) => client.get(key),
     set: (key, value) => client.set(key, value, 'PX', 3_600_000),
-    adapter: (_, libDir) => new (require(`${libDir}/redis`) as typeof import('../../lib/redis')).RedisAdapter({ host: '127.0.0.1', port }),
+    // Long timeouts: under valgrind (--count) a reply to 32 requests in flight can take seconds.
+    adapter: (_, libDir) => new (require(`${libDir}/redis`) as typeof import('../../lib/redis')).RedisAdapter({ host: '127.0.0.1', port, timeout: 60, readTimeout: 60 }),
   };
 }
 
@@ -130,8 +140,8 @@ async function child(variant: Variant, ops: number, inflight: number, libDir: st
   const handle = (await appOf(variant, libDir, store)).callback() as unknown as Handle;
   const cookies: Array<string | undefined> = [];
   for (let i = 0; i < inflight; i++) {
-    const set = (await request(handle, '/inc')).getHeader('set-cookie') as string[] | undefined;
-    cookies.push(set === undefined ? undefined : set.map((line) => String(line).split(';')[0]!).join('; '));
+    const set = setCookies(await request(handle, '/inc'));
+    cookies.push(set.length === 0 ? undefined : set.map((line) => line.split(';')[0]!).join('; '));
   }
   // `inflight` loops, each with its own session, as wrk's connections are.
   const run = (path: string, count: number) => Promise.all(cookies.map(async (cookie) => {
@@ -170,22 +180,83 @@ function instructionsPerRequest(args: string[], ops: number): number {
   return (total(4 * ops) - small) / (3 * ops) / 1000;
 }
 
+/**
+ * Instructions per request by function (see `--count functions`): callgrind's file and V8's perf
+ * map of a child of `ops` and one of 4 × `ops` requests, the difference over 3 × `ops`.
+ */
+function functionsPerRequest(args: string[], ops: number): Map<string, number> {
+  const dir = mkdtempSync(join(tmpdir(), 'ksm-functions-'));
+  try {
+    const counts = (n: number): Map<string, number> => {
+      const out = join(dir, `callgrind.${n}`);
+      const run = spawnSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, '--smc-check=all-non-file',
+        process.execPath, SINGLE_THREADED, '--perf-basic-prof', __filename, ...args, '--ops', String(n), '--warmup', String(WARMUP)], { encoding: 'utf8' });
+      if (run.status !== 0) throw new Error(`valgrind: ${run.error?.message ?? run.stderr?.slice(-500)}`);
+      const text = readFileSync(out, 'utf8');
+      const map = `/tmp/perf-${/^pid: (\d+)/m.exec(text)?.[1]}.map`; // (where V8 writes it)
+      const name = jitNamer(readFileSync(map, 'utf8'));
+      rmSync(map, { force: true });
+      const byName = new Map<string, number>();
+      for (const [fn, ir] of instructionsByFunction(text, /^events: (.*)$/m.exec(text)![1]!.split(' '))) byName.set(name(fn), (byName.get(name(fn)) ?? 0) + ir);
+      return byName;
+    };
+    const small = counts(ops);
+    const big = counts(4 * ops);
+    return new Map([...new Set([...small.keys(), ...big.keys()])].map((fn) => [fn, ((big.get(fn) ?? 0) - (small.get(fn) ?? 0)) / (3 * ops)]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Prints `--count functions`' tables for one route: parts, the program's kinds, the functions that differ most. */
+function printFunctions(route: string, byVariant: Map<Variant, Map<string, number>>, top: number): void {
+  const variants = [...byVariant.keys()];
+  const k = (x: number) => (x / 1000).toFixed(1);
+  const sumBy = (of: Map<string, number>, key: (fn: string) => string | undefined) => {
+    const sums = new Map<string, number>();
+    for (const [fn, ir] of of) {
+      const at = key(fn);
+      if (at !== undefined) sums.set(at, (sums.get(at) ?? 0) + ir);
+    }
+    return sums;
+  };
+  console.log(`\n${route}: thousands of instructions per request\n| part | ${variants.join(' | ')} |\n| --- |${variants.map(() => ' ---: |').join('')}`);
+  const parts = variants.map((v) => sumBy(byVariant.get(v)!, partOf));
+  for (const [part, label] of [['rest', 'the program'], ['gc', 'the collector'], ['compile', 'the compilers']] as const) console.log(`| ${label} | ${parts.map((p) => k(p.get(part) ?? 0)).join(' | ')} |`);
+  const kinds = variants.map((v) => sumBy(byVariant.get(v)!, (fn) => (partOf(fn) === 'rest' ? kindOf(fn) : undefined)));
+  console.log(`\n| the program's, by kind | ${variants.join(' | ')} |\n| --- |${variants.map(() => ' ---: |').join('')}`);
+  for (const kind of [...new Set(kinds.flatMap((m) => [...m.keys()]))].sort()) console.log(`| ${kind} | ${kinds.map((m) => k(m.get(kind) ?? 0)).join(' | ')} |`);
+  if (variants.length < 2) return;
+  const [a, b] = [byVariant.get(variants[0]!)!, byVariant.get(variants[1]!)!];
+  const fns = [...new Set([...a.keys(), ...b.keys()])].filter((fn) => partOf(fn) === 'rest');
+  fns.sort((x, y) => Math.abs((b.get(y) ?? 0) - (a.get(y) ?? 0)) - Math.abs((b.get(x) ?? 0) - (a.get(x) ?? 0)));
+  console.log(`\n| the program's functions: ${variants[1]} − ${variants[0]} (instructions) | ${variants[0]} | ${variants[1]} | function |\n| ---: | ---: | ---: | --- |`);
+  for (const fn of fns.slice(0, top)) console.log(`| ${((b.get(fn) ?? 0) - (a.get(fn) ?? 0)).toFixed(0)} | ${(a.get(fn) ?? 0).toFixed(0)} | ${(b.get(fn) ?? 0).toFixed(0)} | ${fn.replaceAll('|', '\\|').slice(0, 120)} |`);
+}
+
 /** Requests per route before the measured ones (`--count instructions`: the same in both children). */
 const WARMUP = 3000;
 
-async function parent(rounds: number, ops: number, inflight: number, baseline: string | undefined, storeName: string, count: boolean): Promise<void> {
+async function parent(rounds: number, ops: number, inflight: number, baseline: string | undefined, storeName: string, count: boolean, functions = false): Promise<void> {
   if (!['map', 'redis', 'token-signed', 'token-encrypted'].includes(storeName)) throw new Error('--store map|redis|token-signed|token-encrypted');
-  if (count && spawnSync('valgrind', ['--version']).status !== 0) throw new Error('--count instructions needs valgrind (apt-get install valgrind)');
+  if ((count || functions) && spawnSync('valgrind', ['--version']).status !== 0) throw new Error('--count instructions|functions needs valgrind (apt-get install valgrind)');
   const only = option('variants')?.split(',');
   const VARIANTS = (['bare', 'raw', ...(storeName === 'redis' || storeName === 'token-signed' ? ['floor' as const] : []), 'ours', ...(baseline === undefined ? [] : ['baseline' as const])] as Variant[])
     .filter((variant) => only === undefined || only.includes(variant));
   const redis = storeName === 'redis' ? await startRedis() : undefined;
+  const argsOf = (variant: Variant) => ['--child', variant, '--inflight', String(inflight), '--store', storeName,
+    ...(redis ? ['--redis-port', String(redis.port)] : []), ...(variant === 'baseline' ? ['--lib', resolve(baseline!)] : [])];
   try {
+    if (functions) {
+      for (const route of ROUTES.filter((r) => option('route') === undefined || r === option('route'))) {
+        printFunctions(route, new Map(VARIANTS.map((variant) => [variant, functionsPerRequest([...argsOf(variant), '--route', route], ops)])), flag('top', 30));
+      }
+      return;
+    }
     const cpu = new Map(VARIANTS.map((v) => [v, ROUTES.map((): number[] => [])]));
     for (let round = 0; round < rounds; round++) {
       for (const variant of round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse()) {
-        const args = ['--child', variant, '--inflight', String(inflight), '--store', storeName,
-          ...(redis ? ['--redis-port', String(redis.port)] : []), ...(variant === 'baseline' ? ['--lib', resolve(baseline!)] : [])];
+        const args = argsOf(variant);
         if (count) {
           for (const [i, route] of ROUTES.entries()) cpu.get(variant)![i]!.push(instructionsPerRequest([...args, '--route', route], ops));
         } else {
@@ -227,7 +298,7 @@ if (at >= 0) {
   void child(process.argv[at + 1] as Variant, flag('ops', 20_000), flag('inflight', 1), option('lib') ?? resolve(__dirname, '../../lib'), store);
 } else {
   const count = option('count');
-  if (count !== undefined && count !== 'instructions' && count !== 'cpu') throw new Error('--count cpu|instructions');
-  const instructions = count === 'instructions';
-  void parent(flag('rounds', instructions ? 2 : 7), flag('ops', instructions ? 1000 : 20_000), flag('inflight', 1), option('baseline'), option('store') ?? 'map', instructions);
+  if (count !== undefined && count !== 'instructions' && count !== 'functions' && count !== 'cpu') throw new Error('--count cpu|instructions|functions');
+  const instructions = count === 'instructions' || count === 'functions';
+  void parent(flag('rounds', instructions ? 2 : 7), flag('ops', instructions ? 1000 : 20_000), flag('inflight', 1), option('baseline'), option('store') ?? 'map', count === 'instructions', count === 'functions');
 }
