@@ -90,22 +90,27 @@ export class TokenCodec {
 
   /**
    * A token for session `jti` holding record `text`, valid until `exp` (seconds). The claims
-   * are spliced in front of the record's JSON (`{"c":…,"d":…}`): one encoding, not two.
+   * are spliced in front of the record's JSON (`{"c":…,"d":…}`): one encoding, not two. Made from
+   * a secret it is the string itself (node:crypto answers at once); from a key pair, a promise
+   * (jose signs).
    */
-  async issue(jti: string, text: string, exp: number): Promise<string> {
+  issue(jti: string, text: string, exp: number): string | Promise<string> {
     const iat = Math.floor(Date.now() / 1000);
     const payload = Buffer.from(`{"jti":"${jti}","iat":${iat},"exp":${exp},${this.#claims}${text.slice(1)}`);
     const key = this.#newest;
-    let token: string;
-    if (key.secret !== undefined) {
-      // HS256 and `dir` + A256GCM: made with node:crypto at once, not as a WebCrypto job (compact.ts).
-      token = this.#mode === 'signed' ? signHs256(key.secret, this.#header, payload) : encryptDirA256Gcm(key.secret, this.#header, payload);
-    } else if (this.#mode === 'signed') {
-      token = await new jose.CompactSign(payload).setProtectedHeader(this.#protectedHeader()).sign((await key.sign())!);
-    } else {
-      throw new Error('an encrypted token needs a secret key'); // (keyRing() makes none without one)
-    }
+    if (key.secret === undefined) return this.#signWithPair(payload, { jti, text, exp, iat });
+    // HS256 and `dir` + A256GCM: made with node:crypto at once, not as a WebCrypto job (compact.ts).
+    const token = this.#mode === 'signed' ? signHs256(key.secret, this.#header, payload) : encryptDirA256Gcm(key.secret, this.#header, payload);
     this.#remember(token, { jti, text, exp, iat });
+    return token;
+  }
+
+  /** A token signed by jose with the newest key's private key. */
+  async #signWithPair(payload: Buffer, opened: OpenedToken): Promise<string> {
+    // (keyRing() makes no encrypting key without a secret)
+    if (this.#mode !== 'signed') throw new Error('an encrypted token needs a secret key');
+    const token = await new jose.CompactSign(payload).setProtectedHeader(this.#protectedHeader()).sign((await this.#newest.sign())!);
+    this.#remember(token, opened);
     return token;
   }
 
@@ -117,9 +122,10 @@ export class TokenCodec {
 
   /**
    * Verify `token` (signature or decryption, algorithm, key id, claims, idle and absolute
-   * lifetime): the session it carries, or why it carries none.
+   * lifetime): the session it carries, or why it carries none. A token kept in the cache is
+   * answered at once (no promise: the path of nearly every request); any other through jose.
    */
-  async open(token: string, lifetime: number, absoluteLifetime: number): Promise<OpenedToken | RefusedToken> {
+  open(token: string, lifetime: number, absoluteLifetime: number): OpenedToken | Promise<OpenedToken | RefusedToken> {
     const kept = this.#verified.get(token);
     if (kept !== undefined) {
       this.#verified.delete(token);
@@ -130,6 +136,11 @@ export class TokenCodec {
         return kept.opened;
       }
     }
+    return this.#verify(token, lifetime, absoluteLifetime);
+  }
+
+  /** {@link open} for a token not in the cache: jose verifies or decrypts it. */
+  async #verify(token: string, lifetime: number, absoluteLifetime: number): Promise<OpenedToken | RefusedToken> {
     const options = { ...this.#verifyOptions, maxTokenAge: lifetime };
     let payload: Jose.JWTPayload;
     try {

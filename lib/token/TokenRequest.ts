@@ -4,7 +4,7 @@ import type { CarrierRequest } from '../koa/carrier';
 import type { SessionTransport } from '../manager/SessionTransport';
 import { TokenTooLarge } from './errors';
 import type { Revocations } from './Revocations';
-import type { TokenCodec } from './TokenCodec';
+import type { OpenedToken, RefusedToken, TokenCodec } from './TokenCodec';
 
 /** Chromium, Firefox and Safari keep a cookie whose name and value together are at most this long. */
 export const COOKIE_LIMIT = 4096;
@@ -26,6 +26,9 @@ export interface TokenParts {
 
 /** `Authorization: Bearer <token>` (RFC 6750's b64token). */
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
+
+/** What write() resolves when the token was made at once (no promise made per call). */
+const WRITTEN: Promise<boolean> = Promise.resolve(true);
 
 /**
  * One request of a TokenStore: the Manager's adapter and transport at once. It reads
@@ -60,19 +63,25 @@ export class TokenRequest implements Adapter, SessionTransport {
 
   // --- transport ---
 
-  readId(name: string): string | undefined | Promise<string | null> {
+  readId(name: string): string | undefined | null | Promise<string | null> {
     const raw = this.#settings.transport === 'cookie' ? this.#request.cookie.readId(name) : bearerToken(this.#request.context.get('Authorization'));
     if (raw === undefined || raw === '') return undefined;
     return this.#verify(raw);
   }
 
-  async #verify(token: string): Promise<string | null> {
-    const { report, lifetime, absoluteLifetime, name } = this.#request;
-    if (token.length > this.#limit(name)) {
-      report('session:invalid', { reason: 'token', cause: 'tooLarge' });
+  /** The session id of a verified token, null for one refused (reported); at once when the codec kept it and no list is kept. */
+  #verify(token: string): string | null | Promise<string | null> {
+    if (token.length > this.#limit(this.#request.name)) {
+      this.#request.report('session:invalid', { reason: 'token', cause: 'tooLarge' });
       return null;
     }
-    const opened = await this.#codec.open(token, lifetime, absoluteLifetime);
+    const opened = this.#codec.open(token, this.#request.lifetime, this.#request.absoluteLifetime);
+    return opened instanceof Promise ? opened.then((verified) => this.#accept(token, verified)) : this.#accept(token, opened);
+  }
+
+  /** The verdict on a token: refused (reported), looked up in the revocation list, or taken. */
+  #accept(token: string, opened: OpenedToken | RefusedToken): string | null | Promise<string | null> {
+    const { report } = this.#request;
     if ('expired' in opened) {
       report('session:expired', { id: opened.id, reason: opened.expired });
       return null;
@@ -81,25 +90,32 @@ export class TokenRequest implements Adapter, SessionTransport {
       report('session:invalid', { reason: 'token', cause: opened.cause });
       return null;
     }
-    let text = opened.text;
-    if (this.#revocations !== undefined) {
-      let entry: string | null;
-      try {
-        entry = await this.#revocations.entry(opened.jti);
-      } catch (err) {
-        report('session:storeError', { id: opened.jti, operation: 'revocation read', error: err });
-        throw err;
-      }
-      if (entry === '1') {
-        this.#codec.forget(token);
-        report('session:invalid', { id: opened.jti, reason: 'token', cause: 'revoked' });
-        return null;
-      }
-      // Moved away by a sign-in: the Manager sees a move marker, as with a store. This request
-      // (in flight during the sign-in) gets a throwaway session that is never sent, so it cannot
-      // replace the signed-in token; a logout with it follows the marker.
-      if (entry !== null) text = encodeMarker(entry);
+    return this.#revocations === undefined ? this.#take(token, opened, opened.text) : this.#checkListed(token, opened, this.#revocations);
+  }
+
+  /** A verified token, looked up in the revocation list before it is taken. */
+  async #checkListed(token: string, opened: OpenedToken, revocations: Revocations): Promise<string | null> {
+    const { report } = this.#request;
+    let entry: string | null;
+    try {
+      entry = await revocations.entry(opened.jti);
+    } catch (err) {
+      report('session:storeError', { id: opened.jti, operation: 'revocation read', error: err });
+      throw err;
     }
+    if (entry === '1') {
+      this.#codec.forget(token);
+      report('session:invalid', { id: opened.jti, reason: 'token', cause: 'revoked' });
+      return null;
+    }
+    // Moved away by a sign-in: the Manager sees a move marker, as with a store. This request
+    // (in flight during the sign-in) gets a throwaway session that is never sent, so it cannot
+    // replace the signed-in token; a logout with it follows the marker.
+    return this.#take(token, opened, entry === null ? opened.text : encodeMarker(entry));
+  }
+
+  /** This request's session: the token's id, and `text` as what the Manager reads. */
+  #take(token: string, opened: OpenedToken, text: string): string {
     this.#token = token;
     this.#jti = opened.jti;
     this.#text = text;
@@ -122,7 +138,7 @@ export class TokenRequest implements Adapter, SessionTransport {
   }
 
   headersSent(): boolean {
-    return this.#request.context.headerSent;
+    return this.#request.context.res.headersSent; // (Koa's ctx.headerSent: two delegating getters more)
   }
 
   #setHeader(value: string): void {
@@ -143,23 +159,39 @@ export class TokenRequest implements Adapter, SessionTransport {
     return Promise.resolve(id === this.#jti ? this.#text : null);
   }
 
-  async write(id: string, data: string, ttl: number, _lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
+  write(id: string, data: string, ttl: number, _lock?: LockHandle, options?: WriteOptions): Promise<boolean> {
     const revocations = this.#revocations;
-    if (this.#issued !== null && this.#issued.id !== id) {
-      // regenerateId() committing: the new token is made, this is the old id. A marker ends it
-      // (listed as moved, unless a logout ended it first: then the sign-in is undone); a copy
-      // (regenerateId(false)) leaves the old token as it is.
-      if (!isMoveMarker(data) || revocations === undefined || id !== this.#jti) return true;
-      const to = this.#issued.id;
-      const until = this.#listedUntil(this.#exp);
-      await revocations.markMoved(id, to, until);
-      if ((await revocations.entry(id)) !== null) return false;
-      await revocations.revokeMoved(id, to, until);
-      this.#codec.forget(this.#token!);
-      return true;
-    }
+    if (this.#issued !== null && this.#issued.id !== id) return this.#writeOld(id, data, revocations);
     // An update of the session this request read: not when a logout or sign-in ended it meanwhile.
-    if (options?.existing && revocations !== undefined && id === this.#jti && (await revocations.entry(id)) !== null) return false;
+    if (options?.existing && revocations !== undefined && id === this.#jti) return this.#writeListed(id, data, ttl, revocations);
+    // Without a list, nothing to wait for: a token made from a secret is made at once.
+    try {
+      const made = this.#issue(id, data, ttl);
+      return made === undefined ? WRITTEN : made.then(() => true);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * regenerateId() committing: the new token is made, this is the old id. A marker ends it
+   * (listed as moved, unless a logout ended it first: then the sign-in is undone); a copy
+   * (regenerateId(false)) leaves the old token as it is.
+   */
+  async #writeOld(id: string, data: string, revocations: Revocations | undefined): Promise<boolean> {
+    if (!isMoveMarker(data) || revocations === undefined || id !== this.#jti) return true;
+    const to = this.#issued!.id;
+    const until = this.#listedUntil(this.#exp);
+    await revocations.markMoved(id, to, until);
+    if ((await revocations.entry(id)) !== null) return false;
+    await revocations.revokeMoved(id, to, until);
+    this.#codec.forget(this.#token!);
+    return true;
+  }
+
+  /** An update of the session this request read, unless the list says a logout or sign-in ended it. */
+  async #writeListed(id: string, data: string, ttl: number, revocations: Revocations): Promise<boolean> {
+    if ((await revocations.entry(id)) !== null) return false;
     await this.#issue(id, data, ttl);
     return true;
   }
@@ -201,24 +233,33 @@ export class TokenRequest implements Adapter, SessionTransport {
     return Math.max(exp, Date.now() / 1000 + this.#request.lifetime);
   }
 
-  /** Make the token of session `id` holding `data` (the record's JSON), for `ttl` seconds. */
-  async #issue(id: string, data: string, ttl: number): Promise<void> {
-    const now = Date.now();
-    let exp = Math.floor(now / 1000 + ttl);
-    const { absoluteLifetime, name } = this.#request;
+  /**
+   * Make the token of session `id` holding `data` (the record's JSON), for `ttl` seconds: at once
+   * (undefined) when made from a secret, a promise when jose signs with a key pair.
+   */
+  #issue(id: string, data: string, ttl: number): Promise<void> | undefined {
+    let exp = Math.floor(Date.now() / 1000 + ttl);
+    const { absoluteLifetime } = this.#request;
     if (absoluteLifetime > 0) {
       // The record begins `{"c":<created ms>,`: the absolute limit is in the token's `exp`, so
       // other services that verify it honour the limit too.
       const created = Number(data.slice(5, data.indexOf(',', 5)));
       if (Number.isFinite(created)) exp = Math.min(exp, Math.floor(created / 1000 + absoluteLifetime));
     }
-    const token = await this.#codec.issue(id, data, exp);
-    const limit = this.#limit(name);
+    const token = this.#codec.issue(id, data, exp);
+    if (typeof token === 'string') return this.#made(id, token, exp);
+    return token.then((made) => this.#made(id, made, exp));
+  }
+
+  /** The token made for `id`, sent by writeId; refused when the transport cannot carry it. */
+  #made(id: string, token: string, exp: number): undefined {
+    const limit = this.#limit(this.#request.name);
     if (token.length > limit) {
       this.#codec.forget(token);
       throw new TokenTooLarge(token.length, limit, this.#settings.transport);
     }
     this.#issued = { id, token, exp };
+    return undefined;
   }
 }
 

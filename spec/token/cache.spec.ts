@@ -100,5 +100,5 @@ test('a token verified by jose is kept (under its own copy of the text) and foun
 test('an encrypted codec whose key has no secret refuses to make a token (never a signed one in its place)', async (t) => {
   const key: RingKey = { kid: 'k1', sign: () => Promise.resolve(createSecretKey(randomBytes(32))), verify: () => Promise.resolve(createSecretKey(randomBytes(32))) };
   const codec = new TokenCodec(new Map([['k1', key]]), { mode: 'encrypted', algorithm: 'HS256', issuer: undefined, audience: undefined, clockTolerance: 0, cacheSize: 8 });
-  await t.throwsAsync(codec.issue(ID(0), '{"c":1,"d":{}}', exp()), { message: /encrypted token needs a secret/ });
+  await t.throwsAsync(async () => codec.issue(ID(0), '{"c":1,"d":{}}', exp()), { message: /encrypted token needs a secret/ });
 });
