@@ -70,9 +70,12 @@ export function generateId(): string {
   return id.startsWith(RESERVED_ID_PREFIX) || id.endsWith('-lock') ? generateId() : id;
 }
 
-/** True when `id` is a string of 1 to 128 characters from `[a-zA-Z0-9,-]`. */
+/** `ID_PATTERN` without its counted repetition, which cost twice the instructions (the length is checked first). */
+const ID_CHARACTERS = /^[a-zA-Z0-9,-]+$/;
+
+/** True when `id` is a string of 1 to 128 characters from `[a-zA-Z0-9,-]` (`ID_PATTERN`). */
 export function isValidId(id: unknown): id is string {
-  return typeof id === 'string' && ID_PATTERN.test(id);
+  return typeof id === 'string' && id.length <= MAX_ID_LENGTH && ID_CHARACTERS.test(id);
 }
 
 const NAME_PATTERN = /^[\p{L}\p{N}_-]+$/u;

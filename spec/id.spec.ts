@@ -1,5 +1,5 @@
 import test from 'ava';
-import { generateId, isValidId, isValidName, MAX_ID_LENGTH } from '../lib/id';
+import { generateId, ID_PATTERN, isValidId, isValidName, MAX_ID_LENGTH } from '../lib/id';
 
 test('generateId › 32 characters of [a-zA-Z0-9-] (no comma: not allowed in a cookie value)', (t) => {
   for (let i = 0; i < 1000; i++) t.regex(generateId(), /^[a-zA-Z0-9-]{32}$/);
@@ -43,6 +43,18 @@ test('isValidId › accepts the PHP alphabet up to the length bound', (t) => {
 test('isValidId › rejects traversal, NUL, newline, other alphabets, empty, too long and non-strings', (t) => {
   for (const id of ['', '../x', 'a/b', 'a\\b', 'a\u0000b', 'abc\n', 'a b', 'a_b', 'a.b', 'é', '名前', 'x'.repeat(MAX_ID_LENGTH + 1), 42, null, undefined, ['a']]) {
     t.false(isValidId(id), JSON.stringify(id));
+  }
+});
+
+test('isValidId › answers as ID_PATTERN does, over random strings of every length around the bound', (t) => {
+  const alphabet = 'aZ09,-_. /\\\n\u0000é名';
+  let seed = 7;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (let i = 0; i < 5000; i++) {
+    const length = random(4) === 0 ? MAX_ID_LENGTH - 2 + random(5) : random(12);
+    let id = '';
+    for (let j = 0; j < length; j++) id += alphabet[random(random(3) === 0 ? alphabet.length : 6)];
+    t.is(isValidId(id), ID_PATTERN.test(id), JSON.stringify(id));
   }
 });
 
