@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import Koa from 'koa';
 import type { SessionService } from '../../lib';
-import { flag, median, option, request } from './inprocess';
+import { flag, median, option, request, setCookies } from './inprocess';
 
 // What `session({ context: true })` (issue #19) adds to one request: CPU per request of a Koa app
 // with the session middleware over a MemoryAdapter (no I/O, so what is left is Node, Koa and us),
@@ -73,7 +73,7 @@ async function child(variant: Variant, ops: number, lib: Lib): Promise<void> {
   if (variant.endsWith('hooks')) new AsyncLocalStorage<object>().enterWith({});
   const handle = appOf(variant, lib).callback() as unknown as (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   const first = await request(handle, '/inc');
-  const cookie = String((first.getHeader('set-cookie') as string[])[0]).split(';')[0]!;
+  const cookie = setCookies(first)[0]!.split(';')[0]!;
   const result: Record<string, number> = {};
   for (const path of ROUTES) {
     for (let n = 0; n < Math.min(ops, 3000); n++) await request(handle, path, cookie); // warm up

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import Koa from 'koa';
-import { flag, median, option, request, type Handle } from './inprocess';
+import { flag, median, option, request, setCookies, type Handle } from './inprocess';
 
 // What re-sending the session cookie costs (issue #17), and what the rule that spares it saves
 // (lib/manager/storeCalls.ts: the cookie rule): CPU per request of a Koa app with session() over a MemoryAdapter,
@@ -32,7 +32,7 @@ function appOf(lib: Lib): Koa {
 async function child(ops: number, lib: Lib): Promise<void> {
   const handle = appOf(lib).callback() as unknown as Handle;
   const first = await request(handle, '/inc');
-  const cookie = String((first.getHeader('set-cookie') as string[])[0]).split(';')[0]!;
+  const cookie = setCookies(first)[0]!.split(';')[0]!;
   const result: Record<string, number> = {};
   for (const path of ROUTES) {
     for (let n = 0; n < Math.min(ops, 3000); n++) await request(handle, path, cookie); // warm up

@@ -214,7 +214,9 @@ export class KoaTransport implements SessionTransport {
     this.#cacheHeaders(res);
     const previous = res.getHeader('Set-Cookie') as string | string[] | number | undefined;
     if (previous === undefined || (Array.isArray(previous) && previous.length === 0)) {
-      res.setHeader('Set-Cookie', [cookie]);
+      // One cookie as a string: Node checks an array's characters by joining it first (issue #17).
+      // Koa's ctx.cookies and ctx.append() take a string Set-Cookie as a list of one.
+      res.setHeader('Set-Cookie', cookie);
       return;
     }
     const list = (Array.isArray(previous) ? previous : [String(previous)]).filter((c) => !c.startsWith(`${name}=`));

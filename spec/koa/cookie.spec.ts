@@ -65,6 +65,29 @@ test.serial('KoaTransport › cacheLimiter nocache › the cookie refreshed on a
   t.deepEqual(cacheHeaders(res), NOCACHE);
 });
 
+test('KoaTransport › the session cookie goes out beside the route\'s own cookies, set before or after the commit', async (t) => {
+  const app = new Koa();
+  app.silent = true;
+  app.use(session({ gc: false, adapter: new MemoryAdapter() }));
+  app.use(async (ctx) => {
+    if (ctx.path === '/before') ctx.cookies.set('lang', 'fr', { signed: false });
+    ctx.session.set('n', 1);
+    if (ctx.path === '/after') {
+      await ctx.session.writeClose(); // the session's Set-Cookie first (one cookie: a string for Node)
+      ctx.cookies.set('lang', 'fr', { signed: false });
+      ctx.append('Set-Cookie', 'theme=dark; Path=/');
+    }
+    ctx.body = 'ok';
+  });
+  const server = await listen(app);
+  t.teardown(() => server.close());
+  for (const [path, names] of [['/before', ['lang', 'sid']], ['/after', ['sid', 'lang', 'theme']]] as const) {
+    const client = new Client(server.url);
+    await client.fetch(path);
+    t.deepEqual(client.lastCookies.map((c) => c.name), [...names], path);
+  }
+});
+
 test('KoaTransport › cacheLimiter nocache › a response that clears the cookie is not cacheable', async (t) => {
   const { client } = await serve(t);
   await client.fetch('/write');
