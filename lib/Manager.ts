@@ -6,7 +6,7 @@ import { withPropertyAccess } from './propertyAccess';
 import { emit, type EventPayload } from './manager/emit';
 import { ownOptions, serializerOf, uniquePrefixOf, type ManagerOptions } from './manager/ManagerOptions';
 import type { SessionTransport } from './manager/SessionTransport';
-import { StoredSession } from './manager/StoredSession';
+import { DONE, StoredSession } from './manager/StoredSession';
 import { ACTIVE, CLOSED, GUARDS, NO_DATA, NONE, READ_ONLY_MESSAGE, REQUIRE_START, RESTART, SESSION_DATA, type SessionGuard } from './manager/internal';
 import { DEFAULT_POLICY, resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from './manager/SessionPolicy';
 import { checkValue, type SessionData, type SessionGet, type SessionKey, type SessionProperties, type SessionValue } from './manager/data';
@@ -206,7 +206,8 @@ export class Manager {
         this.#stored.refreshCookie(this.#adapter, this.#transport);
       }
     } finally {
-      await this.#stored.release();
+      const released = this.#stored.release();
+      if (released !== DONE) await released; // (nothing held: no turn of the microtask queue)
     }
   }
 

@@ -43,7 +43,10 @@ export function decodeRecord(serializer: Serializer, text: string): SessionRecor
   const { c, d, r, s } = value as Partial<SessionRecord>;
   if (typeof c !== 'number' || !Number.isFinite(c)) return null;
   if (typeof d !== 'object' || d === null || Array.isArray(d)) return null;
-  const record: SessionRecord = { c, d: Object.assign(emptyData(), d) };
+  // Without a prototype: a key such as `toString` is the session's, never inherited. The parsed
+  // object itself (Object.setPrototypeOf keeps V8's fast layout; a copy into Object.create(null)
+  // made a dictionary that every for-in and JSON.stringify sorted: issue #17), unless it is frozen.
+  const record: SessionRecord = { c, d: Object.isExtensible(d) ? Object.setPrototypeOf(d, null) as Record<string, unknown> : Object.assign(emptyData(), d) };
   if (r === 1) record.r = 1;
   if (typeof s === 'number' && Number.isFinite(s)) record.s = s;
   return record;

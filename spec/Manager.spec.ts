@@ -433,6 +433,39 @@ test('Manager › events › a listener that throws breaks nothing and leaves no
   await second.writeClose();
 });
 
+test('Manager › get › a stored session read back has no prototype either: keys of Object.prototype are not its keys', async (t) => {
+  const { make, id } = await stored({ n: 1 });
+  const again = make(id);
+  await again.start();
+  t.is(again.get('n'), 1);
+  t.is(again.get('toString'), null);
+  t.false(again.has('hasOwnProperty'));
+  again.set('toString', 'plain');
+  t.is(again.get('toString'), 'plain');
+  await again.writeClose();
+  const third = make(id);
+  await third.start();
+  t.is(third.get('toString'), 'plain');
+});
+
+test('Manager › serializer › a serializer whose parse returns frozen data still gives a session that can change', async (t) => {
+  const serializer = { stringify: (v: unknown) => JSON.stringify(v), parse: (s: string) => deepFreeze(JSON.parse(s)) };
+  const { make, id } = await stored({ n: 1 }, { serializer });
+  const again = make(id);
+  await again.start();
+  t.is(again.get('toString'), null);
+  again.set('n', 2);
+  await again.writeClose();
+  const third = make(id);
+  await third.start();
+  t.is(third.get('n'), 2);
+});
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) for (const inner of Object.values(value)) deepFreeze(inner);
+  return Object.freeze(value);
+}
+
 test('Manager › serializer › a custom serializer is used both ways', async (t) => {
   const serializer = { stringify: (v: unknown) => `B64:${Buffer.from(JSON.stringify(v)).toString('base64')}`, parse: (s: string) => JSON.parse(Buffer.from(s.slice(4), 'base64').toString()) };
   const { store, make, id } = await stored({ a: 1 }, { serializer });

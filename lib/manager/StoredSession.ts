@@ -11,8 +11,8 @@ import type { SessionTransport } from './SessionTransport';
 
 const debug = logger('koa-session-manager:manager');
 
-/** What release() resolves when there is nothing to release (no promise made per call). */
-const DONE: Promise<void> = Promise.resolve();
+/** What release() resolves when there is nothing to release (no promise made per call; the Manager does not await it). */
+export const DONE: Promise<void> = Promise.resolve();
 
 /** Seconds the marker left by regenerateId() outlives the move: longer than any queued request. */
 const REGENERATED_MARKER_TTL = 60;
@@ -176,9 +176,8 @@ export class StoredSession {
       return;
     }
     const moved = this.#movedFrom;
-    let empty = true;
-    for (const _ in data) { empty = false; break; }
-    if (this.#raw === null && empty && moved === null) {
+    // (isEmpty last: enumerating the data's keys is the dearest test, and only a new session needs it)
+    if (this.#raw === null && moved === null && isEmpty(data)) {
       // Nothing stored, nothing to store: no record, no cookie. Drop a cookie that points nowhere.
       if (this.#sentCookie !== undefined && this.#sentCookie !== id) transport?.clearId(this.#name());
       return;
@@ -307,4 +306,10 @@ export class StoredSession {
     if (!(error instanceof SessionTooLarge)) this.#emit('session:storeError', { id, operation, error });
     return error;
   }
+}
+
+/** True when `data` holds no key. */
+function isEmpty(data: Record<string, unknown>): boolean {
+  for (const _ in data) return false;
+  return true;
 }

@@ -1,7 +1,9 @@
 /**
  * How the Manager turns a session record into the bytes an adapter stores, and back.
  * `parse` must never execute code and must throw (or return a non-object) for data it cannot
- * decode; the Manager then starts a fresh session and emits `session:invalid`.
+ * decode; the Manager then starts a fresh session and emits `session:invalid`. What `parse`
+ * returns is the Manager's from then on (it keeps the record's data object and changes it), as
+ * `JSON.parse`'s result is: a fresh value per call, never one kept or shared.
  *
  * @example
  * const v8Base64: Serializer = {
