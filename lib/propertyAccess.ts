@@ -33,6 +33,9 @@ const THEN = 'then';
  * constructor() { return withPropertyAccess(this); }
  */
 export function withPropertyAccess<T extends KeyedView>(target: T): T {
+  // Made now, not at the first method read: every instance keeps one shape (V8's hidden class),
+  // so the class's own code reads its fields monomorphically before and after (issue #17).
+  (target as T & WithBound)[BOUND] = undefined;
   return new Proxy(target as T & WithBound, PROPERTY_ACCESS as ProxyHandler<T & WithBound>);
 }
 

@@ -28,6 +28,12 @@ export function emptyData(): Record<string, unknown> {
   return Object.create(null) as Record<string, unknown>;
 }
 
+/** True when `data` holds no key of its own (a for-in stops at the first: no list of keys made). */
+export function isEmpty(data: Record<string, unknown>): boolean {
+  for (const _ in data) return false;
+  return true;
+}
+
 /**
  * Decode stored text into a record, or `null` when it is not one (undecodable, wrong shape):
  * the caller treats that as invalid data, never as a crash.

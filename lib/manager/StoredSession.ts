@@ -3,7 +3,7 @@ import type { Adapter, LockHandle, LockOptions, WriteOptions } from '../adapters
 import { InvalidSessionAdapter, SessionTooLarge, type SessionError } from '../errors';
 import type { SessionEventName } from '../events';
 import { generateId, idTag, isValidId, RESERVED_ID_PREFIX } from '../id';
-import { emptyData, encodeMarker } from '../record';
+import { emptyData, encodeMarker, isEmpty } from '../record';
 import type { EventPayload } from './emit';
 import { checkSerializer, lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
 import { cookieDue, cookieKnown, cookieMaxAge, cookieRuled, destroyFollowing, ruledMaxAge, encodeSession, judgeRecord, releaseReporting, storeFailure } from './storeCalls';
@@ -306,10 +306,4 @@ export class StoredSession {
     if (!(error instanceof SessionTooLarge)) this.#emit('session:storeError', { id, operation, error });
     return error;
   }
-}
-
-/** True when `data` holds no key. */
-function isEmpty(data: Record<string, unknown>): boolean {
-  for (const _ in data) return false;
-  return true;
 }
