@@ -2,8 +2,8 @@
 // JavaScript named after V8's perf map, and the parts and kinds they add up to. Used by
 // cachesim.ts (instructions by part) and layer.ts `--count functions` (by function).
 
-/** V8's (and cppgc's) collector: marking, scavenging, sweeping, evacuation, their roots, barriers and allocation sites. */
-const GC = /Heap::|Heap_|Scaveng|MarkCompact|Marking|Sweeper|Evacuat|GCTracer|MemoryAllocator|RememberedSet|SlotSet|Collector|heap::base::|cppgc::|IterateObjectCache|Visitor|Space::|FreeList|MemoryChunk|LiveObjectRange|RecordMigrated|Pretenuring|AllocationSite|UsedInstanceSize|HeapObject::Size|NewFillerObject|Allocation(Observer|Counter)|detail::sprp/;
+/** V8's (and cppgc's) collector: marking, scavenging, sweeping, evacuation, their roots, write barriers (their work swings with marking) and allocation sites. */
+const GC = /Heap::|Heap_|Scaveng|MarkCompact|Marking|Sweeper|Evacuat|GCTracer|MemoryAllocator|RememberedSet|SlotSet|Collector|heap::base::|cppgc::|IterateObjectCache|Visitor|Space::|FreeList|MemoryChunk|LiveObjectRange|RecordMigrated|Pretenuring|AllocationSite|UsedInstanceSize|HeapObject::Size|NewFillerObject|Allocation(Observer|Counter)|detail::sprp|RecordWrite/;
 /** V8's parser and compilers (Ignition's bytecode generator, Sparkplug, Maglev, TurboFan). */
 const COMPILE = /v8::internal::(compiler|maglev|baseline)::|v8::internal::(Parser|PreParser|Scanner|Compiler|OptimizingCompileDispatcher|interpreter::BytecodeGenerator|Zone|AstValueFactory|SourcePosition|Deoptimizer)\b|Utf16CharacterStream|CalculateLineEnds/;
 
