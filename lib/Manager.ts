@@ -76,10 +76,7 @@ export class Manager {
     return { ...this.#options };
   }
 
-  /**
-   * Replaces every option (Phalcon): a later call without `uniqueId` removes the namespace.
-   * An unknown key throws `InvalidOption` (Phalcon would keep it and ignore it).
-   */
+  /** Replaces every option (Phalcon): a later call without `uniqueId` removes the namespace; an unknown key throws `InvalidOption` (Phalcon would keep it and ignore it). */
   setOptions(options: ManagerOptions): void {
     // A copy, unless checked and frozen once (checkedOptions(): the middleware's, every request).
     this.#options = ownOptions(options);

@@ -28,7 +28,7 @@ export function emptyData(): Record<string, unknown> {
   return Object.create(null) as Record<string, unknown>;
 }
 
-/** True when `data` holds no key of its own (a for-in stops at the first: no list of keys made). */
+/** True when `data` holds no enumerable key (its own: session data has no prototype). */
 export function isEmpty(data: Record<string, unknown>): boolean {
   for (const _ in data) return false;
   return true;

@@ -190,7 +190,7 @@ function functionsPerRequest(args: string[], ops: number): Map<string, number> {
     const counts = (n: number): Map<string, number> => {
       const out = join(dir, `callgrind.${n}`);
       const run = spawnSync('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, '--smc-check=all-non-file',
-        process.execPath, SINGLE_THREADED, '--perf-basic-prof', __filename, ...args, '--ops', String(n), '--warmup', String(WARMUP)], { encoding: 'utf8' });
+        process.execPath, SINGLE_THREADED, '--perf-basic-prof', __filename, ...args, '--ops', String(n), '--warmup', String(WARMUP)], { encoding: 'utf8', cwd: dir }); // (V8's isolate log lands in dir)
       if (run.status !== 0) throw new Error(`valgrind: ${run.error?.message ?? run.stderr?.slice(-500)}`);
       const text = readFileSync(out, 'utf8');
       const map = `/tmp/perf-${/^pid: (\d+)/m.exec(text)?.[1]}.map`; // (where V8 writes it)
