@@ -56,7 +56,8 @@ export function instructionsByPart(text: string, events: string[]): { gc: number
  * Names for the addresses callgrind could not name (JIT code: `0x…` with no symbol), from the
  * perf map V8 writes with `--perf-basic-prof` (`<start hex> <size hex> <name>` per line): the
  * JavaScript function as `JIT name file` (its tier mark and line:column dropped, and the compiled
- * library's directory shortened to `lib/`, so that two builds' functions compare by name).
+ * library's directory, `…/lib/` or a copy's `…/<name>-lib/`, shortened to `lib/`, so that two
+ * builds' functions compare by name; a package's files under node_modules keep their path).
  * Addresses below 1 MB are offsets in a library without symbols, left as they are.
  */
 export function jitNamer(perfMap: string): (name: string) => string {
@@ -83,7 +84,7 @@ export function jitNamer(perfMap: string): (name: string) => string {
     if (hex === null || parseInt(hex[1]!, 16) < 0x100000) return name;
     const jit = find(parseInt(hex[1]!, 16));
     if (jit === undefined) return 'JIT (unknown)';
-    return `JIT ${jit.replace(/^(LazyCompile|Function|JS|Sparkplug|Maglev|Turbofan):[*~^+]?/, '').replace(/:\d+:\d+$/, '').replace(/\/\S*?\/lib\//, 'lib/')}`;
+    return `JIT ${jit.replace(/^(LazyCompile|Function|JS|Sparkplug|Maglev|Turbofan):[*~^+]?/, '').replace(/:\d+:\d+$/, '').replace(/ \/(?!\S*\/node_modules\/)\S*?\/([\w.]+-)?lib\//, ' lib/')}`;
   };
 }
 

@@ -242,7 +242,8 @@ async function parent(rounds: number, ops: number, inflight: number, baseline: s
   if ((count || functions) && spawnSync('valgrind', ['--version']).status !== 0) throw new Error('--count instructions|functions needs valgrind (apt-get install valgrind)');
   const only = option('variants')?.split(',');
   const VARIANTS = (['bare', 'raw', ...(storeName === 'redis' || storeName === 'token-signed' ? ['floor' as const] : []), 'ours', ...(baseline === undefined ? [] : ['baseline' as const])] as Variant[])
-    .filter((variant) => only === undefined || only.includes(variant));
+    .filter((variant) => only === undefined || only.includes(variant))
+    .sort((a, b) => (only === undefined ? 0 : only.indexOf(a) - only.indexOf(b))); // (--count functions compares the first two as given)
   const redis = storeName === 'redis' ? await startRedis() : undefined;
   const argsOf = (variant: Variant) => ['--child', variant, '--inflight', String(inflight), '--store', storeName,
     ...(redis ? ['--redis-port', String(redis.port)] : []), ...(variant === 'baseline' ? ['--lib', resolve(baseline!)] : [])];

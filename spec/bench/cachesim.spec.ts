@@ -3,7 +3,7 @@
 // fn= or cfn= line and then by number, the cost of a call not counted in the caller) is checked here
 // on a small file of that format.
 import test from 'ava';
-import { instructionsByFunction, instructionsByPart, jitNamer } from '../../bench/extras/callgrind';
+import { instructionsByFunction, instructionsByPart, jitNamer, kindOf } from '../../bench/extras/callgrind';
 
 const FILE = `# callgrind format
 version: 1
@@ -54,4 +54,10 @@ test('JIT names: an address inside a perf-map entry gets its function (tier mark
   t.is(name('0x000000000d095020'), 'JIT (unknown)', 'past the end of the last entry');
   t.is(name('0x00000000000a57f0'), '0x00000000000a57f0', 'an offset in a library without symbols');
   t.is(name('Builtins_LoadIC'), 'Builtins_LoadIC');
+  const copy = jitNamer('d093000 1000 JS:^open /work/main/build-bench/baseline-lib/manager/StoredSession.js:70:15\n');
+  t.is(copy('0x000000000d093d80'), 'JIT open lib/manager/StoredSession.js', "a copy of the library (--baseline) names its functions alike");
+  const koa = jitNamer('d093000 1000 JS:*set type /work/main/node_modules/koa/lib/response.js:399:12\n');
+  t.is(koa('0x000000000d093d80'), 'JIT set type /work/main/node_modules/koa/lib/response.js', "a package's lib/ is not ours");
+  t.is(kindOf(koa('0x000000000d093d80')), 'JavaScript: others');
+  t.is(kindOf(copy('0x000000000d093d80')), 'JavaScript: ours');
 });
