@@ -194,8 +194,12 @@ function functionsPerRequest(args: string[], ops: number): Map<string, number> {
       if (run.status !== 0) throw new Error(`valgrind: ${run.error?.message ?? run.stderr?.slice(-500)}`);
       const text = readFileSync(out, 'utf8');
       const map = `/tmp/perf-${/^pid: (\d+)/m.exec(text)?.[1]}.map`; // (where V8 writes it)
-      const name = jitNamer(readFileSync(map, 'utf8'));
-      rmSync(map, { force: true });
+      let name: (fn: string) => string;
+      try {
+        name = jitNamer(readFileSync(map, 'utf8'));
+      } finally {
+        rmSync(map, { force: true });
+      }
       const byName = new Map<string, number>();
       for (const [fn, ir] of instructionsByFunction(text, /^events: (.*)$/m.exec(text)![1]!.split(' '))) byName.set(name(fn), (byName.get(name(fn)) ?? 0) + ir);
       return byName;
@@ -300,6 +304,8 @@ if (at >= 0) {
 } else {
   const count = option('count');
   if (count !== undefined && count !== 'instructions' && count !== 'functions' && count !== 'cpu') throw new Error('--count cpu|instructions|functions');
+  // One pair of children per variant and route: a --rounds there would be ignored, so it is refused.
+  if (count === 'functions' && option('rounds') !== undefined) throw new Error('--count functions runs one round; --rounds is not used there');
   const instructions = count === 'instructions' || count === 'functions';
   void parent(flag('rounds', instructions ? 2 : 7), flag('ops', instructions ? 1000 : 20_000), flag('inflight', 1), option('baseline'), option('store') ?? 'map', count === 'instructions', count === 'functions');
 }
