@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { AdapterRuntimeError } from '../errors';
 import type { Script } from './scripts';
+import type { ReplyWatch } from './ReplyWatch';
 import { logger } from '../log';
 
 const debug = logger('koa-session-manager:redis');
@@ -23,6 +24,8 @@ export class Commands {
   readonly #corkable: boolean;
   #corked = false;
   #lastError: string | undefined;
+  /** The reply timeout of the adapter's own client (set by the adapter; an app's client has its own). */
+  watch: ReplyWatch | undefined;
 
   /**
    * `lockSuffix` names the lock key after the data key (`.lock`; PHP's `_LOCK` or `-lock`);
@@ -90,6 +93,7 @@ export class Commands {
    * when the resumed requests' next commands can batch, measured no better: issue #17.)
    */
   coalesce(): void {
+    this.watch?.arm(); // (every command sent passes here: the watch's timer runs while replies are due)
     if (this.#corked || !this.#corkable) return;
     const stream = (this.client as Redis).stream;
     if (stream === undefined || typeof stream.cork !== 'function') return;

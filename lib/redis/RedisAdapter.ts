@@ -9,6 +9,7 @@ import { KeyedMutex } from '../adapters/KeyedMutex';
 import { Commands, MOVED } from './Commands';
 import { OPTION_HINTS, OPTION_KEYS, clientOptions, ms, positive, type BoundedClientOptions, type RedisAdapterOptions } from './options';
 import { closeClient, ownClient } from './connect';
+import { ReplyWatch } from './ReplyWatch';
 import { sentinelConnector } from './sentinelConnector';
 import { StoreLock, type LockOwner } from '../adapters/StoreLock';
 import { DESTROY, LOCK_READ, MOVE_MARKER, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_MOVED, WRITE_UNLOCK } from './scripts';
@@ -121,27 +122,35 @@ export class RedisAdapter extends AbstractAdapter {
       // own client connects again, until the adapter is closed.
       this.client.on('end', () => this.#revive());
     }
-    this.#wakeups = new Wakeups(this.client);
+    if (this.#owned) this.#commands.watch = new ReplyWatch(this.client as Redis, timeoutMs);
+    // The subscriber of the adapter's own client bounds its few commands with ioredis' own timer.
+    this.#wakeups = new Wakeups(this.client, this.#owned ? timeoutMs : undefined);
     if (options.lockingEnabled !== false) this.lock = (id, request = {}) => this.#lock(id, request);
   }
 
-  async read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null> {
-    const locked = lock instanceof StoreLock && lock.ownedBy(this.#owner, id);
-    if (locked) {
-      const data = lock.take();
-      if (data !== undefined) {
-        if (ttl) lock.touchMs = ms(ttl);
-        return data;
+  read(id: string, lock?: LockHandle, ttl?: number): Promise<string | null> {
+    // Not async: the command's promise and one check on it, an async frame less a read (issue #17).
+    try {
+      const locked = lock instanceof StoreLock && lock.ownedBy(this.#owner, id);
+      if (locked) {
+        const data = lock.take();
+        if (data !== undefined) {
+          if (ttl) lock.touchMs = ms(ttl);
+          return Promise.resolve(data);
+        }
       }
+      const key = locked ? lock.dataKey : this.key(id);
+      const px = ttl ? ms(ttl) : 0;
+      // PHP's keys keep a marker under the data key, which READ does not extend.
+      if (this.#php !== undefined) return this.#commands.eval(READ, key, [px]) as Promise<string | null>;
+      return this.#get(key, px).then((data) => {
+        if (data === null) return this.#get(key + MOVED, 0);
+        if (isMoveMarker(data)) return this.#commands.eval(MOVE_MARKER, key, [MARKER_MS]).then(() => data); // (written by an earlier version)
+        return data;
+      });
+    } catch (err) {
+      return Promise.reject(err); // (as from an async function: an id the adapter refuses rejects)
     }
-    const key = locked ? lock.dataKey : this.key(id);
-    const px = ttl ? ms(ttl) : 0;
-    // PHP's keys keep a marker under the data key, which READ does not extend.
-    if (this.#php !== undefined) return (await this.#commands.eval(READ, key, [px])) as string | null;
-    const data = await this.#get(key, px);
-    if (data === null) return this.#get(key + MOVED, 0);
-    if (isMoveMarker(data)) await this.#commands.eval(MOVE_MARKER, key, [MARKER_MS]); // (written by an earlier version)
-    return data;
   }
 
   /**
@@ -204,6 +213,7 @@ export class RedisAdapter extends AbstractAdapter {
   async validateId(id: string): Promise<boolean> {
     const key = this.key(id);
     if (this.client.status !== 'ready') await this.#commands.ready();
+    this.#commands.coalesce();
     return (await this.client.exists(key)) === 1;
   }
 
@@ -221,6 +231,7 @@ export class RedisAdapter extends AbstractAdapter {
   async close(): Promise<void> {
     this.#closing = true;
     await this.#wakeups.close();
+    this.#commands.watch?.arm(); // (QUIT waits for its reply: bounded as every command)
     if (this.#owned) await closeClient(this.client);
   }
 

@@ -18,7 +18,8 @@ export class Wakeups {
   #subscriber: Redis | Cluster | undefined;
   readonly #wakers = new Map<string, () => void>();
 
-  constructor(private readonly client: Redis | Cluster) {}
+  /** `commandTimeout` (ms): for the subscriber of a client that has none of its own (the adapter's, watched by ReplyWatch). */
+  constructor(private readonly client: Redis | Cluster, private readonly commandTimeout?: number) {}
 
   async listen(channel: string): Promise<Listener> {
     // A release heard while no wait() is armed is kept for the next one (wakeable()).
@@ -53,7 +54,7 @@ export class Wakeups {
     // The subscriber may queue its SUBSCRIBE while connecting: a subscription is never stale.
     const subscriber = 'isCluster' in client && client.isCluster
       ? (client as Cluster).duplicate(undefined, { enableOfflineQueue: true, enableAutoPipelining: false })
-      : (client as Redis).duplicate({ enableOfflineQueue: true, enableAutoPipelining: false });
+      : (client as Redis).duplicate({ enableOfflineQueue: true, enableAutoPipelining: false, ...(this.commandTimeout === undefined ? {} : { commandTimeout: this.commandTimeout }) });
     subscriber.on('message', (channel: string) => this.#wakers.get(channel)?.());
     subscriber.on('error', (err: Error) => debug('subscriber: %s', err.message));
     this.#subscriber = subscriber;

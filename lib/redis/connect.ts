@@ -140,8 +140,10 @@ export function ownClient(options: RedisAdapterOptions, timeoutMs: number, conne
       if (options[only] !== undefined) throw new InvalidOption(only, 'applies to Sentinel: give `sentinels` too');
     }
   }
+  // No `commandTimeout`: the adapter keeps its own client's reply timeout with one timer (ReplyWatch).
+  const { commandTimeout: _perCommand, ...bounded } = clientOptions(timeoutMs);
   const own: RedisOptions = {
-    ...clientOptions(timeoutMs),
+    ...bounded,
     enableAutoPipelining: options.autoPipelining === true,
     connectTimeout: connectMs,
   };

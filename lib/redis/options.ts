@@ -55,7 +55,12 @@ export interface RedisAdapterOptions {
   lifetime?: number;
   /** Connect timeout in seconds (Phalcon `timeout`). @default 1 */
   timeout?: number;
-  /** Reply timeout in seconds for every command (Phalcon `readTimeout`). @default 1 */
+  /**
+   * Reply timeout in seconds for every command (Phalcon `readTimeout`): a command Redis has not
+   * answered within it is given up (after 1 to 1.25 × `readTimeout`: the adapter's own client
+   * keeps it with one timer, not one per command; a `client` of the app's keeps its own
+   * `commandTimeout`). @default 1
+   */
   readTimeout?: number;
   /**
    * Per-session locking: the requests of one session take turns, so none loses another's

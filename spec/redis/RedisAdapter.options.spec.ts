@@ -163,7 +163,7 @@ test('RedisAdapter › options › sentinels: ioredis gets bounded sentinel time
   t.deepEqual(options.sentinels, [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 26379 }]);
   t.like(options, {
     name: 'mymaster', role: 'master', db: 2, username: 'app', password: 'secret', sentinelPassword: 'sentinel-secret',
-    sentinelCommandTimeout: 500, commandTimeout: 500, connectTimeout: 250, failoverDetector: true, enableOfflineQueue: false,
+    sentinelCommandTimeout: 500, connectTimeout: 250, failoverDetector: true, enableOfflineQueue: false,
   });
   t.is(options.sentinelRetryStrategy(10), 1000, 'all sentinels down: retried at most every second');
   const err = await t.throwsAsync(() => a.read('a'.repeat(32)), { code: 'ERR_SESSION_STORE' });
