@@ -61,9 +61,7 @@ export class Manager {
     return this.#self;
   }
 
-  getAdapter(): Adapter | null {
-    return this.#adapter;
-  }
+  getAdapter(): Adapter | null { return this.#adapter; }
 
   /** The request side (cookies, headers-sent check); the Koa middleware sets one. */
   setTransport(transport: SessionTransport): this {
@@ -95,9 +93,7 @@ export class Manager {
     return this.#self;
   }
 
-  getPolicy(): ResolvedPolicy {
-    return this.#policy;
-  }
+  getPolicy(): ResolvedPolicy { return this.#policy; }
 
   /** @internal */
   [REQUIRE_START](): void { this.#requireStart = true; }
@@ -121,9 +117,7 @@ export class Manager {
     return this.#status === ACTIVE;
   }
 
-  getId(): string {
-    return this.#stored.id;
-  }
+  getId(): string { return this.#stored.id; }
 
   /** Force the id to use (before `start()`); it takes precedence over the cookie. */
   setId(id: string): this {
@@ -187,33 +181,41 @@ export class Manager {
    * otherwise refresh the TTL; send the cookie; release the lock. Reads still work afterwards;
    * writes throw `SessionModificationDenied`. A new session that holds nothing stores nothing.
    */
-  async writeClose(): Promise<void> {
+  writeClose(): Promise<void> {
+    // A read-only request stores nothing, not even a timestamp (PHP's read_and_close): answered
+    // without an async frame, and the session() middleware skips its await of DONE (issue #17).
+    if (this.#starting !== undefined || !this.#policy.readOnly) return this.#close(true);
+    if (this.#status !== ACTIVE) return DONE;
+    this.#status = CLOSED;
+    try {
+      this.#stored.refreshCookie(this.#adapter, this.#transport);
+    } catch (err) {
+      return this.#stored.release().then(() => { throw err; });
+    }
+    return this.#stored.release();
+  }
+
+  /** Release without writing (PHP `session_abort`); reads still work, writes throw. */
+  abort(): Promise<void> {
+    return this.#close(false);
+  }
+
+  /** writeClose() (`write`: store, then release) or abort(). */
+  async #close(write: boolean): Promise<void> {
     // A start still loading (routing-controllers resolves an action's parameters together: one
     // can fail while @Session() starts) ends with the lock held: wait for it, then release it.
     if (this.#starting !== undefined) await this.#starting.catch(() => false);
     if (this.#status !== ACTIVE) return;
+    if (write && this.#policy.readOnly) return this.writeClose();
     this.#status = CLOSED;
     try {
-      // A read-only request stores nothing, not even a timestamp (PHP's read_and_close).
-      if (!this.#policy.readOnly) {
-        if (this.#guards !== null) for (const guard of this.#guards) await guard.committing?.(this.#self, this.#transport?.context);
-        // (a guard may have destroyed the session: nothing to store then)
-        if (this.#status === CLOSED) await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
-      } else {
-        this.#stored.refreshCookie(this.#adapter, this.#transport);
-      }
+      if (write && this.#guards !== null) for (const guard of this.#guards) await guard.committing?.(this.#self, this.#transport?.context);
+      // (a guard may have destroyed the session: nothing to store then)
+      if (write && this.#status === CLOSED) await this.#stored.persist(this.#adapter!, this.#transport, this.#data);
     } finally {
       const released = this.#stored.release();
       if (released !== DONE) await released; // (nothing held: no turn of the microtask queue)
     }
-  }
-
-  /** Release without writing (PHP `session_abort`); reads still work, writes throw. */
-  async abort(): Promise<void> {
-    if (this.#starting !== undefined) await this.#starting.catch(() => false);
-    if (this.#status !== ACTIVE) return;
-    this.#status = CLOSED;
-    await this.#stored.release();
   }
 
   /**

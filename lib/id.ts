@@ -73,9 +73,18 @@ export function generateId(): string {
 /** `ID_PATTERN` without its counted repetition, which cost twice the instructions (the length is checked first). */
 const ID_CHARACTERS = /^[a-zA-Z0-9,-]+$/;
 
+/**
+ * The id last found valid: a request's id is checked where it enters (the cookie) and again by
+ * the adapter's `key()` a moment later; the second check is then a comparison (issue #17).
+ */
+let validId = '';
+
 /** True when `id` is a string of 1 to 128 characters from `[a-zA-Z0-9,-]` (`ID_PATTERN`). */
 export function isValidId(id: unknown): id is string {
-  return typeof id === 'string' && id.length <= MAX_ID_LENGTH && ID_CHARACTERS.test(id);
+  if (id === validId && id !== '') return true;
+  const valid = typeof id === 'string' && id.length <= MAX_ID_LENGTH && ID_CHARACTERS.test(id);
+  if (valid) validId = id;
+  return valid;
 }
 
 const NAME_PATTERN = /^[\p{L}\p{N}_-]+$/u;

@@ -55,7 +55,13 @@ test('isValidId › answers as ID_PATTERN does, over random strings of every len
     let id = '';
     for (let j = 0; j < length; j++) id += alphabet[random(random(3) === 0 ? alphabet.length : 6)];
     t.is(isValidId(id), ID_PATTERN.test(id), JSON.stringify(id));
+    t.is(isValidId(id), ID_PATTERN.test(id), `${JSON.stringify(id)} again (the last valid id is remembered)`);
   }
+  // Only that exact id skips the check: the same text with one character more or changed does not.
+  const id = 'a'.repeat(MAX_ID_LENGTH);
+  t.true(isValidId(id));
+  for (const near of [`${id}a`, `${id.slice(1)}.`, `${id.slice(1)}\n`, new String(id)]) t.false(isValidId(near), JSON.stringify(String(near)));
+  t.true(isValidId(id));
 });
 
 test('isValidName › Phalcon rules: Unicode letters and numbers, _ and -, not ASCII digits only', (t) => {

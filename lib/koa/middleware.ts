@@ -8,6 +8,7 @@ import { SessionError } from '../errors';
 import { KoaTransport, SentCookies } from './cookie';
 import { FOR_REQUEST, isCarrier, type CarrierRequest, type SessionCarrier } from './carrier';
 import { emit } from '../manager/emit';
+import { DONE } from '../manager/StoredSession';
 import type { SessionEventDetails, SessionEventName } from '../events';
 import { resolveOptions, type ResolvedOptions, type SessionOptions } from './options';
 import { installAccessors, requestState, setRequestState, type RequestState } from './state';
@@ -91,7 +92,8 @@ export function session<A extends Adapter | SessionCarrier = Adapter>(options: S
     } finally {
       collect();
     }
-    await raw.writeClose();
+    const closing = raw.writeClose();
+    if (closing !== DONE) await closing; // (a read-only commit: nothing to wait for, no microtask turn)
   };
   return Object.assign(middleware, { events: resolved.events as SessionEvents, adapter: adapter as A });
 }

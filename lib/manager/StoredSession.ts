@@ -6,7 +6,7 @@ import { generateId, idTag, isValidId, RESERVED_ID_PREFIX } from '../id';
 import { emptyData, encodeMarker, isEmpty } from '../record';
 import type { EventPayload } from './emit';
 import { checkSerializer, lockOptionsOf, ttlOf, type ManagerOptions } from './ManagerOptions';
-import { cookieDue, cookieKnown, cookieMaxAge, cookieRuled, destroyFollowing, ruledMaxAge, encodeSession, judgeRecord, releaseReporting, storeFailure } from './storeCalls';
+import { cookieDue, cookieDueOnRead, cookieMaxAge, cookieRuled, destroyFollowing, ruledMaxAge, encodeSession, judgeRecord, releaseReporting, storeFailure } from './storeCalls';
 import type { SessionTransport } from './SessionTransport';
 
 const debug = logger('koa-session-manager:manager');
@@ -100,49 +100,57 @@ export class StoredSession {
     this.#orphan = false;
     this.#orphanOf = null;
     this.#movedFrom = null;
-    const loaded = id === '' ? 'missing' : await this.#load(adapter, id, lock);
-    if (loaded === 'invalid' && adapter.sharedFormat !== undefined) this.#orphan = true; // PHP's, unreadable: kept, and its cookie
-    if (typeof loaded !== 'object') {
-      // Non-strict mode adopts an unknown id (PHP use_strict_mode=0); invalid or expired data
-      // always gets a new id, so the old record is never overwritten by an empty session.
-      const adopt = loaded === 'missing' && id !== '' && this.#options.strict === false;
-      if (!adopt) {
-        await this.release();
-        id = generateId();
+    // The load is written out here, not in a function of its own: one async frame less on every
+    // start (issue #17); its calls are awaited directly rather than through #store() for the same reason.
+    let loaded: 'missing' | 'invalid' | 'expired' | 'regenerated' = 'missing';
+    if (id !== '') {
+      const options = this.#lockOptions;
+      if (lock && options !== null && adapter.lock) {
+        try {
+          this.#lock = await adapter.lock(id, options);
+        } catch (err) {
+          throw this.#failure('lock', id, err);
+        }
+        if (this.#lock.waitedMs > 0) this.#emit('session:lockWaited', { id, waitedMs: this.#lock.waitedMs });
       }
-      this.#emit('session:created', { id });
+      let text: string | null;
+      try {
+        text = await adapter.read(id, this.#lock ?? undefined, ttlOf(this.#options));
+      } catch (err) {
+        const error = this.#failure('read', id, err);
+        await this.release();
+        throw error;
+      }
+      const record = text === null ? null : judgeRecord(this.#options, text);
+      if (typeof record === 'object' && record !== null && !('movedTo' in record)) {
+        this.#created = record.c;
+        this.#raw = this.#source = text;
+        this.#cookieExpires = record.s ?? 0;
+        this.id = id;
+        return record.d;
+      }
+      loaded = await this.#unusable(adapter, id, record);
     }
+    if (loaded === 'invalid' && adapter.sharedFormat !== undefined) this.#orphan = true; // PHP's, unreadable: kept, and its cookie
+    // Non-strict mode adopts an unknown id (PHP use_strict_mode=0); invalid or expired data
+    // always gets a new id, so the old record is never overwritten by an empty session.
+    const adopt = loaded === 'missing' && id !== '' && this.#options.strict === false;
+    if (!adopt) {
+      await this.release();
+      id = generateId();
+    }
+    this.#emit('session:created', { id });
     this.id = id;
-    return typeof loaded === 'object' ? loaded : emptyData();
+    return emptyData();
   }
 
-  /** Lock (when enabled), read and decode `id`: its data, or why there is none. */
-  async #load(adapter: Adapter, id: string, lock: boolean): Promise<Record<string, unknown> | 'missing' | 'invalid' | 'expired' | 'regenerated'> {
-    const options = this.#lockOptions;
-    // The calls of every request (lock, read, write) are awaited here rather than through
-    // #store(): a closure and an async frame each, measurable on a Redis round trip.
-    if (lock && options !== null && adapter.lock) {
-      try {
-        this.#lock = await adapter.lock(id, options);
-      } catch (err) {
-        throw this.#failure('lock', id, err);
-      }
-      if (this.#lock.waitedMs > 0) this.#emit('session:lockWaited', { id, waitedMs: this.#lock.waitedMs });
-    }
-    let text: string | null;
-    try {
-      text = await adapter.read(id, this.#lock ?? undefined, ttlOf(this.#options));
-    } catch (err) {
-      const error = this.#failure('read', id, err);
-      await this.release();
-      throw error;
-    }
-    if (text === null) {
+  /** Why the record read for `id` gives no data (`null`: the store has none), reported; an expired one is removed. */
+  async #unusable(adapter: Adapter, id: string, record: ReturnType<typeof judgeRecord> | null): Promise<'missing' | 'invalid' | 'expired' | 'regenerated'> {
+    if (record === null) {
       // The store keeps nothing past its TTL, so an id it does not know is expired, destroyed or made up.
       this.#emit('session:expired', { id, reason: 'missing' });
       return 'missing';
     }
-    const record = judgeRecord(this.#options, text);
     if (typeof record === 'object' && 'movedTo' in record) {
       this.#orphan = true;
       this.#orphanOf = { id, movedTo: record.movedTo };
@@ -154,15 +162,9 @@ export class StoredSession {
       this.#emit('session:invalid', { id, reason: 'data' });
       return 'invalid';
     }
-    if (record === 'expired') {
-      this.#emit('session:expired', { id, reason: 'absolute' });
-      await this.#store('destroy', id, () => adapter.destroy(id)).catch(() => undefined);
-      return 'expired';
-    }
-    this.#created = record.c;
-    this.#raw = this.#source = text;
-    this.#cookieExpires = record.s ?? 0;
-    return record.d;
+    this.#emit('session:expired', { id, reason: 'absolute' });
+    await this.#store('destroy', id, () => adapter.destroy(id)).catch(() => undefined);
+    return 'expired';
   }
 
   /**
@@ -223,7 +225,7 @@ export class StoredSession {
   refreshCookie(adapter: Adapter | null, transport: SessionTransport | null): void {
     const ttl = ttlOf(this.#options);
     if (this.#raw === null || this.#orphan || adapter?.touchesOnRead !== true || !cookieRuled(transport, this.#options)) return;
-    if (cookieDue(true, this.#sentCookie, this.id, cookieKnown(transport!, this.id, this.#cookieExpires), ttl, Date.now())) transport!.writeId(this.#name(), this.id, cookieMaxAge(this.#options, this.#created, ruledMaxAge(ttl)));
+    if (cookieDueOnRead(transport!, this.#sentCookie, this.id, this.#cookieExpires, ttl, Date.now())) transport!.writeId(this.#name(), this.id, cookieMaxAge(this.#options, this.#created, ruledMaxAge(ttl)));
   }
 
   /** The record text of `data` (see {@link encodeSession}). */

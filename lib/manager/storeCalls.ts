@@ -139,7 +139,7 @@ const COOKIE_CAP_S = 34_560_000;
  * lifetime), the cookie outlives the session by at most the slack, and it is re-sent about every
  * twentieth of the lifetime; a re-send on an unchanged session writes the record once (the new
  * `s`). Read-only requests on a store whose reads refresh the TTL re-send it when due, without
- * storing anything; the transport remembers that send ({@link cookieKnown}; Koa: per process),
+ * storing anything; the transport remembers that send ({@link cookieDueOnRead}; Koa: per process),
  * so the next read-only requests do not find it due again.
  *
  * Only for a transport that says it can (`sparesCookie`: Koa's cookie while its headers can
@@ -170,13 +170,17 @@ export function cookieDue(ruled: boolean, sentCookie: string | undefined, id: st
 }
 
 /**
- * When the client's cookie for `id` expires as far as a read-only request can tell (ms): the
- * record's `stored` expiry, or a later send the transport remembers (a read-only re-send, which
- * stored nothing). Writes go by the record alone: what they send, they store.
+ * Whether a read-only request re-sends the cookie naming `id`: due by the expiry the record
+ * knows (`stored`, ms), and still due after a later send the transport remembers (a read-only
+ * re-send, which stored nothing). Writes go by the record alone: what they send, they store.
+ * The record is asked first: the transport's memory (a lookup that hashes the id) only when it
+ * finds the cookie due. (A remembered send is never later than the rule's longest cookie, so it
+ * can only make a due cookie not due.)
  */
-export function cookieKnown(transport: SessionTransport, id: string, stored: number): number {
+export function cookieDueOnRead(transport: SessionTransport, sentCookie: string | undefined, id: string, stored: number, ttl: number, now: number): boolean {
+  if (!cookieDue(true, sentCookie, id, stored, ttl, now)) return false;
   const sent = transport.sentUntil === undefined ? 0 : transport.sentUntil(id);
-  return sent > stored ? sent : stored;
+  return sent <= stored || cookieDue(true, sentCookie, id, sent, ttl, now);
 }
 
 /** Whether the rule applies to this request: a transport that can spare the cookie, a format with metadata. */
