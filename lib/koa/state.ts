@@ -60,10 +60,14 @@ export function flashOf(state: RequestState): Flash {
 }
 
 const installed = new WeakSet<object>();
+/** The prototype last seen (one app, every request): a comparison instead of a WeakSet lookup. */
+let lastProto: object | undefined;
 
 /** `ctx.persistent` and `ctx.flash` as lazy getters on the app's context prototype, once per app. */
 export function installAccessors(ctx: Context): void {
   const proto = Object.getPrototypeOf(ctx) as object;
+  if (proto === lastProto) return;
+  lastProto = proto;
   if (installed.has(proto)) return;
   installed.add(proto);
   Object.defineProperties(proto, {

@@ -52,13 +52,15 @@ export const MANAGER_OPTION_KEYS: readonly (keyof ManagerOptions)[] = [
 
 /** Options objects checked and frozen once (the middleware's, for every request's Manager). */
 const CHECKED = new WeakSet<object>();
+/** The checked options made last (one middleware's, every request): a comparison before the WeakSet lookup. */
+let lastChecked: object | undefined;
 
 /**
  * The options a Manager keeps: an object made by {@link checkedOptions} as it is (no check and
  * no copy per request), any other after checking its keys, copied (the caller may change it).
  */
 export function ownOptions(options: ManagerOptions): Readonly<ManagerOptions> {
-  if (CHECKED.has(options)) return options;
+  if (options === lastChecked || CHECKED.has(options)) return options;
   if (typeof options !== 'object' || options === null) throw new InvalidOption('options', 'must be an object');
   checkOptionKeys('', options, MANAGER_OPTION_KEYS);
   return { ...options };
@@ -72,7 +74,7 @@ export function ownOptions(options: ManagerOptions): Readonly<ManagerOptions> {
 export function checkedOptions(options: ManagerOptions): Readonly<ManagerOptions> {
   const checked = CHECKED.has(options) ? options : Object.freeze(ownOptions(options));
   CHECKED.add(checked);
-  return checked;
+  return (lastChecked = checked);
 }
 
 /** @see ManagerOptions.maxSize */
