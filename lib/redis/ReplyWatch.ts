@@ -16,7 +16,9 @@ const LOOKS = 4;
  * The timer runs only while commands wait: `arm()` starts it (the adapter arms it with every
  * command it sends, and the client's `connect` arms it for the ready check); a look that finds
  * the queue empty stops it. An app's own `client` is not watched: it keeps its own options
- * (`RedisAdapter.clientOptions()` gives it a `commandTimeout`).
+ * (`RedisAdapter.clientOptions()` gives it a `commandTimeout`). It reads what ioredis 6 declares
+ * but marks internal (`commandQueue`; a `Command`'s `isSettled` and `reject`, which its own
+ * timer uses): spec/redis/replyWatch.spec.ts fails on an ioredis that changes them.
  *
  * @example
  * const watch = new ReplyWatch(client, 1000);
