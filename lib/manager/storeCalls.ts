@@ -174,8 +174,8 @@ export function cookieDue(ruled: boolean, sentCookie: string | undefined, id: st
  * knows (`stored`, ms), and still due after a later send the transport remembers (a read-only
  * re-send, which stored nothing). Writes go by the record alone: what they send, they store.
  * The record is asked first: the transport's memory (a lookup that hashes the id) only when it
- * finds the cookie due. (A remembered send is never later than the rule's longest cookie, so it
- * can only make a due cookie not due.)
+ * finds the cookie due. (A send remembered under the same lifetime is never later than the rule's
+ * longest cookie, so it can only make a due cookie not due.)
  */
 export function cookieDueOnRead(transport: SessionTransport, sentCookie: string | undefined, id: string, stored: number, ttl: number, now: number): boolean {
   if (!cookieDue(true, sentCookie, id, stored, ttl, now)) return false;
