@@ -111,3 +111,28 @@ test.serial('ReplyWatch › the adapter\'s own client has no per-command timer, 
   t.true(performance.now() - started < 1000, 'close() on a hung Redis');
   redis.resume();
 });
+
+test.serial('ReplyWatch › a ready check a hung Redis never answers is given up: requests fail bounded, the client reconnects, and recovers once Redis answers', async (t) => {
+  const redis = await server(t);
+  redis.pause(); // the kernel still completes the TCP handshake: 'connect' fires, the ready check (INFO) waits
+  const adapter = new RedisAdapter({ port: redis.port, readTimeout: 0.4 });
+  t.teardown(() => adapter.close());
+  // Without the watch armed by 'connect', nothing would ever give the ready check up (the client
+  // has no commandTimeout, and connectTimeout ends at the handshake): it would wait in 'connect'.
+  // Given up, ioredis ends the connection (a FIN the stopped server never answers, then a destroy
+  // after its disconnectTimeout, 2 s) and connects again.
+  const reconnecting = new Promise((resolve) => adapter.client.once('reconnecting', resolve));
+  const id = newId();
+  const started = performance.now();
+  const err = await t.throwsAsync(adapter.read(id, undefined, 60));
+  const took = performance.now() - started;
+  t.regex(String(err?.message), /not reachable/);
+  t.true(took >= 400 && took < 750, `${took.toFixed(0)} ms`);
+  t.is(await settled(reconnecting, 3000), 'answered', 'the unanswered ready check ends the connection, and ioredis connects again');
+  redis.resume();
+  let value: string | null | undefined;
+  for (let i = 0; i < 30 && value === undefined; i++) {
+    value = await adapter.write(id, 'back', 60).then(() => adapter.read(id, undefined, 60), async () => { await sleep(100); return undefined; });
+  }
+  t.is(value, 'back', 'the adapter works again once Redis answers');
+});
