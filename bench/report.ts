@@ -17,6 +17,8 @@ export interface Machine {
   commit: string;
   loadBefore: string;
   loadAfter: string;
+  /** `BENCH_SERVER_FLAGS`: the Node flags every contender's server ran with ('' for none). */
+  serverFlags?: string;
 }
 
 export interface Results {
@@ -340,7 +342,8 @@ export function renderReport(r: Results): string {
     `${m.date} · commit ${m.commit} · ${m.cpus} × ${m.cpuModel} · Node ${m.node} · redis-server ${m.redis}${m.postgres ? ` · PostgreSQL ${m.postgres}` : ''} · ${m.wrk}`,
     `${r.rounds} rounds × ${r.duration} s per contender and route (warm-up ${r.warmup} s), ${r.connections} connections, ` +
       `one session per connection; the whole run took ${f(r.elapsedS)} s. Load average before/after: ${m.loadBefore} / ${m.loadAfter} ` +
-      '(other work on the machine shares its cores: differences under ~15 % are noise).',
+      '(other work on the machine shares its cores: differences under ~15 % are noise).' +
+      (m.serverFlags ? ` Every server ran with the Node flags \`${m.serverFlags}\` (BENCH_SERVER_FLAGS).` : ''),
     '',
     ...mainTable(r),
     '',

@@ -57,6 +57,7 @@ async function machine(redis: RedisServer, postgres: PostgresServer | undefined,
     commit,
     loadBefore,
     loadAfter: load(),
+    serverFlags: process.env.BENCH_SERVER_FLAGS?.trim() ?? '',
   };
 }
 
