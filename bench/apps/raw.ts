@@ -65,7 +65,8 @@ export async function rawSession(env: AppEnv, acquire: 'script' | 'setnx' = 'scr
   const client = new Redis({ port: env.redisPort, host: '127.0.0.1' });
   const app = new Koa();
   await rawSessionRoutes(app, client, acquire);
-  return listen(app, [`our Redis protocol (GETEX; ${acquire === 'script' ? 'LOCK_READ' : 'SET NX + MGET'} + WRITE_UNLOCK) from a hand-written route, plain ioredis client corked per tick, no session layer`], async () => { await client.quit(); });
+  // (no notes: the contender's label in bench/contenders.ts says what this route does, SET NX's variant too)
+  return listen(app, [], async () => { await client.quit(); });
 }
 
 /** The routes of {@link rawSession} on `app` over `client` (also run in-process by bench/extras/layer.ts). */
@@ -131,7 +132,7 @@ export async function rawSessionRoutes(app: Koa, client: Redis, acquire: 'script
 export function rawToken(): Promise<RunningApp> {
   const app = new Koa();
   rawTokenRoutes(app);
-  return listen(app, ['our HS256 token (signHs256, a cache of the tokens it made, jose for the others) in a cookie read by hand, no session layer'], async () => undefined);
+  return listen(app, [], async () => undefined); // (its label says what it does)
 }
 
 /** The routes of {@link rawToken} on `app`, signing with `secretBytes` (a fresh secret unless given; bench/extras/layer.ts gives a fixed one). */
