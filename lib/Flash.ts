@@ -4,7 +4,6 @@ import { copyClasses, isAnyType, isPlainObject, listOf, put, type FlashMessages 
 import { DEFAULT_CSS_CLASSES, checkFlashOptions, type FlashClasses, type FlashOptions } from './flash/options';
 import { renderMessage, type FlashLook } from './flash/render';
 
-export { checkFlashOptions };
 export type { FlashClasses, FlashMessages, FlashOptions };
 
 /**

@@ -11,7 +11,7 @@ import { ACTIVE, CLOSED, GUARDS, NO_DATA, NONE, READ_ONLY_MESSAGE, REQUIRE_START
 import { DEFAULT_POLICY, resolvePolicy, type ResolvedPolicy, type SessionRoutePolicy } from './manager/SessionPolicy';
 import { checkValue, type SessionData, type SessionGet, type SessionKey, type SessionProperties, type SessionValue } from './manager/data';
 
-export { GUARDS, REQUIRE_START, RESTART, SESSION_DATA, type ManagerOptions, type SessionTransport, type SessionRoutePolicy, type ResolvedPolicy, type SessionGuard };
+export type { ManagerOptions, SessionTransport, SessionRoutePolicy, ResolvedPolicy, SessionGuard }; // no values: spec/exportsShape.spec.ts
 // Re-exported with `from`: an app's augmentation of SessionData reaches the declaration only so.
 export type { SessionData, SessionGet, SessionKey, SessionProperties, SessionTyping, SessionValue, UntypedSession } from './manager/data';
 

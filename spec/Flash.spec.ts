@@ -1,6 +1,7 @@
 import test from 'ava';
 import { InvalidOption } from '../lib/errors';
-import { checkFlashOptions, Flash, type FlashClasses, type FlashOptions, type FlashSession } from '../lib/Flash';
+import { Flash, type FlashClasses, type FlashOptions, type FlashSession } from '../lib/Flash';
+import { checkFlashOptions } from '../lib/flash/options';
 import { Manager, type ManagerOptions } from '../lib/Manager';
 import type { Adapter } from '../lib/adapters/Adapter';
 import { NoopAdapter } from '../lib/adapters/NoopAdapter';

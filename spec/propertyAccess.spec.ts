@@ -1,6 +1,7 @@
 import test from 'ava';
 import { Bag } from '../lib/Bag';
-import { Manager, REQUIRE_START } from '../lib/Manager';
+import { Manager } from '../lib/Manager';
+import { REQUIRE_START } from '../lib/manager/internal';
 import { MemoryAdapter } from '../lib/adapters/MemoryAdapter';
 import { unwrap, withPropertyAccess } from '../lib/propertyAccess';
 

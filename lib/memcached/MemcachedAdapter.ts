@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type * as memjs from 'memjs';
 import { InvalidOption, SessionLockLost, SessionLockTimeout } from '../errors';
-import { checkOptionKeys } from '../closedOptions';
+import { checkOptionKeys, positive } from '../closedOptions';
 import { redactId } from '../id';
 import { isMoveMarker, type LockHandle, type LockOptions, type SharedFormat, type WriteOptions } from '../adapters/Adapter';
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
@@ -10,7 +10,7 @@ import { expiry } from './expiry';
 import { HashRing } from './HashRing';
 import { MemcachedLock, releaseLater } from './MemcachedLock';
 import {
-  CLIENT_DEFAULTS, OPTION_HINTS, OPTION_KEYS, appClientTimeoutMs, checkPrefix, commandTimeoutMs, positive, resolveClientOptions,
+  CLIENT_DEFAULTS, OPTION_HINTS, OPTION_KEYS, appClientTimeoutMs, checkPrefix, commandTimeoutMs, resolveClientOptions,
   resolveSasl, resolveServers, type MemcachedAdapterOptions, type MemcachedServerOption, type MemjsOptions, type SaslAuthData,
 } from './options';
 import { Shard, type MemjsClient } from './Shard';

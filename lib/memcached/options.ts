@@ -205,4 +205,3 @@ export function resolveSasl(sasl: unknown): SaslAuthData | undefined {
   return { user: sasl.user, pass: sasl.pass };
 }
 
-export { positive };

@@ -1,8 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { BYTES_PREFIX } from '../adapters/Adapter';
 
-export { BYTES_PREFIX };
-
 /**
  * The string the adapter contract moves for stored bytes (see {@link BYTES_PREFIX}).
  *

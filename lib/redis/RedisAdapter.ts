@@ -7,7 +7,8 @@ import { isMoveMarker, type LockHandle, type LockOptions, type SharedFormat, typ
 import { AbstractAdapter, lockOptions, ttlMs } from '../adapters/AbstractAdapter';
 import { KeyedMutex } from '../adapters/KeyedMutex';
 import { Commands, MOVED } from './Commands';
-import { OPTION_HINTS, OPTION_KEYS, clientOptions, ms, positive, type BoundedClientOptions, type RedisAdapterOptions } from './options';
+import { OPTION_HINTS, OPTION_KEYS, clientOptions, ms, type BoundedClientOptions, type RedisAdapterOptions } from './options';
+import { positive } from '../closedOptions';
 import { closeClient, ownClient } from './connect';
 import { ReplyWatch } from './ReplyWatch';
 import { sentinelConnector } from './sentinelConnector';

@@ -219,4 +219,3 @@ export function credentials(auth: RedisAdapterOptions['auth']): { username?: str
   return auth.user === undefined ? { password: auth.pass } : { username: auth.user, password: auth.pass };
 }
 
-export { positive };

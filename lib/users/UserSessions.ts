@@ -7,7 +7,7 @@ import { unwrap } from '../propertyAccess';
 import { userGuard } from './guard';
 import { isBound, PENDING_MS, tagOf, UserIndex, USER_SESSION_KEY, type BoundUser, type Entries, type UserSessionsSetup } from './UserIndex';
 
-export { USER_SESSION_KEY, type UserSessionsSetup };
+export type { UserSessionsSetup };
 
 
 /** Options of {@link UserSessions}. */

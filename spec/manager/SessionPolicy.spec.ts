@@ -1,5 +1,6 @@
 import test from 'ava';
-import { Manager, REQUIRE_START } from '../../lib/Manager';
+import { Manager } from '../../lib/Manager';
+import { REQUIRE_START } from '../../lib/manager/internal';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
 import { SessionAlreadyStarted, SessionModificationDenied, SessionNotStarted } from '../../lib/errors';
 import { DEFAULT_POLICY, resolvePolicy } from '../../lib/manager/SessionPolicy';

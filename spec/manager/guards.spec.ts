@@ -1,6 +1,7 @@
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GUARDS, Manager, RESTART, SESSION_DATA, type SessionGuard } from '../../lib/Manager';
+import { Manager } from '../../lib/Manager';
+import { GUARDS, RESTART, SESSION_DATA, type SessionGuard } from '../../lib/manager/internal';
 import { MemoryAdapter } from '../../lib/adapters/MemoryAdapter';
 import { FakeTransport, SpyAdapter } from '../helpers/doubles';
 
