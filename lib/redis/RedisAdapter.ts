@@ -16,11 +16,13 @@ import { StoreLock, type LockOwner } from '../adapters/StoreLock';
 import { DESTROY, LOCK_READ, MOVE_MARKER, READ, RENEW, TOUCH, UNCLAIM, UNLOCK, WRITE, WRITE_MOVED, WRITE_UNLOCK } from './scripts';
 import { Wakeups } from './Wakeups';
 import { requirePeer } from '../peer';
+import { restoreFastStringPrototype } from './fastStrings';
 import { bytesOfText, textOfBytes } from '../php/bytes';
 import { phpKey, resolvePhpStore } from '../php/store';
 
 // Loaded when this entry point is imported, never by the main one.
 const { Redis: RedisClient, SentinelConnector } = requirePeer<typeof ioredis>('ioredis', 'koa-session-manager/redis');
+restoreFastStringPrototype(); // (ioredis 6 leaves every string method call in the process slow: fastStrings.ts)
 /** ioredis' own, telling why the sentinels were unreachable (a refused TLS handshake), and not ending the client on a failover heard while it connects. */
 const ExplainingSentinelConnector = sentinelConnector(SentinelConnector) as ioredis.RedisOptions['Connector'];
 /** How long the adapter's own client rests after ioredis gave it up (`end`) before it connects again. */
