@@ -1,6 +1,6 @@
 import Koa, { type Context } from 'koa';
 import koaSession from 'koa-session';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { listen, routes } from './koaBase';
 import { LIFETIME_S, SECRET, type AppEnv, type RunningApp } from './types';
 
@@ -15,7 +15,10 @@ export function koaSessionApp(env: AppEnv, store: 'cookie' | 'ioredis' | 'ioredi
   let client: Redis | undefined;
   const options: Parameters<typeof koaSession>[0] = { key: 'koa.sess', maxAge: LIFETIME_S * 1000, rolling: false, renew: false };
   if (store !== 'cookie') {
-    const redis = new Redis({ port: env.redisPort, host: '127.0.0.1', enableAutoPipelining: store === 'ioredis-ap' });
+    // Loaded here, not at the top: ioredis slows every string method in the process it is loaded
+    // in (lib/redis/fastStrings.ts), and the cookie store's process has no reason to load it.
+    const { Redis: Client } = require('ioredis') as typeof import('ioredis'); // eslint-disable-line @typescript-eslint/no-require-imports
+    const redis = new Client({ port: env.redisPort, host: '127.0.0.1', enableAutoPipelining: store === 'ioredis-ap' });
     client = redis;
     options.store = {
       async get(key: string) {

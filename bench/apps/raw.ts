@@ -2,9 +2,22 @@ import { createSecretKey, randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import Koa, { type Context } from 'koa';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { restoreFastStringPrototype } from '../../lib/redis/fastStrings';
 import { listen, routes } from './koaBase';
 import { LIFETIME_S, type AppEnv, type RunningApp } from './types';
+
+/**
+ * ioredis, for the Redis limit and floor only (raw-token and raw-file load none), with
+ * `String.prototype` put back in V8's fast mode as the library's Redis entry does
+ * (lib/redis/fastStrings.ts): loading ioredis slows every string method in the process, and a
+ * limit or floor that kept that would credit the session layer with a fix to the client's load.
+ */
+function ioredisClient(): typeof import('ioredis').Redis {
+  const { Redis: Client } = require('ioredis') as typeof import('ioredis'); // eslint-disable-line @typescript-eslint/no-require-imports
+  restoreFastStringPrototype();
+  return Client;
+}
 
 /** A session id the floors accept (the library's alphabet). */
 const ID = /^[a-zA-Z0-9,-]{1,128}$/;
@@ -22,7 +35,7 @@ function countOf(json: string | null): number {
 
 /** The physical limit of a Redis-backed request: GET (+SET) on a key named by a plain cookie. */
 export function rawIoredis(env: AppEnv, pipelined = true): Promise<RunningApp> {
-  const client = new Redis({ port: env.redisPort, host: '127.0.0.1', enableAutoPipelining: pipelined });
+  const client = new (ioredisClient())({ port: env.redisPort, host: '127.0.0.1', enableAutoPipelining: pipelined });
   const app = new Koa();
   const key = (ctx: Context): string => {
     let id = ctx.cookies.get('rid');
@@ -62,7 +75,7 @@ export function rawIoredis(env: AppEnv, pipelined = true): Promise<RunningApp> {
  * handed over, which needs the releases to hand the lock to the claimant.
  */
 export async function rawSession(env: AppEnv, acquire: 'script' | 'setnx' = 'script'): Promise<RunningApp> {
-  const client = new Redis({ port: env.redisPort, host: '127.0.0.1' });
+  const client = new (ioredisClient())({ port: env.redisPort, host: '127.0.0.1' });
   const app = new Koa();
   await rawSessionRoutes(app, client, acquire);
   // (no notes: the contender's label in bench/contenders.ts says what this route does, SET NX's variant too)
