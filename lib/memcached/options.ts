@@ -204,4 +204,3 @@ export function resolveSasl(sasl: unknown): SaslAuthData | undefined {
   }
   return { user: sasl.user, pass: sasl.pass };
 }
-

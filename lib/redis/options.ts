@@ -218,4 +218,3 @@ export function credentials(auth: RedisAdapterOptions['auth']): { username?: str
   if (Array.isArray(auth)) return { username: auth[0], password: auth[1] };
   return auth.user === undefined ? { password: auth.pass } : { username: auth.user, password: auth.pass };
 }
-
